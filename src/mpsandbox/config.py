@@ -1,0 +1,98 @@
+"""Settings: built-in defaults < environment (MPSANDBOX_*) < command-line flags.
+
+One frozen object is handed to the core, so every face (serve, TUI, validate) runs the same
+intake the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8192
+DEFAULT_INTAKE_PATH = "/v1/events"
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_BACKLOG = 100_000
+
+
+def default_db_path() -> Path:
+    return platformdirs.user_data_path("mpsandbox") / "mpsandbox.db"
+
+
+def default_cache_dir() -> Path:
+    return platformdirs.user_cache_path("mpsandbox") / "schemas"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    db: Path = field(default_factory=default_db_path)
+    schema_dirs: tuple[Path, ...] = ()
+    remote_schemas: tuple[str, ...] = ()
+    use_builtin_schemas: bool = True
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    max_body: int = DEFAULT_MAX_BODY
+    intake_paths: tuple[str, ...] = (DEFAULT_INTAKE_PATH,)
+    fill_ins: bool = True
+    secure_schemas: bool = True
+    allow_absolute_schema_uris: bool = False
+    max_events: int | None = None
+    max_age_s: float | None = None
+    max_backlog: int = DEFAULT_BACKLOG
+    watch_schemas: bool = True
+    #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
+    test_events: tuple[dict, ...] = (
+        {
+            "$schema": "/mpsandbox/smoke_test/1.0.0",
+            "meta": {"stream": "mpsandbox.smoke_test"},
+            "message": "mpsandbox smoke test",
+        },
+    )
+
+    def with_(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def parse_size(text: str) -> int:
+    """`4mb`, `512k`, `1048576` -> bytes (EventGate writes `max_body_size: 4mb`)."""
+    t = text.strip().lower().replace(" ", "")
+    units = {"gib": 1 << 30, "gb": 1 << 30, "g": 1 << 30, "mib": 1 << 20, "mb": 1 << 20,
+             "m": 1 << 20, "kib": 1 << 10, "kb": 1 << 10, "k": 1 << 10, "b": 1}
+    for suffix, mult in units.items():
+        if t.endswith(suffix):
+            return int(float(t[: -len(suffix)]) * mult)
+    return int(t)
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `15m`, `12h`, `7d` -> seconds."""
+    t = text.strip().lower()
+    mult = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if t and t[-1] in mult:
+        return float(t[:-1]) * mult[t[-1]]
+    return float(t)
+
+
+def from_environment(base: Settings | None = None) -> Settings:
+    """Apply MPSANDBOX_* variables over `base`."""
+    s = base or Settings()
+    env = os.environ
+    changes: dict = {}
+    if "MPSANDBOX_HOST" in env:
+        changes["host"] = env["MPSANDBOX_HOST"]
+    if "MPSANDBOX_PORT" in env:
+        changes["port"] = int(env["MPSANDBOX_PORT"])
+    if "MPSANDBOX_DB" in env:
+        changes["db"] = Path(env["MPSANDBOX_DB"])
+    if "MPSANDBOX_SCHEMAS" in env:
+        changes["schema_dirs"] = tuple(Path(p) for p in env["MPSANDBOX_SCHEMAS"].split(os.pathsep) if p)
+    if "MPSANDBOX_MAX_BODY" in env:
+        changes["max_body"] = parse_size(env["MPSANDBOX_MAX_BODY"])
+    if "MPSANDBOX_CACHE" in env:
+        changes["cache_dir"] = Path(env["MPSANDBOX_CACHE"])
+    return replace(s, **changes)

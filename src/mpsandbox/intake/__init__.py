@@ -1,0 +1,1 @@
+"""The HTTP faces of the core: EventGate-compatible intake and the inspection API."""

@@ -1,0 +1,91 @@
+"""The aiohttp application: EventGate's routes, the inspection API, and the headers on all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from mpsandbox import __version__, jsonio
+from mpsandbox.intake import eventgate_routes, inspect_routes
+from mpsandbox.intake.protocol import CORS_HEADERS
+from mpsandbox.sandbox import Sandbox
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "x-xss-protection": "1; mode=block",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "SAMEORIGIN",
+    "content-security-policy": "default-src 'self'; object-src 'none'; media-src 'none'; "
+    "img-src 'none'; style-src 'none'; base-uri 'self'; frame-ancestors 'self'",
+}
+EXPRESS_404 = (
+    '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n'
+    "</head>\n<body>\n<pre>Cannot {method} {path}</pre>\n</body>\n</html>\n"
+)
+
+
+@web.middleware
+async def protocol_headers(request: web.Request, handler):
+    """Every answer carries EventGate's CORS and security headers, errors included.
+
+    Unknown routes answer like Express ("Cannot GET /x"); an unexpected exception answers a
+    500 problem document and is logged, never tearing down the server.
+    """
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 404 and not exc.body:
+            response = web.Response(
+                status=404,
+                text=EXPRESS_404.format(method=request.method, path=request.path),
+                content_type="text/html",
+            )
+        elif exc.status == 405:
+            response = web.Response(
+                status=404,
+                text=EXPRESS_404.format(method=request.method, path=request.path),
+                content_type="text/html",
+            )
+        else:
+            response = exc
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as exc:
+        log.exception("unhandled error for %s %s", request.method, request.path)
+        response = web.Response(
+            status=500,
+            reason="Internal Server Error",
+            body=jsonio.dumps({"status": 500, "type": "internal_error",
+                               "title": type(exc).__name__, "detail": str(exc),
+                               "method": request.method, "uri": request.path_qs}),
+            content_type="application/json",
+        )
+    for key, value in CORS_HEADERS.items():
+        response.headers[key] = value
+    for key, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    response.headers["server"] = f"mpsandbox/{__version__}"
+    rid = request.get("request_id")
+    if rid:
+        response.headers["x-request-id"] = rid
+    return response
+
+
+def make_app(sandbox: Sandbox) -> web.Application:
+    # Bodies are read by the handler with its own limit; aiohttp's cap is a backstop only.
+    app = web.Application(
+        middlewares=[protocol_headers], client_max_size=sandbox.settings.max_body * 4 + 1024
+    )
+    app[eventgate_routes.SANDBOX_KEY] = sandbox
+    app[eventgate_routes.PENDING_KEY] = set()
+
+    async def on_startup(app: web.Application) -> None:
+        app[eventgate_routes.LOOP_KEY] = asyncio.get_running_loop()
+
+    app.on_startup.append(on_startup)
+    eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
+    inspect_routes.add_routes(app)
+    return app

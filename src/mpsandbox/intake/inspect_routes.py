@@ -1,0 +1,201 @@
+"""The inspection API: what people, scripts and CI ask the sandbox about stored events.
+
+Reads run in a worker thread against the store's read connection, so a slow query never
+stalls the intake on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from mpsandbox import jsonio
+from mpsandbox.config import parse_duration
+from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
+from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.store import EventFilter
+
+FILTER_PARAMS = ("stream", "verdict", "schema", "action", "session", "pageview", "meta_id",
+                 "since", "until", "text", "request")
+
+
+class BadParam(web.HTTPBadRequest):
+    def __init__(self, message: str):
+        super().__init__(
+            body=jsonio.dumps({"status": 400, "title": "bad parameter", "detail": message}),
+            content_type="application/json",
+        )
+
+
+def json_ok(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=jsonio.dumps(data), content_type="application/json")
+
+
+def parse_time(value: str, name: str) -> float:
+    """Epoch seconds, ISO-8601, or a duration back from now (`5m`)."""
+    v = value.strip()
+    try:
+        return float(v)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        pass
+    try:
+        return time.time() - parse_duration(v)
+    except ValueError:
+        raise BadParam(f"{name}={value!r} is not a time (epoch seconds, ISO-8601 or e.g. 5m)") from None
+
+
+def filter_from_query(query) -> EventFilter:
+    unknown_verdict = query.get("verdict")
+    if unknown_verdict is not None and unknown_verdict not in (VALID, INVALID, ERROR):
+        raise BadParam(f"verdict must be one of valid, invalid, error; got {unknown_verdict!r}")
+    kwargs: dict[str, Any] = {}
+    for key in ("stream", "verdict", "schema", "action", "session", "pageview", "meta_id", "text"):
+        if query.get(key):
+            kwargs[key] = query[key]
+    for key in ("since", "until"):
+        if query.get(key):
+            kwargs[key] = parse_time(query[key], key)
+    if query.get("request"):
+        kwargs["request"] = _int(query["request"], "request")
+    return EventFilter(**kwargs)
+
+
+def _int(value: str, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadParam(f"{name} must be an integer, got {value!r}") from None
+    if (lo is not None and n < lo) or (hi is not None and n > hi):
+        raise BadParam(f"{name} must be between {lo} and {hi}")
+    return n
+
+
+async def _in_thread(fn, *args, **kwargs):
+    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
+
+
+async def list_events(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    q = request.query
+    flt = filter_from_query(q)
+    limit = _int(q.get("limit", "50"), "limit", 1, 1000)
+    before = _int(q["before"], "before") if q.get("before") else None
+    after = _int(q["after"], "after") if q.get("after") else None
+    oldest_first = q.get("order") == "asc"
+    rows = await _in_thread(
+        sandbox.reader.list_events, flt, before_id=before, after_id=after, limit=limit + 1,
+        newest_first=not oldest_first,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = None
+    if more and rows:
+        key = "after" if oldest_first else "before"
+        params = {k: v for k, v in q.items() if k not in ("before", "after")}
+        params[key] = str(rows[-1]["id"])
+        nxt = str(request.url.with_query(params).relative())
+    return json_ok({"events": rows, "next": nxt})
+
+
+async def get_event(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    event_id = _int(request.match_info["id"], "id")
+    detail = await _in_thread(sandbox.reader.get_event, event_id)
+    if detail is None:
+        raise web.HTTPNotFound(
+            body=jsonio.dumps({"status": 404, "title": "no such event", "detail": f"id {event_id}"}),
+            content_type="application/json",
+        )
+    return json_ok(detail)
+
+
+async def stats(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    data = await _in_thread(sandbox.reader.stats)
+    data["writer"] = sandbox.writer.stats()
+    data["refused_backlog"] = sandbox.refused_backlog
+    data["write_failures"] = sandbox.write_failures
+    data["schema_sources"] = sandbox.registry.describe()
+    data["schema_load_errors"] = dict(sandbox.registry.load_errors)
+    data["settings"] = {
+        "fill_ins": sandbox.settings.fill_ins,
+        "intake_paths": list(sandbox.settings.intake_paths),
+        "max_body": sandbox.settings.max_body,
+        "db": str(sandbox.settings.db),
+    }
+    return json_ok(data)
+
+
+async def reset(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    await sandbox.reset()
+    return json_ok({"reset": True})
+
+
+async def wait(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    q = request.query
+    flt = filter_from_query(q)
+    count = _int(q.get("count", "1"), "count", 1, 10_000_000)
+    try:
+        timeout = float(q.get("timeout", "30"))
+    except ValueError:
+        raise BadParam("timeout must be a number of seconds") from None
+    timeout = max(0.0, min(timeout, 600.0))
+    n = await sandbox.wait_for(flt, count, timeout)
+    if n is None:
+        have = await _in_thread(sandbox.reader.count_events, flt)
+        return json_ok(
+            {"status": 408, "title": "timed out", "detail": f"{have} of {count} matching events "
+             f"arrived within {timeout:g} s", "count": have},
+            status=408,
+        )
+    return json_ok({"count": n})
+
+
+async def resolve_schema(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    uri = request.query.get("uri")
+    if not uri:
+        raise BadParam("give the schema URI as ?uri=/title/1.0.0")
+    res = await _in_thread(sandbox.registry.resolve, uri)
+    out = res.explanation()
+    out["found"] = res.ok
+    out["title"] = res.title
+    out["version"] = res.version
+    if not res.ok:
+        out["message"] = res.message
+        out["tried"] = [a.as_dict() for a in res.attempts]
+    return json_ok(out)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    if not sandbox.writer.running:
+        return json_ok({"ready": False, "detail": "store writer is not running"}, status=503)
+    return json_ok({"ready": True})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from mpsandbox.intake.openapi import sandbox_openapi
+
+    return json_ok(sandbox_openapi(request.app))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/sandbox/events", list_events)
+    app.router.add_get("/sandbox/events/{id}", get_event)
+    app.router.add_get("/sandbox/stats", stats)
+    app.router.add_post("/sandbox/reset", reset)
+    app.router.add_get("/sandbox/wait", wait)
+    app.router.add_get("/sandbox/schemas/resolve", resolve_schema)
+    app.router.add_get("/sandbox/openapi.json", openapi)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,162 @@
+"""OpenAPI documents: EventGate's own (`/?spec`) and the sandbox's (`/sandbox/openapi.json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mpsandbox import __version__
+
+_FILTERS = [
+    ("stream", "Exact stream name (meta.stream)."),
+    ("verdict", "valid, invalid or error."),
+    ("schema", "Schema title, or title/version (e.g. analytics/product_metrics/web/base/1.3.0)."),
+    ("action", "The event's `action` field."),
+    ("session", "performer.session_id."),
+    ("pageview", "performer.pageview_id."),
+    ("meta_id", "meta.id (as sent or as filled in)."),
+    ("since", "Received at or after: epoch seconds, ISO-8601, or a duration back from now (5m)."),
+    ("until", "Received before: same forms as since."),
+    ("text", "Case-insensitive substring of the event JSON."),
+    ("request", "Row id of the request the events came in."),
+]
+
+
+def _params(names: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
+        for n, d in names
+    ]
+
+
+def _problem_ref() -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/problem"}}}
+
+
+def eventgate_spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.0",
+        "info": {
+            "version": "1.8.4",
+            "title": "EventGate (as emulated by mpsandbox)",
+            "description": "Validates and stores events locally.",
+        },
+        "paths": {
+            "/robots.txt": {"get": {"responses": {"200": {"description": "Success"}}}},
+            "/": {"get": {"responses": {"200": {"description": "Spec with ?spec"}}}},
+            "/v1/events": {
+                "post": {
+                    "summary": "Produce events",
+                    "responses": {
+                        "201": {"description": "Success"},
+                        "202": {"description": "Hasty success (answered before processing)."},
+                        "207": {"description": "Partial Success", "content": _problem_ref()},
+                        "400": {"description": "Failure", "content": _problem_ref()},
+                    },
+                }
+            },
+            "/v1/_test/events": {"get": {"responses": {"201": {"description": "Success"}}}},
+            "/_info": {"get": {"responses": {"200": {"description": "Version"}}}},
+        },
+        "components": {"schemas": {"problem": _problem_schema()}},
+    }
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "required": ["type"],
+        "properties": {
+            "status": {"type": "integer"},
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "detail": {"type": "string"},
+            "method": {"type": "string"},
+            "uri": {"type": "string"},
+        },
+    }
+
+
+def sandbox_openapi(app=None) -> dict[str, Any]:
+    ok = {"200": {"description": "OK", "content": {"application/json": {}}}}
+    intake_paths = ["/v1/events"]
+    if app is not None:
+        from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
+
+        intake_paths = list(dict.fromkeys(app[SANDBOX_KEY].settings.intake_paths))
+    paths: dict[str, Any] = {}
+    for p in intake_paths:
+        paths[p] = {
+            "post": {
+                "summary": "EventGate intake: one event or an array of events.",
+                "parameters": _params([("hasty", "Any non-empty value answers 202 at once.")]),
+                "responses": {
+                    "201": {"description": "All accepted"},
+                    "202": {"description": "Hastily received"},
+                    "207": {"description": "Some failed", "content": _problem_ref()},
+                    "400": {"description": "All invalid, or empty body", "content": _problem_ref()},
+                    "500": {"description": "All failed with errors, or unreadable body",
+                            "content": _problem_ref()},
+                    "503": {"description": "Store backlog full or store failing; retry"},
+                },
+            },
+            "options": {"summary": "CORS preflight", "responses": ok},
+        }
+    paths.update(
+        {
+            "/v1/_test/events": {"get": {"summary": "Post the configured test events.",
+                                         "responses": ok}},
+            "/_info": {"get": {"summary": "Emulated EventGate version.", "responses": ok}},
+            "/": {"get": {"summary": "EventGate's OpenAPI spec with ?spec.", "responses": ok}},
+            "/robots.txt": {"get": {"summary": "robots.txt", "responses": ok}},
+            "/readyz": {"get": {"summary": "Ready when the store writer runs.", "responses": ok}},
+            "/sandbox/events": {
+                "get": {
+                    "summary": "Stored events, newest first, with cursor pagination.",
+                    "parameters": _params(
+                        [*_FILTERS, ("limit", "1..1000, default 50."),
+                         ("before", "Cursor: events with id below this."),
+                         ("after", "Cursor: events with id above this."),
+                         ("order", "desc (default) or asc.")]
+                    ),
+                    "responses": ok,
+                }
+            },
+            "/sandbox/events/{id}": {
+                "get": {
+                    "summary": "One event: as received, as accepted, verdict, errors, "
+                    "explanation and its request.",
+                    "parameters": [{"name": "id", "in": "path", "required": True,
+                                    "schema": {"type": "integer"}}],
+                    "responses": {**ok, "404": {"description": "No such event"}},
+                }
+            },
+            "/sandbox/stats": {"get": {"summary": "Counts, writer state, schema sources.",
+                                       "responses": ok}},
+            "/sandbox/reset": {"post": {"summary": "Delete every stored request and event.",
+                                        "responses": ok}},
+            "/sandbox/wait": {
+                "get": {
+                    "summary": "Long-poll until `count` matching events are stored.",
+                    "parameters": _params(
+                        [*_FILTERS, ("count", "How many (default 1)."),
+                         ("timeout", "Seconds (default 30, max 600).")]
+                    ),
+                    "responses": {**ok, "408": {"description": "Timed out"}},
+                }
+            },
+            "/sandbox/schemas/resolve": {
+                "get": {
+                    "summary": "Where a $schema URI resolves from, or every place tried.",
+                    "parameters": _params([("uri", "The $schema value.")]),
+                    "responses": ok,
+                }
+            },
+            "/sandbox/openapi.json": {"get": {"summary": "This document.", "responses": ok}},
+        }
+    )
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "mpsandbox", "version": __version__,
+                 "description": "EventGate-compatible intake and inspection API."},
+        "paths": paths,
+        "components": {"schemas": {"problem": _problem_schema()}},
+    }

@@ -1,0 +1,158 @@
+"""Run the intake headless: bind, announce, print each event, and shut down without loss.
+
+On SIGINT/SIGTERM the listener closes first, in-flight requests finish, and then the store
+writer drains its queue, so every acknowledged event is on disk before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from aiohttp import web
+
+from mpsandbox import jsonio
+from mpsandbox.config import Settings
+from mpsandbox.intake.app import make_app
+from mpsandbox.records import INVALID, VALID
+from mpsandbox.sandbox import Committed, Sandbox
+
+
+class PortBusy(Exception):
+    def __init__(self, host: str, port: int):
+        super().__init__(
+            f"port {port} on {host} is already in use (another mpsandbox, or the EventGate "
+            f"devserver?). Stop it, or choose another port with --port {port + 1}."
+        )
+        self.host, self.port = host, port
+
+
+class RunningServer:
+    """A started intake: the sandbox, the aiohttp runner and the bound address."""
+
+    def __init__(self, sandbox: Sandbox, runner: web.AppRunner, host: str, port: int):
+        self.sandbox, self.runner, self.host, self.port = sandbox, runner, host, port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.sandbox.close()
+
+
+async def start_server(settings: Settings, sandbox: Sandbox | None = None) -> RunningServer:
+    """Start the intake on settings.host:port (port 0 picks a free one)."""
+    sandbox = sandbox or Sandbox(settings)
+    sandbox.start()
+    app = make_app(sandbox)
+    runner = web.AppRunner(
+        app, auto_decompress=False, access_log=None, handle_signals=False, shutdown_timeout=10
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        await sandbox.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES) or "address already in use" in str(exc):
+            raise PortBusy(settings.host, settings.port) from None
+        raise
+    port = settings.port
+    server = getattr(site, "_server", None)
+    if server is not None and server.sockets:
+        port = server.sockets[0].getsockname()[1]
+    await sandbox.start_watching()
+    return RunningServer(sandbox, runner, settings.host, port)
+
+
+def event_line(c: Committed) -> str:
+    """One compact, human line per stored event."""
+    r = c.record
+    clock = time.strftime("%H:%M:%S", time.localtime(r.received_at))
+    badge = {VALID: "ok     ", INVALID: "INVALID"}.get(r.verdict, "ERROR  ")
+    action = ""
+    if isinstance(r.received, dict) and isinstance(r.received.get("action"), str):
+        action = f" {r.received['action']}"
+    schema = r.schema_uri or "-"
+    line = f"{clock} {badge} #{c.event_id} {r.stream or '-'}{action} {schema}"
+    if r.verdict == INVALID:
+        line += f"  {r.errors_text}"
+    elif r.message:
+        line += f"  {r.message}"
+    return line
+
+
+def event_json(c: Committed) -> str:
+    r = c.record
+    return jsonio.dumps_str(
+        {
+            "id": c.event_id,
+            "request": c.request_id,
+            "received_at": r.received_at,
+            "verdict": r.verdict,
+            "stream": r.stream,
+            "schema": r.schema_uri,
+            "errors": r.errors,
+            "message": r.message,
+            "fills": sorted(r.fills),
+        }
+    )
+
+
+def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
+    fmt = event_json if jsonl else event_line
+
+    def printer(committed: list[Committed]) -> None:
+        try:
+            for c in committed:
+                out.write(fmt(c) + "\n")
+            out.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # a closed stdout must not stop the intake
+
+    return printer
+
+
+async def serve_forever(
+    settings: Settings, *, out: TextIO = sys.stdout, jsonl: bool | None = None,
+    ready: Callable[[RunningServer], None] | None = None, quiet: bool = False,
+) -> int:
+    if jsonl is None:
+        jsonl = not out.isatty()
+    server = await start_server(settings)
+    if not quiet:
+        server.sandbox.add_listener(make_printer(out, jsonl))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    paths = ", ".join(server.url + p for p in settings.intake_paths)
+    if jsonl:
+        out.write(jsonio.dumps_str({"ready": True, "url": server.url, "intake": [
+            server.url + p for p in settings.intake_paths], "db": str(settings.db)}) + "\n")
+    else:
+        out.write(f"mpsandbox ready: intake {paths}  (db {settings.db}; Ctrl-C to stop)\n")
+    out.flush()
+    if ready:
+        ready(server)
+    await stop.wait()
+    await server.stop()
+    stats = server.sandbox.writer.stats()
+    msg = f"mpsandbox stopped; {stats.get('committed_events', '?')} events stored this run\n"
+    if jsonl:
+        sys.stderr.write(msg)
+    else:
+        out.write(msg)
+    return 0

@@ -1,0 +1,50 @@
+"""JSON in and out, fast where it can be and exact where it must be.
+
+orjson is ~10x faster than the standard library, but refuses what JavaScript's JSON.parse
+accepts (lone surrogate escapes) and what JSON.stringify emits for them, and stops at 1,024
+levels of nesting. The fallbacks keep the intake's behaviour that of EventGate, not orjson's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+MAX_DEPTH = 1000
+
+
+class TooDeepError(ValueError):
+    pass
+
+
+def loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise TooDeepError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise TooDeepError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+
+
+def dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def dumps_str(value: Any) -> str:
+    return dumps(value).decode()
+
+
+def pretty(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, indent=2)

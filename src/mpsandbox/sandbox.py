@@ -1,0 +1,147 @@
+"""The core, assembled: schema registry, pipeline and store behind one object.
+
+The headless server, the TUI and the CLI each build one `Sandbox` and drive it; none of them
+holds domain logic. Listeners hear about events only after their rows are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mpsandbox.config import Settings
+from mpsandbox.pipeline import Pipeline
+from mpsandbox.records import EventRecord, RequestRecord
+from mpsandbox.schemas.registry import SchemaRegistry
+from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Committed:
+    """A stored event: its row id and the record it was stored from."""
+
+    event_id: int
+    request_id: int
+    record: EventRecord
+
+
+Listener = Callable[[list[Committed]], None]
+
+
+def build_registry(settings: Settings) -> SchemaRegistry:
+    sources: list[Any] = [DirectorySource(d) for d in settings.schema_dirs]
+    for base in settings.remote_schemas:
+        sources.append(RemoteSource(base, settings.cache_dir))
+    if settings.use_builtin_schemas:
+        sources.append(DirectorySource(builtin_schema_dir(), name="mpsandbox built-in schemas"))
+    return SchemaRegistry(
+        sources,
+        secure=settings.secure_schemas,
+        allow_absolute_uris=settings.allow_absolute_schema_uris,
+    )
+
+
+class Sandbox:
+    def __init__(self, settings: Settings):
+        from mpsandbox.store import StoreReader, StoreWriter
+
+        self.settings = settings
+        self.registry = build_registry(settings)
+        self.pipeline = Pipeline(self.registry, fill_ins=settings.fill_ins)
+        retention = None
+        if settings.max_events is not None or settings.max_age_s is not None:
+            retention = (settings.max_events, settings.max_age_s)
+        self.writer = StoreWriter(
+            settings.db, max_backlog_events=settings.max_backlog, retention=retention
+        )
+        self.reader = StoreReader(settings.db)
+        self._listeners: list[Listener] = []
+        self._changed = asyncio.Event()
+        self._watch_stop: asyncio.Event | None = None
+        self._watch_task: asyncio.Task | None = None
+        self.refused_backlog = 0
+        self.write_failures = 0
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.writer.start()
+
+    async def start_watching(self) -> None:
+        if not self.settings.watch_schemas:
+            return
+        from mpsandbox.schemas.watcher import watch_sources
+
+        self._watch_stop = asyncio.Event()
+        self._watch_task = asyncio.create_task(
+            watch_sources(self.registry, stop=self._watch_stop), name="schema-watcher"
+        )
+
+    async def close(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+        if self._watch_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._watch_task, 2)
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+        self.reader.close()
+
+    # intents ---------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def reserve(self, n_events: int) -> bool:
+        return self.writer.reserve_ok(n_events)
+
+    def note_refused(self, request: RequestRecord) -> None:
+        self.refused_backlog += 1
+        self.writer.submit_unbounded_note(request)
+
+    async def store(self, request: RequestRecord, events: list[EventRecord]) -> list[Committed]:
+        """Write a request and its events; return only after they are committed."""
+        fut = self.writer.submit(request, events)
+        try:
+            request_id, event_ids = await asyncio.wrap_future(fut)
+        except Exception:
+            self.write_failures += 1
+            raise
+        committed = [Committed(eid, request_id, rec) for eid, rec in zip(event_ids, events)]
+        self._notify(committed)
+        return committed
+
+    def _notify(self, committed: list[Committed]) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+        for listener in list(self._listeners):
+            try:
+                listener(committed)
+            except Exception:  # a broken face must not break the intake
+                log.exception("event listener failed")
+
+    async def reset(self) -> None:
+        await asyncio.wrap_future(self.writer.reset())
+        self._notify([])
+
+    async def wait_for(self, flt: Any, count: int, timeout: float) -> int | None:
+        """Wait until at least `count` stored events match; None on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            changed = self._changed
+            n = await loop.run_in_executor(None, self.reader.count_events, flt)
+            if n >= count:
+                return n
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, 1.0))

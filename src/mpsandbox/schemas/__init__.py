@@ -1,0 +1,1 @@
+"""Schema sources, lookup, compilation and the AJV-6 compatible validator."""

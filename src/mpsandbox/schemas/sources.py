@@ -1,0 +1,311 @@
+"""Where schemas come from, and how a `$schema` URI is looked up in each place.
+
+Lookup mirrors EventGate: the URI is appended to each base by plain concatenation and a file
+extension is tried only when the last path part has none (a version number counts as none).
+Unlike EventGate, every attempt is recorded, so a miss can say where it looked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+EXTENSIONS = (".yaml", ".json")
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+_LINK_TARGET_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+#: Git checkouts made without symlink support store a link as a tiny file holding its target.
+_PSEUDO_LINK_MAX_BYTES = 255
+
+
+class SchemaParseError(Exception):
+    """A schema file exists but cannot be parsed; carries the location and parser message."""
+
+    def __init__(self, location: str, message: str, line: int | None = None):
+        self.location = location
+        self.message = message
+        self.line = line
+        where = f"{location}:{line}" if line else location
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One place a URI was looked for, and what happened there."""
+
+    source: str
+    location: str
+    outcome: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"source": self.source, "location": self.location, "outcome": self.outcome}
+
+
+@dataclass(slots=True)
+class Found:
+    schema: Any
+    location: str
+    source: str
+
+
+def has_protocol(uri: str) -> bool:
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://", uri) is not None
+
+
+def needs_extension(uri: str) -> bool:
+    """True when the last path part has no extension; `1.3.0` counts as none, like EventGate."""
+    last = uri.rstrip("/").rsplit("/", 1)[-1]
+    if _VERSION_RE.match(last):
+        return True
+    return "." not in last
+
+
+def parse_schema_text(text: str | bytes, location: str) -> Any:
+    """Parse YAML or JSON (JSON is YAML, but orjson is faster and gives better messages)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SchemaParseError(location, f"not UTF-8: {exc}") from None
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # may still be YAML flow style; let YAML report the real problem
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SchemaParseError(location, str(problem).strip(), line) from None
+
+
+def title_and_version(uri: str) -> tuple[str | None, str | None]:
+    """Split `/analytics/x/1.2.0` into (`analytics/x`, `1.2.0`); `latest` is a version too."""
+    path = uri.split("#", 1)[0]
+    if has_protocol(path):
+        path = "/" + path.split("://", 1)[1].split("/", 1)[-1]
+    path = path.strip("/")
+    for ext in EXTENSIONS:
+        if path.endswith(ext):
+            path = path[: -len(ext)]
+    if "/" not in path:
+        return (path or None), None
+    title, last = path.rsplit("/", 1)
+    if _VERSION_RE.match(last) or last == "latest":
+        return title, last
+    return path, None
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+class DirectorySource:
+    """A local checkout of a schema repository (or any directory of schema files).
+
+    The root may be the repository itself or its `jsonschema/` folder; both are tried.
+    Nothing outside the root is ever read, even through symlinks or `..`.
+    """
+
+    kind = "directory"
+
+    def __init__(self, root: str | Path, name: str | None = None):
+        self.root = Path(root).expanduser().resolve()
+        self.name = name or str(self.root)
+        self._bases = [self.root]
+        if (self.root / "jsonschema").is_dir():
+            self._bases.append(self.root / "jsonschema")
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "root": str(self.root)}
+
+    def lookup(self, uri: str, attempts: list[Attempt]) -> Found | None:
+        rel = uri.split("#", 1)[0]
+        if has_protocol(rel):
+            return None
+        candidates = [rel]
+        if needs_extension(rel):
+            candidates += [rel + ext for ext in EXTENSIONS]
+        for base in self._bases:
+            for cand in candidates:
+                found = self._try(base, cand, attempts)
+                if found is not None:
+                    return found
+        return None
+
+    def _try(self, base: Path, rel: str, attempts: list[Attempt]) -> Found | None:
+        joined = base / rel.lstrip("/")
+        location = str(joined)
+        try:
+            real = joined.resolve()
+        except (OSError, RuntimeError) as exc:
+            attempts.append(Attempt(self.name, location, f"unreadable: {exc}"))
+            return None
+        if real != self.root and self.root not in real.parents:
+            attempts.append(Attempt(self.name, location, "outside the schema directory; refused"))
+            return None
+        if not real.is_file():
+            attempts.append(Attempt(self.name, location, "not found"))
+            return None
+        real = self._follow_pseudo_links(real)
+        if real is None:
+            attempts.append(Attempt(self.name, location, "link points outside; refused"))
+            return None
+        try:
+            data = real.read_bytes()
+        except OSError as exc:
+            attempts.append(Attempt(self.name, location, f"unreadable: {exc.strerror}"))
+            return None
+        schema = parse_schema_text(data, str(real))
+        return Found(schema=schema, location=str(real), source=self.name)
+
+    def _follow_pseudo_links(self, path: Path) -> Path | None:
+        for _ in range(8):
+            try:
+                if path.stat().st_size > _PSEUDO_LINK_MAX_BYTES:
+                    return path
+                text = path.read_text("utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return path
+            if not _LINK_TARGET_RE.match(text) or text == path.name:
+                return path
+            target = (path.parent / text).resolve()
+            if not target.is_file():
+                return path
+            if self.root not in target.parents:
+                return None
+            path = target
+        return path
+
+    def versions(self, title: str) -> list[str]:
+        """Every materialized version of `title` present here, oldest first."""
+        found: set[str] = set()
+        for base in self._bases:
+            folder = (base / title.strip("/")).resolve()
+            if self.root not in folder.parents or not folder.is_dir():
+                continue
+            for child in folder.iterdir():
+                stem = child.name
+                for ext in EXTENSIONS:
+                    if stem.endswith(ext):
+                        stem = stem[: -len(ext)]
+                if _VERSION_RE.match(stem):
+                    found.add(stem)
+        return sorted(found, key=_version_key)
+
+    def watch_paths(self) -> list[Path]:
+        return [self.root]
+
+
+class RemoteSource:
+    """A schema repository reached over HTTP, with an on-disk cache usable offline.
+
+    Only contacted when the user asked for it (`--remote-schemas`); each fetched document is
+    cached under `cache_dir`, and a cached copy is used when the network fails.
+    """
+
+    kind = "remote"
+
+    def __init__(self, base_url: str, cache_dir: str | Path, *, timeout: float = 5.0):
+        self.base_url = base_url.rstrip("/")
+        self.name = self.base_url
+        self.cache_dir = Path(cache_dir)
+        self.timeout = timeout
+        self._misses: dict[str, float] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "cache": str(self.cache_dir)}
+
+    def _cache_file(self, url: str) -> Path:
+        digest = hashlib.sha256(url.encode()).hexdigest()[:32]
+        return self.cache_dir / digest
+
+    def lookup(self, uri: str, attempts: list[Attempt]) -> Found | None:
+        rel = uri.split("#", 1)[0]
+        if has_protocol(rel):
+            return None
+        rel = "/" + rel.lstrip("/")
+        candidates = [rel]
+        if needs_extension(rel):
+            candidates = [rel + ".yaml", rel]
+        for cand in candidates:
+            url = self.base_url + cand
+            body = self._fetch(url, attempts)
+            if body is not None:
+                return Found(schema=parse_schema_text(body, url), location=url, source=self.name)
+        return None
+
+    def _fetch(self, url: str, attempts: list[Attempt]) -> bytes | None:
+        cache = self._cache_file(url)
+        if cache.is_file():
+            return cache.read_bytes()
+        if time.monotonic() - self._misses.get(url, -1e9) < 60:
+            attempts.append(Attempt(self.name, url, "not found (cached miss)"))
+            return None
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": "mpsandbox"})
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                body = resp.read(16 * 1024 * 1024)
+        except urllib.error.HTTPError as exc:
+            self._misses[url] = time.monotonic()
+            attempts.append(Attempt(self.name, url, f"HTTP {exc.code}"))
+            return None
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            attempts.append(Attempt(self.name, url, f"unreachable ({reason}); no cached copy"))
+            return None
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_bytes(body)
+            tmp.replace(cache)
+            (cache.with_suffix(".url")).write_text(url)
+        except OSError:
+            pass  # a cache we cannot write only costs a refetch
+        return body
+
+    def versions(self, title: str) -> list[str]:
+        """Versions seen in the cache (a remote listing would need a network round trip)."""
+        found = set()
+        if self.cache_dir.is_dir():
+            prefix = f"{self.base_url}/{title.strip('/')}/"
+            for marker in self.cache_dir.glob("*.url"):
+                try:
+                    url = marker.read_text()
+                except OSError:
+                    continue
+                if url.startswith(prefix):
+                    stem = url[len(prefix) :].removesuffix(".yaml")
+                    if _VERSION_RE.match(stem):
+                        found.add(stem)
+        return sorted(found, key=_version_key)
+
+    def watch_paths(self) -> list[Path]:
+        return []
+
+
+PUBLIC_REMOTES = (
+    "https://schema.wikimedia.org/repositories/primary/jsonschema",
+    "https://schema.wikimedia.org/repositories/secondary/jsonschema",
+)
+
+
+def builtin_schema_dir() -> Path:
+    """The project's own schema library (`schemas/` at the repository root)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "schemas"
+        if (candidate / "jsonschema").is_dir():
+            return candidate
+    return here.parent.parent / "builtin_schemas"
