@@ -36,10 +36,19 @@ def problem(body: bytes) -> dict:
     return data
 
 
-async def test_truncated_json(server, http):
-    status, reason, body = await post(http, server, json.dumps(VALID).encode()[:50])
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b'{"$schema": "/x", "meta": ', "Unexpected end of JSON input"),
+        (b'[{"action": "cli', "Unterminated string in JSON at position 16"),
+        (b'{"a": 1,}', "Expected double-quoted property name in JSON at position 8"),
+        (b'{"a": 1} x', "Unexpected non-whitespace character after JSON at position 9"),
+    ],
+)
+async def test_truncated_and_malformed_json(server, http, raw, detail):
+    status, reason, body = await post(http, server, raw)
     assert (status, reason) == (500, "Internal Server Error")
-    assert problem(body)["detail"] == "Unexpected end of JSON input"
+    assert problem(body)["detail"] == detail
 
 
 async def test_invalid_utf8_is_replaced_not_fatal(server, http):
@@ -88,8 +97,14 @@ async def test_duplicate_keys_last_wins_like_json_parse(server, http):
 
 async def test_huge_string_within_limit(server, http):
     event = dict(VALID, action="x" * (3 * 1024 * 1024))
-    status, _, _ = await post(http, server, json.dumps(event).encode())
-    assert status == 201
+    status, _, body = await post(http, server, json.dumps(event).encode())
+    assert status == 400
+    assert json.loads(body)["invalid"][0]["context"]["errorsText"] == (
+        "'.action' should NOT be longer than 64 characters")
+    async with http.get(server.url + "/sandbox/events?verdict=invalid") as resp:
+        row = (await resp.json())["events"][0]
+    async with http.get(f"{server.url}/sandbox/events/{row['id']}") as resp:
+        assert len((await resp.json())["event"]["action"]) == 3 * 1024 * 1024
 
 
 async def test_gzip_bomb_is_capped(server, http):

@@ -42,8 +42,11 @@ async def test_send_beacon_and_cors_fetch_are_stored(chromium, server, http, tmp
     fetched = dict(VALID, action="fetch")
     page = PAGE % {"intake": json.dumps(server.url + "/v1/events"),
                    "beacon": json.dumps(beacon), "fetch": json.dumps(fetched)}
+    async def serve_page(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
     app = web.Application()
-    app.router.add_get("/page.html", lambda r: web.Response(text=page, content_type="text/html"))
+    app.router.add_get("/page.html", serve_page)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -60,7 +60,8 @@ class Sandbox:
         self.writer = StoreWriter(
             settings.db, max_backlog_events=settings.max_backlog, retention=retention
         )
-        self.reader = StoreReader(settings.db)
+        self._reader_cls = StoreReader
+        self.reader: StoreReader | None = None
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
         self._watch_stop: asyncio.Event | None = None
@@ -70,7 +71,9 @@ class Sandbox:
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        """Open the store (creating and migrating it); raises StoreError with a clear message."""
         self.writer.start()
+        self.reader = self._reader_cls(self.settings.db)
 
     async def start_watching(self) -> None:
         if not self.settings.watch_schemas:
@@ -89,7 +92,8 @@ class Sandbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._watch_task, 2)
         await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
 
     # intents ---------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

@@ -50,7 +50,9 @@ async def protocol_headers(request: web.Request, handler):
                 content_type="text/html",
             )
         else:
-            response = exc
+            response = web.Response(
+                status=exc.status, reason=exc.reason, body=exc.body, headers=exc.headers
+            )
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as exc:
@@ -68,7 +70,7 @@ async def protocol_headers(request: web.Request, handler):
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     response.headers["server"] = f"mpsandbox/{__version__}"
-    rid = request.get("request_id")
+    rid = request.get(eventgate_routes.REQUEST_ID_KEY)
     if rid:
         response.headers["x-request-id"] = rid
     return response

@@ -23,6 +23,7 @@ from mpsandbox.store import StoreError
 log = logging.getLogger(__name__)
 
 SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 EVENTGATE_VERSION = "1.8.4"
 #: How much of a refused body is kept: enough to see what it was, not enough to hurt.
 REFUSED_BODY_KEEP = 64 * 1024
@@ -56,7 +57,7 @@ def _request_record(request: web.Request, body: bytes, now: float, request_id: s
 def _request_id(request: web.Request) -> str:
     """The client's X-Request-ID, or a fresh one; echoed on the answer for correlation."""
     rid = request.headers.get("x-request-id") or str(uuid.uuid4())
-    request["request_id"] = rid
+    request[REQUEST_ID_KEY] = rid
     return rid
 
 

@@ -26,7 +26,7 @@ FILTER_PARAMS = ("stream", "verdict", "schema", "action", "session", "pageview",
 class BadParam(web.HTTPBadRequest):
     def __init__(self, message: str):
         super().__init__(
-            body=jsonio.dumps({"status": 400, "title": "bad parameter", "detail": message}),
+            text=jsonio.dumps_str({"status": 400, "title": "bad parameter", "detail": message}),
             content_type="application/json",
         )
 
@@ -111,7 +111,8 @@ async def get_event(request: web.Request) -> web.Response:
     detail = await _in_thread(sandbox.reader.get_event, event_id)
     if detail is None:
         raise web.HTTPNotFound(
-            body=jsonio.dumps({"status": 404, "title": "no such event", "detail": f"id {event_id}"}),
+            text=jsonio.dumps_str({"status": 404, "title": "no such event",
+                                   "detail": f"id {event_id}"}),
             content_type="application/json",
         )
     return json_ok(detail)
