@@ -44,6 +44,8 @@ class Settings:
     max_events: int | None = None
     max_age_s: float | None = None
     max_backlog: int = DEFAULT_BACKLOG
+    #: How long a write waits for another process's lock before the request gets a 503.
+    busy_timeout: float = 5.0
     watch_schemas: bool = True
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (

@@ -2,17 +2,27 @@
 
 Each is written only when the schema declares the field and the event lacks it, so an event
 that already carries a value keeps it. Generic EventGate (the devserver) writes none of them;
-`fill_ins=False` reproduces that.
+`fill_ins=False` reproduces that. Which fields a schema declares is worked out once per
+compiled schema (`FillPlan`), since the intake asks for every event.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 HEADER_LIMIT = 400
+
+META_ID = ("meta", "id")
+META_DT = ("meta", "dt")
+META_REQUEST_ID = ("meta", "request_id")
+USER_AGENT = ("http", "request_headers", "user-agent")
+CLIENT_IP = ("http", "client_ip")
+LEGACY_DT = ("dt",)
 
 
 def iso_ms(epoch: float) -> str:
@@ -22,6 +32,10 @@ def iso_ms(epoch: float) -> str:
     if ms == 1000:
         whole, ms = whole + 1, 0
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
+
+
+def new_uuid() -> str:
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
 
 
 def client_ip(headers: Mapping[str, str], peer: str | None) -> str | None:
@@ -34,11 +48,52 @@ def client_ip(headers: Mapping[str, str], peer: str | None) -> str | None:
     return peer
 
 
+@dataclass(frozen=True, slots=True)
+class FillPlan:
+    """Which production fill-ins a schema makes possible."""
+
+    meta_id: bool
+    meta_dt: bool
+    meta_request_id: bool
+    user_agent: bool
+    client_ip: bool
+    legacy_dt: bool
+
+    @classmethod
+    def for_schema(cls, compiled: Any, title: str | None) -> FillPlan:
+        d = compiled.declares
+        return cls(
+            meta_id=d(META_ID),
+            meta_dt=d(META_DT),
+            meta_request_id=d(META_REQUEST_ID),
+            # a free-form header map declares user-agent implicitly
+            user_agent=d(USER_AGENT) or d(USER_AGENT[:2]),
+            client_ip=d(CLIENT_IP),
+            legacy_dt=bool(title and title.startswith("analytics/legacy")) and d(LEGACY_DT),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.meta_id or self.meta_dt or self.meta_request_id or self.user_agent
+                    or self.client_ip or self.legacy_dt)
+
+
+def _absent(event: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """True when `path` can be written: every parent is an object or missing, the leaf missing."""
+    node: Any = event
+    for part in path[:-1]:
+        node = node.get(part)
+        if node is None:
+            return True
+        if not isinstance(node, dict):
+            return False
+    return path[-1] not in node
+
+
 def plan_fills(
-    compiled: Any,
+    plan: FillPlan,
     event: dict[str, Any],
     *,
-    title: str | None,
     received_at: float,
     request_id: str,
     headers: Mapping[str, str],
@@ -46,37 +101,22 @@ def plan_fills(
 ) -> list[tuple[tuple[str, ...], Any]]:
     """The (path, value) pairs production would write into this event, in order."""
     fills: list[tuple[tuple[str, ...], Any]] = []
-
-    def want(path: tuple[str, ...]) -> bool:
-        if not compiled.declares(path):
-            return False
-        node: Any = event
-        for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-            if node is None:
-                return True
-            if not isinstance(node, dict):
-                return False
-        return path[-1] not in node
-
-    if want(("meta", "id")):
-        fills.append((("meta", "id"), str(uuid.uuid4())))
-    if want(("meta", "dt")):
-        fills.append((("meta", "dt"), iso_ms(received_at)))
-    if want(("meta", "request_id")):
-        fills.append((("meta", "request_id"), request_id))
-    ua = headers.get("user-agent")
-    if ua is not None and want(("http", "request_headers", "user-agent")):
-        fills.append((("http", "request_headers", "user-agent"), ua[:HEADER_LIMIT]))
-    elif ua is not None and compiled.declares(("http", "request_headers")):
-        rh = event.get("http", {}).get("request_headers") if isinstance(event.get("http"), dict) else None
-        if rh is None or (isinstance(rh, dict) and "user-agent" not in rh):
-            fills.append((("http", "request_headers", "user-agent"), ua[:HEADER_LIMIT]))
-    ip = client_ip(headers, peer)
-    if ip and want(("http", "client_ip")):
-        fills.append((("http", "client_ip"), ip))
-    if title and title.startswith("analytics/legacy") and want(("dt",)):
-        fills.append((("dt",), iso_ms(received_at)))
+    if plan.meta_id and _absent(event, META_ID):
+        fills.append((META_ID, new_uuid()))
+    if plan.meta_dt and _absent(event, META_DT):
+        fills.append((META_DT, iso_ms(received_at)))
+    if plan.meta_request_id and _absent(event, META_REQUEST_ID):
+        fills.append((META_REQUEST_ID, request_id))
+    if plan.user_agent:
+        ua = headers.get("user-agent")
+        if ua is not None and _absent(event, USER_AGENT):
+            fills.append((USER_AGENT, ua[:HEADER_LIMIT]))
+    if plan.client_ip and _absent(event, CLIENT_IP):
+        ip = client_ip(headers, peer)
+        if ip:
+            fills.append((CLIENT_IP, ip))
+    if plan.legacy_dt and _absent(event, LEGACY_DT):
+        fills.append((LEGACY_DT, iso_ms(received_at)))
     return fills
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from mpsandbox import jsonio
-from mpsandbox.fillins import plan_fills, write_fills
+from mpsandbox.fillins import FillPlan, plan_fills, write_fills
 from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, join_path
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.validator import errors_text
@@ -57,10 +57,21 @@ class Pipeline:
         self.registry = registry
         self.fill_ins = fill_ins
 
-    def judge_batch(self, events: list[Any], ctx: RequestContext) -> list[EventRecord]:
-        return [self.judge(event, ctx, index) for index, event in enumerate(events)]
+    def judge_batch(
+        self, events: list[Any], ctx: RequestContext, working: list[Any] | None = None
+    ) -> list[EventRecord]:
+        """Judge a request's events. `working`, when given, is a second, independent parse
+        of the same events (cheaper than copying each one) that the pipeline may modify."""
+        if working is None or len(working) != len(events):
+            return [self.judge(event, ctx, index) for index, event in enumerate(events)]
+        return [
+            self.judge(event, ctx, index, working=w)
+            for index, (event, w) in enumerate(zip(events, working))
+        ]
 
-    def judge(self, event: Any, ctx: RequestContext, index: int = 0) -> EventRecord:
+    def judge(
+        self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None
+    ) -> EventRecord:
         stream = _get(event, "meta", "stream")
         record = EventRecord(
             index=index,
@@ -83,18 +94,26 @@ class Pipeline:
         resolution = self.registry.resolve(uri)
         record.schema_title = resolution.title
         record.schema_version = resolution.version
-        record.explanation = resolution.explanation()
+        memo = resolution.memo
+        explanation = memo.get("explanation")
+        if explanation is None:
+            explanation = memo["explanation"] = resolution.explanation()
+        # Shared by every event of this schema; copied before any per-event change.
+        record.explanation = explanation
         if resolution.compiled is None:
             record.message = resolution.message
             return record
         compiled = resolution.compiled
-        working = _clone(event)
+        if working is None or working is event:
+            working = _clone(event)
         fills: dict[str, dict[str, Any]] = {}
-        if self.fill_ins:
+        plan = memo.get("fill_plan")
+        if plan is None:
+            plan = memo["fill_plan"] = FillPlan.for_schema(compiled, resolution.title)
+        if self.fill_ins and not plan.empty:
             planned = plan_fills(
-                compiled,
+                plan,
                 working,
-                title=resolution.title,
                 received_at=ctx.received_at,
                 request_id=ctx.request_id,
                 headers=ctx.headers,
@@ -113,7 +132,7 @@ class Pipeline:
         if not errors:
             # The fast and the detailed validator disagree; trust the detailed one, loudly.
             record.verdict = VALID
-            record.explanation["validator_disagreement"] = True
+            record.explanation = {**record.explanation, "validator_disagreement": True}
             return record
         record.verdict = INVALID
         record.errors = errors

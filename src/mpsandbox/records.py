@@ -96,8 +96,19 @@ def split_path(dotted: str) -> list[str]:
     return parts
 
 
+_JOINED: dict[tuple[str, ...], str] = {}
+
+
 def join_path(parts: list[str] | tuple[str, ...]) -> str:
-    return ".".join(p.replace("\\", "\\\\").replace(".", "\\.") for p in parts)
+    """Dotted form of a path, escaping dots and backslashes inside keys; memoised because
+    the intake joins the same few fill paths for every event."""
+    key = tuple(parts)
+    joined = _JOINED.get(key)
+    if joined is None:
+        joined = ".".join(p.replace("\\", "\\\\").replace(".", "\\.") for p in key)
+        if len(_JOINED) < 10_000:
+            _JOINED[key] = joined
+    return joined
 
 
 def apply_fills(event: Any, fills: dict[str, dict[str, Any]]) -> Any:

@@ -58,7 +58,10 @@ class Sandbox:
         if settings.max_events is not None or settings.max_age_s is not None:
             retention = (settings.max_events, settings.max_age_s)
         self.writer = StoreWriter(
-            settings.db, max_backlog_events=settings.max_backlog, retention=retention
+            settings.db,
+            max_backlog_events=settings.max_backlog,
+            retention=retention,
+            busy_timeout=settings.busy_timeout,
         )
         self._reader_cls = StoreReader
         self.reader: StoreReader | None = None

@@ -96,7 +96,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         err = protocol.BodyError("PayloadTooLargeError", "request entity too large")
         return await _answer_problem(sandbox, record, err, uri)
     try:
-        body = protocol.decode_body(
+        body, data = protocol.read_body(
             request.headers.get("content-type"),
             request.headers.get("content-encoding"),
             raw,
@@ -118,7 +118,8 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         headers=request.headers,  # CIMultiDict: case-insensitive lookups
         peer=request.remote,
     )
-    judged = sandbox.pipeline.judge_batch(events, ctx)
+    working = protocol.as_events(jsonio.loads(data)) if data is not None else None
+    judged = sandbox.pipeline.judge_batch(events, ctx, working)
 
     if protocol.is_hasty(request.query.get("hasty")):
         record.hasty = True

@@ -100,15 +100,23 @@ def decode_body(
     Returns `{}` for anything the body parser skips (other content types, no body), which
     EventGate then answers as empty. Raises BodyError for what it rejects.
     """
+    return read_body(content_type, content_encoding, raw, limit)[0]
+
+
+def read_body(
+    content_type: str | None, content_encoding: str | None, raw: bytes, limit: int
+) -> tuple[Any, bytes | None]:
+    """`decode_body`, also returning the JSON bytes it parsed (None when it parsed none), so
+    the caller can parse a second, independent copy more cheaply than by deep-copying."""
     mtype, params = media_type(content_type)
     if mtype not in PARSED_TYPES:
-        return {}
+        return {}, None
     charset = params.get("charset", "utf-8").lower()
     if not charset.startswith("utf-"):
         raise BodyError("UnsupportedMediaTypeError", f'unsupported charset "{charset.upper()}"')
     data = inflate(raw, content_encoding or "", limit)
     if not data:
-        return {}
+        return {}, None
     if charset in ("utf-8", "utf8"):
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
@@ -131,7 +139,7 @@ def decode_body(
         detail = f"Unexpected token '{char}', \"{text[:lead]}#\" is not valid JSON"
         raise BodyError("SyntaxError", detail)
     try:
-        return jsonio.loads(data)
+        return jsonio.loads(data), data
     except jsonio.TooDeepError as exc:
         raise BodyError("SyntaxError", f"{exc}; mpsandbox does not accept such bodies") from None
     except ValueError:

@@ -43,6 +43,8 @@ class Resolution:
     attempts: list[Attempt] = field(default_factory=list)
     available_versions: dict[str, list[str]] = field(default_factory=dict)
     hints: list[str] = field(default_factory=list)
+    #: Per-schema facts the pipeline derives once (fill plan, shared explanation).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
