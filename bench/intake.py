@@ -59,8 +59,19 @@ def run_load(url: str, body: Path, seconds: float, connections: int, tmp: Path) 
         script = tmp / f"{body.stem}.lua"
         script.write_text(WRK_LUA % body)
         out = subprocess.run(
-            [wrk, "-t2", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(script), url],
-            capture_output=True, text=True, timeout=seconds + 60,
+            [
+                wrk,
+                "-t2",
+                f"-c{connections}",
+                f"-d{int(seconds)}s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
         ).stdout
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -70,11 +81,25 @@ def run_load(url: str, body: Path, seconds: float, connections: int, tmp: Path) 
             return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
         non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-        return {"tool": "wrk", "rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"),
-                "non2xx": int(non2xx.group(1)) if non2xx else 0}
+        return {
+            "tool": "wrk",
+            "rps": rps,
+            "p50_ms": pct("50"),
+            "p99_ms": pct("99"),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        }
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench/loadgen.py"), url, str(body), str(seconds), str(connections)],
-        capture_output=True, text=True, timeout=seconds + 60,
+        [
+            sys.executable,
+            str(ROOT / "bench/loadgen.py"),
+            url,
+            str(body),
+            str(seconds),
+            str(connections),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     ).stdout
     data = json.loads(out)
     data["tool"] = "python"
@@ -119,7 +144,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--million", action="store_true", help="also fill to 1,000,000 events and measure RSS")
+    ap.add_argument(
+        "--million", action="store_true", help="also fill to 1,000,000 events and measure RSS"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="mpsandbox-bench-"))
     one, ten = body_file(1, tmp), body_file(10, tmp)
@@ -127,25 +154,41 @@ def main() -> None:
     noop_port = free_port()
     noop, _ = start([sys.executable, str(ROOT / "bench/noop_server.py"), str(noop_port)], "ready")
     try:
-        ceiling = run_load(f"http://127.0.0.1:{noop_port}/v1/events", one, args.seconds,
-                           args.connections, tmp)
+        ceiling = run_load(
+            f"http://127.0.0.1:{noop_port}/v1/events", one, args.seconds, args.connections, tmp
+        )
     finally:
         noop.terminate()
         noop.wait()
 
     port = free_port()
-    cmd = [sys.executable, "-m", "mpsandbox", "serve", "--port", str(port), "--db", str(tmp / "bench.db"),
-           "--output", "none", "--no-watch"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mpsandbox",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        str(tmp / "bench.db"),
+        "--output",
+        "none",
+        "--no-watch",
+    ]
     for s in SCHEMAS:
         cmd += ["--schemas", str(s)]
     sandbox, ready_s = start(cmd, "ready")
     peak = Peak(sandbox.pid)
     try:
-        single = run_load(f"http://127.0.0.1:{port}/v1/events", one, args.seconds, args.connections, tmp)
+        single = run_load(
+            f"http://127.0.0.1:{port}/v1/events", one, args.seconds, args.connections, tmp
+        )
         peak.sample()
         before = stored_events(port)
         t0 = time.perf_counter()
-        batch = run_load(f"http://127.0.0.1:{port}/v1/events", ten, args.seconds, args.connections, tmp)
+        batch = run_load(
+            f"http://127.0.0.1:{port}/v1/events", ten, args.seconds, args.connections, tmp
+        )
         elapsed = time.perf_counter() - t0
         peak.sample()
         committed = stored_events(port) - before
@@ -159,22 +202,48 @@ def main() -> None:
         sandbox.terminate()
         sandbox.wait(timeout=60)
 
-    print(f"load generator: {ceiling['tool']}, {args.connections} connections, {args.seconds:g} s per run, "
-          f"{os.cpu_count()} cores")
-    report("no-op aiohttp ceiling, 1-event bodies", f"{ceiling['rps']:,.0f} req/s", "(baseline)", None)
+    print(
+        f"load generator: {ceiling['tool']}, {args.connections} connections, {args.seconds:g} s per run, "
+        f"{os.cpu_count()} cores"
+    )
+    report(
+        "no-op aiohttp ceiling, 1-event bodies", f"{ceiling['rps']:,.0f} req/s", "(baseline)", None
+    )
     ratio = single["rps"] / ceiling["rps"]
-    report("sandbox, 1-event bodies", f"{single['rps']:,.0f} req/s", ">= 50% of ceiling", ratio >= 0.5)
+    report(
+        "sandbox, 1-event bodies", f"{single['rps']:,.0f} req/s", ">= 50% of ceiling", ratio >= 0.5
+    )
     report("  ratio to ceiling", f"{ratio:.0%}", ">= 50%", ratio >= 0.5)
     report("  latency p50 / p99", f"{single['p50_ms']:.1f} / {single['p99_ms']:.1f} ms", "-", None)
     events_s = batch["rps"] * 10
-    report("sandbox, 10-event bodies", f"{events_s:,.0f} events/s", ">= 20,000 events/s", events_s >= 20_000)
-    report("  committed during that run", f"{committed / elapsed:,.0f} events/s", ">= 20,000", committed / elapsed >= 20_000)
+    report(
+        "sandbox, 10-event bodies",
+        f"{events_s:,.0f} events/s",
+        ">= 20,000 events/s",
+        events_s >= 20_000,
+    )
+    report(
+        "  committed during that run",
+        f"{committed / elapsed:,.0f} events/s",
+        ">= 20,000",
+        committed / elapsed >= 20_000,
+    )
     report("  latency p50 / p99", f"{batch['p50_ms']:.1f} / {batch['p99_ms']:.1f} ms", "-", None)
-    report("  non-2xx answers", f"{single['non2xx'] + batch['non2xx']}", "0", single["non2xx"] + batch["non2xx"] == 0)
+    report(
+        "  non-2xx answers",
+        f"{single['non2xx'] + batch['non2xx']}",
+        "0",
+        single["non2xx"] + batch["non2xx"] == 0,
+    )
     report("ready after start", f"{ready_s:.2f} s", "< 1 s", ready_s < 1)
     report("peak RSS", f"{peak.peak / 2**20:.0f} MB", "-", None)
     if million_rss is not None:
-        report("RSS after 1,000,000 stored events", f"{million_rss / 2**20:.0f} MB", "< 150 MB", million_rss < 150 * 2**20)
+        report(
+            "RSS after 1,000,000 stored events",
+            f"{million_rss / 2**20:.0f} MB",
+            "< 150 MB",
+            million_rss < 150 * 2**20,
+        )
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -14,7 +14,8 @@ import aiohttp
 
 
 async def main(url: str, body_file: str, seconds: float, concurrency: int) -> None:
-    body = open(body_file, "rb").read()
+    with open(body_file, "rb") as f:
+        body = f.read()
     headers = {"content-type": "text/plain;charset=UTF-8"}
     latencies: list[float] = []
     statuses: Counter = Counter()
@@ -35,12 +36,18 @@ async def main(url: str, body_file: str, seconds: float, concurrency: int) -> No
         elapsed = time.perf_counter() - start
     latencies.sort()
     n = len(latencies)
-    print(json.dumps({
-        "requests": n, "seconds": elapsed, "rps": n / elapsed,
-        "p50_ms": latencies[n // 2] * 1000 if n else None,
-        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else None,
-        "statuses": dict(statuses),
-    }))
+    print(
+        json.dumps(
+            {
+                "requests": n,
+                "seconds": elapsed,
+                "rps": n / elapsed,
+                "p50_ms": latencies[n // 2] * 1000 if n else None,
+                "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else None,
+                "statuses": dict(statuses),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,12 @@ def chromium():
 async def test_send_beacon_and_cors_fetch_are_stored(chromium, server, http, tmp_path):
     beacon = dict(VALID, action="beacon")
     fetched = dict(VALID, action="fetch")
-    page = PAGE % {"intake": json.dumps(server.url + "/v1/events"),
-                   "beacon": json.dumps(beacon), "fetch": json.dumps(fetched)}
+    page = PAGE % {
+        "intake": json.dumps(server.url + "/v1/events"),
+        "beacon": json.dumps(beacon),
+        "fetch": json.dumps(fetched),
+    }
+
     async def serve_page(request: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
 
@@ -55,12 +59,21 @@ async def test_send_beacon_and_cors_fetch_are_stored(chromium, server, http, tmp
     assert f":{origin_port}" not in server.url  # another origin
     try:
         proc = await asyncio.create_subprocess_exec(
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=5000", "--dump-dom",
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
             f"http://127.0.0.1:{origin_port}/page.html",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         dom, _ = await asyncio.wait_for(proc.communicate(), 60)
     finally:
@@ -75,6 +88,10 @@ async def test_send_beacon_and_cors_fetch_are_stored(chromium, server, http, tmp
         async with http.get(f"{server.url}/sandbox/events/{row['id']}") as resp:
             detail = await resp.json()
         headers = {k.lower(): v for k, v in detail["request"]["headers"]}
-        by_action[row["action"]] = (row["verdict"], headers.get("content-type"), headers.get("origin"))
+        by_action[row["action"]] = (
+            row["verdict"],
+            headers.get("content-type"),
+            headers.get("origin"),
+        )
     assert by_action["beacon"][0] == "valid" and by_action["beacon"][1].startswith("text/plain")
     assert by_action["fetch"] == ("valid", "application/json", f"http://127.0.0.1:{origin_port}")

@@ -22,8 +22,9 @@ PY = sys.executable
 
 
 def run_cli(*args, input: bytes | None = None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "mpsandbox", *args], input=input, capture_output=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [PY, "-m", "mpsandbox", *args], input=input, capture_output=True, timeout=60, env=env
+    )
 
 
 def schema_args():
@@ -79,9 +80,20 @@ def start_serve(tmp_path, *extra):
     port = free_port()
     db = tmp_path / "serve.db"
     proc = subprocess.Popen(
-        [PY, "-m", "mpsandbox", "serve", "--port", str(port), "--db", str(db), *schema_args(),
-         *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            PY,
+            "-m",
+            "mpsandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            *schema_args(),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     ready = json.loads(proc.stdout.readline())
     assert ready["ready"] and ready["url"] == f"http://127.0.0.1:{port}"
@@ -89,8 +101,11 @@ def start_serve(tmp_path, *extra):
 
 
 def post(port, body: bytes, path="/v1/events"):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
-                                 headers={"content-type": "text/plain;charset=UTF-8"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=body,
+        headers={"content-type": "text/plain;charset=UTF-8"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status

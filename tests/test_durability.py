@@ -56,9 +56,21 @@ def test_acknowledged_events_survive_sigkill(tmp_path):
     port = free_port()
     db = tmp_path / "killed.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mpsandbox", "serve", "--port", str(port), "--db", str(db),
-         "--output", "none", *schema_args()],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mpsandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db),
+            "--output",
+            "none",
+            *schema_args(),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert b"ready" in proc.stdout.readline()
@@ -81,3 +93,19 @@ async def test_retention_by_count(make_server, http):
     await asyncio.wrap_future(server.sandbox.writer.run_retention(10, None))
     async with http.get(server.url + "/sandbox/stats") as resp:
         assert (await resp.json())["events"] == 10
+
+
+async def test_a_dead_store_process_is_reported_not_acknowledged(make_server, http):
+    import os
+
+    server = await make_server()
+    os.kill(server.sandbox.writer._proc.pid, signal.SIGKILL)
+    server.sandbox.writer._proc.join(10)
+    for _ in range(100):
+        if not server.sandbox.writer.running:
+            break
+        await asyncio.sleep(0.05)
+    async with http.post(server.url + "/v1/events", json=VALID) as resp:
+        assert resp.status == 503
+    async with http.get(server.url + "/readyz") as resp:
+        assert resp.status == 503

@@ -43,37 +43,55 @@ CASES = {
     "04_batch_all_invalid.txt": ("POST", "/v1/events", JSON, req("batch_all_invalid.json")),
     "05_unknown_schema.txt": ("POST", "/v1/events", JSON, req("unknown_schema.json")),
     "06_valid_plus_unknown.txt": (
-        "POST", "/v1/events", JSON, req("batch_valid_plus_unknown_schema.json")),
+        "POST",
+        "/v1/events",
+        JSON,
+        req("batch_valid_plus_unknown_schema.json"),
+    ),
     "07_missing_schema_fld.txt": ("POST", "/v1/events", JSON, req("missing_schema_field.json")),
     "08_missing_meta_dt.txt": ("POST", "/v1/events", JSON, req("missing_meta_dt.json")),
     "09_latest_uri.txt": ("POST", "/v1/events", JSON, req("latest_uri.json")),
-    "10_hasty_invalid.txt": (
-        "POST", "/v1/events?hasty=true", JSON, req("batch_all_invalid.json")),
+    "10_hasty_invalid.txt": ("POST", "/v1/events?hasty=true", JSON, req("batch_all_invalid.json")),
     "11_empty_body.txt": ("POST", "/v1/events", JSON, b""),
     "12_empty_array.txt": ("POST", "/v1/events", JSON, b"[]"),
     "13_malformed_json.txt": ("POST", "/v1/events", JSON, b'{"$schema": "/x", "meta": '),
     "14_text_plain_beacon.txt": (
-        "POST", "/v1/events", {"content-type": "text/plain;charset=UTF-8"},
-        req("valid_web_base.json")),
+        "POST",
+        "/v1/events",
+        {"content-type": "text/plain;charset=UTF-8"},
+        req("valid_web_base.json"),
+    ),
     "15_no_content_type.txt": ("POST", "/v1/events", {}, req("valid_web_base.json")),
     "16_form_urlencoded.txt": (
-        "POST", "/v1/events", {"content-type": "application/x-www-form-urlencoded"},
-        req("valid_web_base.json")),
+        "POST",
+        "/v1/events",
+        {"content-type": "application/x-www-form-urlencoded"},
+        req("valid_web_base.json"),
+    ),
     "17_gzip_body.txt": (
-        "POST", "/v1/events", {**JSON, "content-encoding": "gzip"},
-        gzip.compress(req("valid_web_base.json"))),
+        "POST",
+        "/v1/events",
+        {**JSON, "content-encoding": "gzip"},
+        gzip.compress(req("valid_web_base.json")),
+    ),
     "18_json_scalar.txt": ("POST", "/v1/events", JSON, b'"#"'),
     "19_too_large_5mb.txt": (
-        "POST", "/v1/events", JSON,
-        b'[{"padding": "' + b"x" * (5 * 1024 * 1024) + b'"}]'),
+        "POST",
+        "/v1/events",
+        JSON,
+        b'[{"padding": "' + b"x" * (5 * 1024 * 1024) + b'"}]',
+    ),
     "20_test_events_route.txt": ("GET", "/v1/_test/events", {}, b""),
     "21_get_events.txt": ("GET", "/v1/events", {}, b""),
     "22_options_preflight.txt": ("OPTIONS", "/v1/events", {}, b""),
     "23_info_version.txt": ("GET", "/_info", {}, b""),
     "24_spec.txt": ("GET", "/?spec", {}, b""),
     "25_xrequestid_header.txt": (
-        "POST", "/v1/events", {**JSON, "x-request-id": "my-request-id-123"},
-        req("invalid_web_base.json")),
+        "POST",
+        "/v1/events",
+        {**JSON, "x-request-id": "my-request-id-123"},
+        req("invalid_web_base.json"),
+    ),
     "26_format_and_coercion.txt": ("POST", "/v1/events", JSON, req("format_and_coercion.json")),
 }
 
@@ -98,7 +116,9 @@ def failures(body: dict) -> list[tuple[str, list | str]]:
         for item in body.get(kind, []):
             ctx = item["context"]
             if "errors" in ctx:
-                out.append((item["status"], sorted((e["keyword"], e["dataPath"]) for e in ctx["errors"])))
+                out.append(
+                    (item["status"], sorted((e["keyword"], e["dataPath"]) for e in ctx["errors"]))
+                )
             else:
                 out.append((item["status"], ctx["message"]))
     return out
@@ -113,12 +133,16 @@ async def recorded_server(make_server):
 async def test_recorded_exchange(name, recorded_server, http):
     method, path, headers, body = CASES[name]
     status, reason, rec_headers, rec_body = parse_recorded(name)
-    async with http.request(method, recorded_server.url + path, headers=headers,
-                            data=body if method == "POST" else None) as resp:
+    async with http.request(
+        method, recorded_server.url + path, headers=headers, data=body if method == "POST" else None
+    ) as resp:
         got = await resp.read()
         assert (resp.status, resp.reason) == (status, reason)
-        for key in ("access-control-allow-origin", "access-control-allow-headers",
-                    "access-control-allow-methods"):
+        for key in (
+            "access-control-allow-origin",
+            "access-control-allow-headers",
+            "access-control-allow-methods",
+        ):
             assert resp.headers.get(key) == rec_headers[key]
         if "allow" in rec_headers:
             assert resp.headers.get("allow") == rec_headers["allow"]
@@ -140,7 +164,9 @@ async def test_recorded_exchange(name, recorded_server, http):
     if isinstance(expected, dict) and ("invalid" in expected or "error" in expected):
         assert failures(actual) == failures(expected)
         for kind in ("invalid", "error"):
-            for got_item, want_item in zip(actual.get(kind, []), expected.get(kind, [])):
+            for got_item, want_item in zip(
+                actual.get(kind, []), expected.get(kind, []), strict=True
+            ):
                 assert got_item["event"] == want_item["event"]
                 if "errors" in want_item["context"]:
                     assert got_item["context"]["errors"] == want_item["context"]["errors"]
@@ -153,14 +179,22 @@ async def test_stored_events_match_what_eventgate_wrote(recorded_server, http):
     """After replaying the whole run, the accepted events equal the devserver's events.json."""
     for name in sorted(CASES):
         method, path, headers, body = CASES[name]
-        async with http.request(method, recorded_server.url + path, headers=headers,
-                                data=body if method == "POST" else None) as resp:
+        async with http.request(
+            method,
+            recorded_server.url + path,
+            headers=headers,
+            data=body if method == "POST" else None,
+        ) as resp:
             await resp.read()
-    async with http.get(recorded_server.url + "/sandbox/events?verdict=valid&order=asc&limit=100") as resp:
+    async with http.get(
+        recorded_server.url + "/sandbox/events?verdict=valid&order=asc&limit=100"
+    ) as resp:
         rows = (await resp.json())["events"]
     accepted = []
     for row in rows:
         async with http.get(f"{recorded_server.url}/sandbox/events/{row['id']}") as resp:
             accepted.append((await resp.json())["accepted"])
-    want = [json.loads(line) for line in (RECORDED / "events.json").read_text().splitlines() if line]
+    want = [
+        json.loads(line) for line in (RECORDED / "events.json").read_text().splitlines() if line
+    ]
     assert accepted == want

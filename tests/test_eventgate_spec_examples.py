@@ -16,8 +16,12 @@ from tests.conftest import WM
 SPEC = yaml.safe_load((WM / "eventgate/test/spec.test.yaml").read_text())
 TEST_SCHEMAS = WM / "eventgate/test/schemas"
 #: test_events of eventgate's config.test.yaml
-TEST_EVENTS = ({"$schema": "/test/0.0.2",
-                "meta": {"stream": "test_events", "id": "12345678-1234-5678-1234-567812345678"}},)
+TEST_EVENTS = (
+    {
+        "$schema": "/test/0.0.2",
+        "meta": {"stream": "test_events", "id": "12345678-1234-5678-1234-567812345678"},
+    },
+)
 
 
 def applicable():
@@ -41,13 +45,19 @@ def test_enough_examples_apply():
 @pytest.mark.parametrize(("path", "method", "ample"), list(applicable()))
 async def test_spec_example(path, method, ample, spec_server, http):
     request = ample["request"]
-    query = {k: str(v).lower() if isinstance(v, bool) else str(v)
-             for k, v in request.get("query", {}).items()}
+    query = {
+        k: str(v).lower() if isinstance(v, bool) else str(v)
+        for k, v in request.get("query", {}).items()
+    }
     body = request.get("body")
     data = json.dumps(body).encode() if body is not None else b""
-    async with http.request(method.upper(), spec_server.url + path, params=query,
-                            headers=request.get("headers", {}),
-                            data=data if method == "post" else None) as resp:
+    async with http.request(
+        method.upper(),
+        spec_server.url + path,
+        params=query,
+        headers=request.get("headers", {}),
+        data=data if method == "post" else None,
+    ) as resp:
         raw = await resp.read()
         assert resp.status == ample["response"]["status"], raw[:500]
     expected = ample["response"].get("body")
@@ -57,6 +67,6 @@ async def test_spec_example(path, method, ample, spec_server, http):
         got = json.loads(raw)
         for kind, items in expected.items():
             assert len(got[kind]) == len(items)
-            for want, have in zip(items, got[kind]):
+            for want, have in zip(items, got[kind], strict=True):
                 for key, value in want["context"].items():
                     assert have["context"][key] == value

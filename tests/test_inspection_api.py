@@ -26,7 +26,9 @@ async def get(http, server, path):
 
 
 async def test_list_filter_and_detail(server, http):
-    await post(http, server, [event(action="click"), event(action="hover", meta={"stream": "other"})])
+    await post(
+        http, server, [event(action="click"), event(action="hover", meta={"stream": "other"})]
+    )
     await post(http, server, event(action=42))
     status, page = await get(http, server, "/sandbox/events")
     assert status == 200 and len(page["events"]) == 3
@@ -79,9 +81,13 @@ async def test_reset_and_stats(server, http):
 
 
 async def test_resolve_probe(server, http):
-    _, found = await get(http, server, "/sandbox/schemas/resolve?uri=/analytics/product_metrics/web/base/latest")
+    _, found = await get(
+        http, server, "/sandbox/schemas/resolve?uri=/analytics/product_metrics/web/base/latest"
+    )
     assert found["found"] and found["version"] == "1.3.0"
-    _, missing = await get(http, server, "/sandbox/schemas/resolve?uri=/analytics/product_metrics/web/base/2.1.0")
+    _, missing = await get(
+        http, server, "/sandbox/schemas/resolve?uri=/analytics/product_metrics/web/base/2.1.0"
+    )
     assert not missing["found"] and missing["tried"]
     assert "1.3.0" in json.dumps(missing["available_versions"])
 
@@ -111,5 +117,5 @@ async def test_extra_intake_paths(make_server, http):
     server = await make_server(intake_paths=("/v1/events", "/evt-103e/v2/events"))
     async with http.post(server.url + "/evt-103e/v2/events?hasty=true", json=[event()]) as resp:
         assert (resp.status, resp.reason) == (202, "1 events hastily received.")
-    status, body = await get(http, server, "/sandbox/wait?count=1&timeout=5")
+    status, _ = await get(http, server, "/sandbox/wait?count=1&timeout=5")
     assert status == 200

@@ -82,12 +82,26 @@ def test_yaml_syntax_error_is_reported_with_path_and_line(tmp_path):
 async def test_latest_follows_a_new_version_without_restart(make_server, http, tmp_path):
     root = copy_web_base(tmp_path)
     server = await make_server(schema_dirs=(root,), watch_schemas=True, fill_ins=False)
-    event = json.loads((Path(__file__).parents[1] / "../shared/wm/eventgate/recorded-local-run/req/latest_uri.json").resolve().read_text())
+    event = json.loads(
+        (
+            Path(__file__).parents[1]
+            / "../shared/wm/eventgate/recorded-local-run/req/latest_uri.json"
+        )
+        .resolve()
+        .read_text()
+    )
     url = server.url + "/v1/events"
     async with http.post(url, json=event) as resp:
         assert resp.status == 201
     folder = root / "analytics/product_metrics/web/base"
-    schema = (folder / "1.3.0.yaml").read_text().replace("$id: /analytics/product_metrics/web/base/1.3.0", "$id: /analytics/product_metrics/web/base/1.4.0")
+    schema = (
+        (folder / "1.3.0.yaml")
+        .read_text()
+        .replace(
+            "$id: /analytics/product_metrics/web/base/1.3.0",
+            "$id: /analytics/product_metrics/web/base/1.4.0",
+        )
+    )
     schema += "\n" if not schema.endswith("\n") else ""
     import yaml
 
@@ -105,8 +119,10 @@ async def test_latest_follows_a_new_version_without_restart(make_server, http, t
     else:
         pytest.fail("latest did not follow the new version")
     errors = body["invalid"][0]["context"]["errors"]
-    assert {"keyword": "required", "missingProperty": "mpsandbox_new_field"} == {
-        "keyword": errors[-1]["keyword"], "missingProperty": errors[-1]["params"]["missingProperty"]}
+    assert {
+        "keyword": errors[-1]["keyword"],
+        "missingProperty": errors[-1]["params"]["missingProperty"],
+    } == {"keyword": "required", "missingProperty": "mpsandbox_new_field"}
 
 
 @pytest.fixture
@@ -134,8 +150,10 @@ async def schema_site():
 async def test_remote_source_fetches_caches_and_works_offline(schema_site, tmp_path):
     base, hits, runner = schema_site
     cache = tmp_path / "cache"
-    sources = [RemoteSource(f"{base}/secondary/jsonschema", cache),
-               RemoteSource(f"{base}/primary/jsonschema", cache)]
+    sources = [
+        RemoteSource(f"{base}/secondary/jsonschema", cache),
+        RemoteSource(f"{base}/primary/jsonschema", cache),
+    ]
     reg = SchemaRegistry(sources)
     res = await asyncio.to_thread(reg.resolve, f"{WEB_BASE}/1.3.0")
     assert res.ok, res.reason

@@ -46,6 +46,8 @@ class Settings:
     max_backlog: int = DEFAULT_BACKLOG
     #: How long a write waits for another process's lock before the request gets a 503.
     busy_timeout: float = 5.0
+    #: Write from a child process (see store/process_writer.py) rather than a thread.
+    writer_process: bool = True
     watch_schemas: bool = True
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (
@@ -63,8 +65,18 @@ class Settings:
 def parse_size(text: str) -> int:
     """`4mb`, `512k`, `1048576` -> bytes (EventGate writes `max_body_size: 4mb`)."""
     t = text.strip().lower().replace(" ", "")
-    units = {"gib": 1 << 30, "gb": 1 << 30, "g": 1 << 30, "mib": 1 << 20, "mb": 1 << 20,
-             "m": 1 << 20, "kib": 1 << 10, "kb": 1 << 10, "k": 1 << 10, "b": 1}
+    units = {
+        "gib": 1 << 30,
+        "gb": 1 << 30,
+        "g": 1 << 30,
+        "mib": 1 << 20,
+        "mb": 1 << 20,
+        "m": 1 << 20,
+        "kib": 1 << 10,
+        "kb": 1 << 10,
+        "k": 1 << 10,
+        "b": 1,
+    }
     for suffix, mult in units.items():
         if t.endswith(suffix):
             return int(float(t[: -len(suffix)]) * mult)
@@ -92,7 +104,9 @@ def from_environment(base: Settings | None = None) -> Settings:
     if "MPSANDBOX_DB" in env:
         changes["db"] = Path(env["MPSANDBOX_DB"])
     if "MPSANDBOX_SCHEMAS" in env:
-        changes["schema_dirs"] = tuple(Path(p) for p in env["MPSANDBOX_SCHEMAS"].split(os.pathsep) if p)
+        changes["schema_dirs"] = tuple(
+            Path(p) for p in env["MPSANDBOX_SCHEMAS"].split(os.pathsep) if p
+        )
     if "MPSANDBOX_MAX_BODY" in env:
         changes["max_body"] = parse_size(env["MPSANDBOX_MAX_BODY"])
     if "MPSANDBOX_CACHE" in env:

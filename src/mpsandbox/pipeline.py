@@ -66,7 +66,7 @@ class Pipeline:
             return [self.judge(event, ctx, index) for index, event in enumerate(events)]
         return [
             self.judge(event, ctx, index, working=w)
-            for index, (event, w) in enumerate(zip(events, working))
+            for index, (event, w) in enumerate(zip(events, working, strict=True))
         ]
 
     def judge(

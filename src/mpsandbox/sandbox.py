@@ -49,7 +49,7 @@ def build_registry(settings: Settings) -> SchemaRegistry:
 
 class Sandbox:
     def __init__(self, settings: Settings):
-        from mpsandbox.store import StoreReader, StoreWriter
+        from mpsandbox.store import ProcessStoreWriter, StoreReader, StoreWriter
 
         self.settings = settings
         self.registry = build_registry(settings)
@@ -57,7 +57,8 @@ class Sandbox:
         retention = None
         if settings.max_events is not None or settings.max_age_s is not None:
             retention = (settings.max_events, settings.max_age_s)
-        self.writer = StoreWriter(
+        writer_cls = ProcessStoreWriter if settings.writer_process else StoreWriter
+        self.writer = writer_cls(
             settings.db,
             max_backlog_events=settings.max_backlog,
             retention=retention,
@@ -121,7 +122,9 @@ class Sandbox:
         except Exception:
             self.write_failures += 1
             raise
-        committed = [Committed(eid, request_id, rec) for eid, rec in zip(event_ids, events)]
+        committed = [
+            Committed(eid, request_id, rec) for eid, rec in zip(event_ids, events, strict=True)
+        ]
         self._notify(committed)
         return committed
 

@@ -51,17 +51,29 @@ def run_validate(settings: Settings, source: str, *, fmt: str, out: TextIO) -> i
         if r.verdict != VALID:
             bad += 1
         if fmt == "json":
-            out.write(jsonio.dumps_str({
-                "index": r.index, "verdict": r.verdict, "schema": r.schema_uri,
-                "stream": r.stream, "errors": r.errors, "errorsText": r.errors_text,
-                "message": r.message, "explanation": r.explanation,
-            }) + "\n")
+            out.write(
+                jsonio.dumps_str(
+                    {
+                        "index": r.index,
+                        "verdict": r.verdict,
+                        "schema": r.schema_uri,
+                        "stream": r.stream,
+                        "errors": r.errors,
+                        "errorsText": r.errors_text,
+                        "message": r.message,
+                        "explanation": r.explanation,
+                    }
+                )
+                + "\n"
+            )
             continue
         head = f"#{r.index} {r.verdict.upper():7} {r.stream or '-'} {r.schema_uri or '-'}"
         out.write(head + "\n")
         if r.verdict == INVALID:
             for e in r.errors:
-                out.write(f"    {e['dataPath'] or '(root)'}: {e['message']}  [{e['keyword']} at {e['schemaPath']}]\n")
+                out.write(
+                    f"    {e['dataPath'] or '(root)'}: {e['message']}  [{e['keyword']} at {e['schemaPath']}]\n"
+                )
         elif r.message:
             out.write(f"    {r.message}\n")
             reason = r.explanation.get("reason")

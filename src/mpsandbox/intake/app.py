@@ -37,13 +37,7 @@ async def protocol_headers(request: web.Request, handler):
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        if exc.status == 404 and not exc.body:
-            response = web.Response(
-                status=404,
-                text=EXPRESS_404.format(method=request.method, path=request.path),
-                content_type="text/html",
-            )
-        elif exc.status == 405:
+        if (exc.status == 404 and not exc.body) or exc.status == 405:
             response = web.Response(
                 status=404,
                 text=EXPRESS_404.format(method=request.method, path=request.path),
@@ -60,9 +54,16 @@ async def protocol_headers(request: web.Request, handler):
         response = web.Response(
             status=500,
             reason="Internal Server Error",
-            body=jsonio.dumps({"status": 500, "type": "internal_error",
-                               "title": type(exc).__name__, "detail": str(exc),
-                               "method": request.method, "uri": request.path_qs}),
+            body=jsonio.dumps(
+                {
+                    "status": 500,
+                    "type": "internal_error",
+                    "title": type(exc).__name__,
+                    "detail": str(exc),
+                    "method": request.method,
+                    "uri": request.path_qs,
+                }
+            ),
             content_type="application/json",
         )
     for key, value in CORS_HEADERS.items():

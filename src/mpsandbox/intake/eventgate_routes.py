@@ -41,7 +41,9 @@ def _json_response(status: int, reason: str, body: object | None) -> web.Respons
     )
 
 
-def _request_record(request: web.Request, body: bytes, now: float, request_id: str) -> RequestRecord:
+def _request_record(
+    request: web.Request, body: bytes, now: float, request_id: str
+) -> RequestRecord:
     return RequestRecord(
         received_at=now,
         method=request.method,
@@ -150,7 +152,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
 def _notify_hasty(sandbox: Sandbox, request_id: int, ids: list[int], judged) -> None:
     from mpsandbox.sandbox import Committed
 
-    sandbox._notify([Committed(i, request_id, r) for i, r in zip(ids, judged)])
+    sandbox._notify([Committed(i, request_id, r) for i, r in zip(ids, judged, strict=True)])
 
 
 def _refuse_backlog(sandbox: Sandbox, record: RequestRecord) -> web.Response:
@@ -198,8 +200,12 @@ async def _answer_and_store(
             reason="Service Unavailable",
             headers={"Retry-After": "5"},
             body=jsonio.dumps(
-                {"status": 503, "type": "store_error", "title": "mpsandbox could not store "
-                 "this request", "detail": str(exc)}
+                {
+                    "status": 503,
+                    "type": "store_error",
+                    "title": "mpsandbox could not store this request",
+                    "detail": str(exc),
+                }
             ),
             content_type="application/json",
         )
@@ -217,11 +223,14 @@ async def test_events(request: web.Request) -> web.StreamResponse:
     record = _request_record(request, b"", now, request_id)
     events = [dict(e) for e in sandbox.settings.test_events]
     record.event_count = len(events)
-    ctx = RequestContext(received_at=now, request_id=request_id, headers=request.headers,
-                         peer=request.remote)
+    ctx = RequestContext(
+        received_at=now, request_id=request_id, headers=request.headers, peer=request.remote
+    )
     judged = sandbox.pipeline.judge_batch(events, ctx)
     answer = protocol.answer_for(judged)
-    return await _answer_and_store(sandbox, record, answer.status, answer.reason, answer.body, judged)
+    return await _answer_and_store(
+        sandbox, record, answer.status, answer.reason, answer.body, judged
+    )
 
 
 async def options(request: web.Request) -> web.Response:

@@ -19,8 +19,19 @@ from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter
 
-FILTER_PARAMS = ("stream", "verdict", "schema", "action", "session", "pageview", "meta_id",
-                 "since", "until", "text", "request")
+FILTER_PARAMS = (
+    "stream",
+    "verdict",
+    "schema",
+    "action",
+    "session",
+    "pageview",
+    "meta_id",
+    "since",
+    "until",
+    "text",
+    "request",
+)
 
 
 class BadParam(web.HTTPBadRequest):
@@ -49,7 +60,9 @@ def parse_time(value: str, name: str) -> float:
     try:
         return time.time() - parse_duration(v)
     except ValueError:
-        raise BadParam(f"{name}={value!r} is not a time (epoch seconds, ISO-8601 or e.g. 5m)") from None
+        raise BadParam(
+            f"{name}={value!r} is not a time (epoch seconds, ISO-8601 or e.g. 5m)"
+        ) from None
 
 
 def filter_from_query(query) -> EventFilter:
@@ -91,7 +104,11 @@ async def list_events(request: web.Request) -> web.Response:
     after = _int(q["after"], "after") if q.get("after") else None
     oldest_first = q.get("order") == "asc"
     rows = await _in_thread(
-        sandbox.reader.list_events, flt, before_id=before, after_id=after, limit=limit + 1,
+        sandbox.reader.list_events,
+        flt,
+        before_id=before,
+        after_id=after,
+        limit=limit + 1,
         newest_first=not oldest_first,
     )
     more = len(rows) > limit
@@ -111,8 +128,9 @@ async def get_event(request: web.Request) -> web.Response:
     detail = await _in_thread(sandbox.reader.get_event, event_id)
     if detail is None:
         raise web.HTTPNotFound(
-            text=jsonio.dumps_str({"status": 404, "title": "no such event",
-                                   "detail": f"id {event_id}"}),
+            text=jsonio.dumps_str(
+                {"status": 404, "title": "no such event", "detail": f"id {event_id}"}
+            ),
             content_type="application/json",
         )
     return json_ok(detail)
@@ -155,8 +173,12 @@ async def wait(request: web.Request) -> web.Response:
     if n is None:
         have = await _in_thread(sandbox.reader.count_events, flt)
         return json_ok(
-            {"status": 408, "title": "timed out", "detail": f"{have} of {count} matching events "
-             f"arrived within {timeout:g} s", "count": have},
+            {
+                "status": 408,
+                "title": "timed out",
+                "detail": f"{have} of {count} matching events arrived within {timeout:g} s",
+                "count": have,
+            },
             status=408,
         )
     return json_ok({"count": n})

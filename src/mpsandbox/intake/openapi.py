@@ -23,7 +23,13 @@ _FILTERS = [
 
 def _params(names: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [
-        {"name": n, "in": "query", "required": False, "description": d, "schema": {"type": "string"}}
+        {
+            "name": n,
+            "in": "query",
+            "required": False,
+            "description": d,
+            "schema": {"type": "string"},
+        }
         for n, d in names
     ]
 
@@ -93,8 +99,10 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                     "202": {"description": "Hastily received"},
                     "207": {"description": "Some failed", "content": _problem_ref()},
                     "400": {"description": "All invalid, or empty body", "content": _problem_ref()},
-                    "500": {"description": "All failed with errors, or unreadable body",
-                            "content": _problem_ref()},
+                    "500": {
+                        "description": "All failed with errors, or unreadable body",
+                        "content": _problem_ref(),
+                    },
                     "503": {"description": "Store backlog full or store failing; retry"},
                 },
             },
@@ -102,8 +110,9 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
         }
     paths.update(
         {
-            "/v1/_test/events": {"get": {"summary": "Post the configured test events.",
-                                         "responses": ok}},
+            "/v1/_test/events": {
+                "get": {"summary": "Post the configured test events.", "responses": ok}
+            },
             "/_info": {"get": {"summary": "Emulated EventGate version.", "responses": ok}},
             "/": {"get": {"summary": "EventGate's OpenAPI spec with ?spec.", "responses": ok}},
             "/robots.txt": {"get": {"summary": "robots.txt", "responses": ok}},
@@ -112,10 +121,13 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                 "get": {
                     "summary": "Stored events, newest first, with cursor pagination.",
                     "parameters": _params(
-                        [*_FILTERS, ("limit", "1..1000, default 50."),
-                         ("before", "Cursor: events with id below this."),
-                         ("after", "Cursor: events with id above this."),
-                         ("order", "desc (default) or asc.")]
+                        [
+                            *_FILTERS,
+                            ("limit", "1..1000, default 50."),
+                            ("before", "Cursor: events with id below this."),
+                            ("after", "Cursor: events with id above this."),
+                            ("order", "desc (default) or asc."),
+                        ]
                     ),
                     "responses": ok,
                 }
@@ -124,21 +136,32 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                 "get": {
                     "summary": "One event: as received, as accepted, verdict, errors, "
                     "explanation and its request.",
-                    "parameters": [{"name": "id", "in": "path", "required": True,
-                                    "schema": {"type": "integer"}}],
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
                     "responses": {**ok, "404": {"description": "No such event"}},
                 }
             },
-            "/sandbox/stats": {"get": {"summary": "Counts, writer state, schema sources.",
-                                       "responses": ok}},
-            "/sandbox/reset": {"post": {"summary": "Delete every stored request and event.",
-                                        "responses": ok}},
+            "/sandbox/stats": {
+                "get": {"summary": "Counts, writer state, schema sources.", "responses": ok}
+            },
+            "/sandbox/reset": {
+                "post": {"summary": "Delete every stored request and event.", "responses": ok}
+            },
             "/sandbox/wait": {
                 "get": {
                     "summary": "Long-poll until `count` matching events are stored.",
                     "parameters": _params(
-                        [*_FILTERS, ("count", "How many (default 1)."),
-                         ("timeout", "Seconds (default 30, max 600).")]
+                        [
+                            *_FILTERS,
+                            ("count", "How many (default 1)."),
+                            ("timeout", "Seconds (default 30, max 600)."),
+                        ]
                     ),
                     "responses": {**ok, "408": {"description": "Timed out"}},
                 }
@@ -155,8 +178,11 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
     )
     return {
         "openapi": "3.0.3",
-        "info": {"title": "mpsandbox", "version": __version__,
-                 "description": "EventGate-compatible intake and inspection API."},
+        "info": {
+            "title": "mpsandbox",
+            "version": __version__,
+            "description": "EventGate-compatible intake and inspection API.",
+        },
         "paths": paths,
         "components": {"schemas": {"problem": _problem_schema()}},
     }

@@ -193,7 +193,8 @@ def answer_for(events: list[EventRecord]) -> Answer:
         return Answer(207, reason, body)
     if not errored:
         return Answer(
-            400, f"{len(invalid)} out of {n} events were invalid and not accepted.",
+            400,
+            f"{len(invalid)} out of {n} events were invalid and not accepted.",
             {"invalid": body["invalid"]},
         )
     reason = (

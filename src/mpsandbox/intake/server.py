@@ -7,6 +7,7 @@ writer drains its queue, so every acknowledged event is on disk before the proce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import signal
 import sys
@@ -123,8 +124,12 @@ def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
 
 
 async def serve_forever(
-    settings: Settings, *, out: TextIO = sys.stdout, jsonl: bool | None = None,
-    ready: Callable[[RunningServer], None] | None = None, quiet: bool = False,
+    settings: Settings,
+    *,
+    out: TextIO = sys.stdout,
+    jsonl: bool | None = None,
+    ready: Callable[[RunningServer], None] | None = None,
+    quiet: bool = False,
 ) -> int:
     if jsonl is None:
         jsonl = not out.isatty()
@@ -134,14 +139,21 @@ async def serve_forever(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     paths = ", ".join(server.url + p for p in settings.intake_paths)
     if jsonl:
-        out.write(jsonio.dumps_str({"ready": True, "url": server.url, "intake": [
-            server.url + p for p in settings.intake_paths], "db": str(settings.db)}) + "\n")
+        out.write(
+            jsonio.dumps_str(
+                {
+                    "ready": True,
+                    "url": server.url,
+                    "intake": [server.url + p for p in settings.intake_paths],
+                    "db": str(settings.db),
+                }
+            )
+            + "\n"
+        )
     else:
         out.write(f"mpsandbox ready: intake {paths}  (db {settings.db}; Ctrl-C to stop)\n")
     out.flush()

@@ -19,7 +19,9 @@ def _token_message(text: str, pos: int) -> str:
     else:
         start = max(0, pos - _SNIPPET)
         end = min(len(text), pos + _SNIPPET)
-        shown = ("..." if start else "") + f'"{text[start:end]}"' + ("..." if end < len(text) else "")
+        shown = (
+            ("..." if start else "") + f'"{text[start:end]}"' + ("..." if end < len(text) else "")
+        )
         shown = shown if start or end < len(text) else f'"{text}"'
     return f"Unexpected token '{char}', {shown} is not valid JSON"
 
@@ -168,7 +170,7 @@ def _scan_number(text: str, i: int) -> tuple[int, str | None]:
     if j < n and text[j] == ".":
         j += 1
         if j >= n:
-            return j, "Unterminated fractional number in JSON at position {j}".format(j=j)
+            return j, f"Unterminated fractional number in JSON at position {j}"
         if not text[j].isdigit():
             return j, f"Unterminated fractional number in JSON at position {j}"
         while j < n and text[j].isdigit():

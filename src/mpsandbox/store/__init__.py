@@ -1,0 +1,32 @@
+"""The SQLite store: schema and migrations, the single writer, queries and retention.
+
+Faces read through :class:`StoreReader` and write only through :class:`StoreWriter`, whose
+one thread owns the only write connection (see ``writer.py`` for why).
+"""
+
+from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error, open_database
+from .migrations import MIGRATIONS, Migration, applied_migrations, apply_migrations, migration
+from .process_writer import ProcessStoreWriter
+from .queries import EventFilter, StoreReader
+from .retention import apply_retention
+from .writer import BacklogFull, StoreWriter, indexed_fields
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT",
+    "MIGRATIONS",
+    "BacklogFull",
+    "EventFilter",
+    "Migration",
+    "ProcessStoreWriter",
+    "StoreError",
+    "StoreReader",
+    "StoreWriter",
+    "applied_migrations",
+    "apply_migrations",
+    "apply_retention",
+    "connect",
+    "explain_error",
+    "indexed_fields",
+    "migration",
+    "open_database",
+]

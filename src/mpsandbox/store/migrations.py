@@ -1,0 +1,181 @@
+"""Named, ordered schema migrations.
+
+A database remembers which migrations it has had in ``_migrations``, so opening a file made
+by an older mpsandbox upgrades it in place, and opening an up-to-date file takes no write
+lock at all (important when another process is busy writing). Each migration runs in its
+own ``BEGIN IMMEDIATE`` transaction and re-checks ``_migrations`` inside it, so two
+processes opening the same new file cannot both apply it.
+
+Add a migration by appending a function decorated with ``@migration("NNNN_name")``;
+never edit or reorder one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(name: str) -> Callable[[Callable[[sqlite3.Connection], None]], Migration]:
+    def register(fn: Callable[[sqlite3.Connection], None]) -> Migration:
+        if any(m.name == name for m in MIGRATIONS):
+            raise ValueError(f"duplicate migration name {name!r}")
+        m = Migration(name, fn)
+        MIGRATIONS.append(m)
+        return m
+
+    return register
+
+
+@migration("0001_initial")
+def _initial(conn: sqlite3.Connection) -> None:
+    # AUTOINCREMENT keeps ids from ever being reused (sqlite_sequence survives a reset), so a
+    # face tailing "events after id N" never mistakes new events for ones it has seen.
+    # `stored_events` counts the events written with the request; `event_count` is what the
+    # intake reported (a refused request may report events that were never stored).
+    conn.execute(
+        """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at REAL NOT NULL,
+            method TEXT,
+            path TEXT,
+            query TEXT,
+            headers TEXT,
+            body BLOB,
+            remote TEXT,
+            request_id TEXT,
+            status INTEGER,
+            reason TEXT,
+            response_body BLOB,
+            hasty INTEGER NOT NULL DEFAULT 0,
+            event_count INTEGER NOT NULL DEFAULT 0,
+            stored_events INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            note TEXT
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id INTEGER NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            received_at REAL NOT NULL,
+            verdict TEXT NOT NULL,
+            stream TEXT,
+            schema_uri TEXT,
+            schema_title TEXT,
+            schema_version TEXT,
+            action TEXT,
+            session_id TEXT,
+            pageview_id TEXT,
+            meta_id TEXT,
+            dt TEXT,
+            event TEXT NOT NULL,
+            fills TEXT,
+            errors TEXT,
+            errors_text TEXT,
+            message TEXT,
+            explanation TEXT
+        )
+        """
+    )
+    for sql in (
+        # Retention by age and "requests since".
+        "CREATE INDEX requests_received_at ON requests(received_at)",
+        # Retention keeps a count bound on requests that stored no events; partial, so it
+        # costs nothing for ordinary requests.
+        "CREATE INDEX requests_without_events ON requests(id) WHERE stored_events = 0",
+        # Siblings of an event, and ON DELETE CASCADE without a full scan per request.
+        "CREATE INDEX events_request ON events(request_id, idx)",
+        "CREATE INDEX events_received_at ON events(received_at)",
+        # Filters list newest first by id, so each filter index ends with id: an equality
+        # filter then reads exactly one page of the index, no sort.
+        "CREATE INDEX events_stream ON events(stream, id)",
+        "CREATE INDEX events_schema ON events(schema_title, schema_version, id)",
+        # Title alone is the common schema filter; the index above would have to sort
+        # every event of that title by id to answer it.
+        "CREATE INDEX events_schema_title ON events(schema_title, id)",
+        "CREATE INDEX events_verdict ON events(verdict, id)",
+        "CREATE INDEX events_action ON events(action, id)",
+        "CREATE INDEX events_session ON events(session_id, id)",
+        "CREATE INDEX events_pageview ON events(pageview_id, id)",
+        "CREATE INDEX events_meta_id ON events(meta_id)",
+    ):
+        conn.execute(sql)
+
+
+def _raw(conn: Any) -> sqlite3.Connection:
+    """Accept a sqlite_utils.Database as well as a raw connection."""
+    return getattr(conn, "conn", conn)
+
+
+def _has_table(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+    ).fetchone()
+    return row is not None
+
+
+def applied_migrations(conn: Any) -> dict[str, float]:
+    """Names of applied migrations and when (epoch seconds); empty for a new file."""
+    conn = _raw(conn)
+    if not _has_table(conn):
+        return {}
+    return dict(conn.execute("SELECT name, applied_at FROM _migrations ORDER BY rowid"))
+
+
+def pending_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -> list[str]:
+    done = applied_migrations(conn)
+    return [
+        m.name for m in (MIGRATIONS if migrations is None else migrations) if m.name not in done
+    ]
+
+
+def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -> list[str]:
+    """Apply what is pending, each in its own transaction; return the names applied.
+
+    Works on a connection in autocommit mode or in Python's default transaction mode, as
+    long as no transaction is open.
+    """
+    conn = _raw(conn)
+    todo = list(MIGRATIONS if migrations is None else migrations)
+    if not pending_migrations(conn, todo):
+        return []
+    if conn.in_transaction:
+        raise RuntimeError("apply_migrations needs a connection with no open transaction")
+    applied: list[str] = []
+    for m in todo:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+            )
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (m.name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            m.apply(conn)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (m.name, time.time())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        applied.append(m.name)
+    return applied

@@ -1,0 +1,392 @@
+"""The single writer, in its own process.
+
+A writer thread shares the interpreter lock with the event loop: under load the loop's
+Python work (parsing, validating, answering) starves the thread between SQLite calls, and
+measured commit throughput fell five-fold. A child process has its own interpreter, so
+SQLite gets a core of its own while the intake keeps the other.
+
+The parent encodes rows (cheap, and it needs the indexed fields anyway), sends them over a
+pipe, and resolves each request's future when the child reports the COMMIT. The child runs
+an ordinary `StoreWriter`, so transactions, group commit, retention and error wording are
+the same code either way. The child ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole
+process group) and stops only when told to or when the parent's end of the pipe closes,
+draining its queue first in both cases: an acknowledged event is always on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import Future, InvalidStateError
+from pathlib import Path
+from typing import Any
+
+from ..records import EventRecord, RequestRecord
+from .database import DEFAULT_BUSY_TIMEOUT, StoreError
+from .writer import (
+    MAX_PENDING_NOTES,
+    NOTE_BODY_LIMIT,
+    BacklogFull,
+    StoreWriter,
+    encode_event,
+    encode_request,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _child_main(conn: Any, path: str, options: dict[str, Any]) -> None:
+    """Entry point of the store process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    send_lock = threading.Lock()
+
+    def send(msg: tuple) -> None:
+        with send_lock, contextlib.suppress(OSError, EOFError):
+            conn.send(msg)
+
+    # The parent holds all the backlog accounting; the child must never refuse.
+    writer = StoreWriter(path, max_backlog_events=1 << 62, **options)
+    try:
+        writer.start()
+    except StoreError as exc:
+        send(("error", str(exc), exc.kind))
+        return
+    except Exception as exc:  # pragma: no cover - a bug, but say so rather than hang
+        send(("error", f"the store could not start: {exc}", "other"))
+        return
+    send(("ready", os.getpid()))
+
+    def reply(token: int, fut: Future) -> None:
+        exc = fut.exception()
+        if exc is None:
+            send(("ok", token, fut.result()))
+        elif isinstance(exc, StoreError):
+            send(("err", token, str(exc), exc.kind))
+        else:
+            send(("err", token, f"{type(exc).__name__}: {exc}", "other"))
+
+    calls = {
+        "reset": writer.reset,
+        "flush": writer.flush,
+        "retention": writer.run_retention,
+    }
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break  # the parent is gone: drain and stop
+            kind = msg[0]
+            if kind == "w":
+                _, token, request_row, event_rows = msg
+                writer.submit_rows(request_row, event_rows).add_done_callback(
+                    lambda f, t=token: reply(t, f)
+                )
+            elif kind in calls:
+                token, args = msg[1], msg[2:]
+                try:
+                    calls[kind](*args).add_done_callback(lambda f, t=token: reply(t, f))
+                except StoreError as exc:
+                    send(("err", token, str(exc), exc.kind))
+            elif kind == "stats":
+                send(("ok", msg[1], writer.stats()))
+            elif kind == "close":
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            writer.close()
+        send(("closed", writer.stats()))
+
+
+class ProcessStoreWriter:
+    """`StoreWriter`'s interface, with the writing done by a child process."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_backlog_events: int = 100_000,
+        retention: tuple[int | None, float | None] | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        pragmas: dict[str, Any] | None = None,
+        max_pending_notes: int = MAX_PENDING_NOTES,
+    ) -> None:
+        self.path = str(path)
+        self.max_backlog_events = max_backlog_events
+        self.max_pending_notes = max_pending_notes
+        self._options: dict[str, Any] = {"retention": retention, "busy_timeout": busy_timeout}
+        if pragmas:
+            self._options["pragmas"] = dict(pragmas)
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._pending: dict[int, tuple[Future, int, bool]] = {}
+        self._pending_events = 0
+        self._pending_notes = 0
+        self._committed_requests = 0
+        self._committed_events = 0
+        self._failed_writes = 0
+        self._dropped_notes = 0
+        self._closing = False
+        self._dead: StoreError | None = None
+        self._proc: Any = None
+        self._conn: Any = None
+        self._reader: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._final_stats: dict[str, Any] | None = None
+        self.last_error: StoreError | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # fork is instant and safe while this is the only thread; otherwise spawn.
+        method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
+        ctx = multiprocessing.get_context(method)
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child_main,
+            args=(child, self.path, self._options),
+            name="mpsandbox-store",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(60):
+            self._proc.kill()
+            raise StoreError(
+                f"The store process for {self.path} did not start", path=self.path, kind="timeout"
+            )
+        try:
+            msg = parent.recv()
+        except (EOFError, OSError):
+            self._proc.join(5)
+            raise StoreError(
+                f"The store process for {self.path} exited while starting "
+                f"(exit code {self._proc.exitcode})",
+                path=self.path,
+                kind="other",
+            ) from None
+        if msg[0] == "error":
+            self._proc.join(5)
+            raise StoreError(msg[1], path=self.path, kind=msg[2])
+        self._reader = threading.Thread(
+            target=self._read_loop, name="mpsandbox-store-acks", daemon=True
+        )
+        self._reader.start()
+
+    def close(self, timeout: float | None = 30) -> None:
+        with self._lock:
+            if self._closing:
+                already = True
+            else:
+                already = False
+                self._closing = True
+        if self._proc is None:
+            return
+        if not already:
+            self._send(("close",))
+        self._closed.wait(timeout)
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.kill()
+            raise StoreError(
+                f"The store process for {self.path} did not finish within {timeout} s",
+                path=self.path,
+                kind="timeout",
+            )
+
+    @property
+    def running(self) -> bool:
+        return (
+            self._proc is not None
+            and self._proc.is_alive()
+            and not self._closing
+            and self._dead is None
+        )
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def reserve_ok(self, n: int) -> bool:
+        with self._lock:
+            return (
+                not self._closing
+                and self._dead is None
+                and self._pending_events + n <= self.max_backlog_events
+            )
+
+    def submit(self, request: RequestRecord, events: list[EventRecord]) -> Future:
+        n = len(events)
+        try:
+            request_row = encode_request(request, n)
+            event_rows = [encode_event(e) for e in events]
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise StoreError(
+                f"Could not store a request in {self.path}: the record is malformed ({exc}); "
+                "this is a bug in the caller",
+                path=self.path,
+                kind="data",
+            ) from exc
+        fut: Future = Future()
+        with self._lock:
+            self._check_open()
+            if self._pending_events + n > self.max_backlog_events:
+                raise BacklogFull(
+                    f"The store writer already holds {self._pending_events} uncommitted events "
+                    f"(limit {self.max_backlog_events}); {n} more do not fit. Retry shortly."
+                )
+            token = next(self._tokens)
+            self._pending[token] = (fut, n, False)
+            self._pending_events += n
+        self._send(("w", token, request_row, event_rows), token)
+        return fut
+
+    def submit_unbounded_note(self, request: RequestRecord) -> Future:
+        row = encode_request(request, 0)
+        body = row[6] or b""
+        fut: Future = Future()
+        with self._lock:
+            if (
+                self._closing
+                or self._dead is not None
+                or self._pending_notes >= self.max_pending_notes
+            ):
+                self._dropped_notes += 1
+                fut.set_result(None)
+                return fut
+            if len(body) > NOTE_BODY_LIMIT:
+                row[6] = body[:NOTE_BODY_LIMIT]
+                mark = f"[body cut by the store: kept {NOTE_BODY_LIMIT} of {len(body)} bytes]"
+                row[16] = f"{row[16]} {mark}" if row[16] else mark
+            token = next(self._tokens)
+            self._pending[token] = (fut, 0, True)
+            self._pending_notes += 1
+        self._send(("w", token, row, []), token)
+        return fut
+
+    def _call(self, *msg: Any) -> Future:
+        fut: Future = Future()
+        with self._lock:
+            self._check_open()
+            token = next(self._tokens)
+            self._pending[token] = (fut, 0, False)
+        self._send((msg[0], token, *msg[1:]), token)
+        return fut
+
+    def reset(self) -> Future:
+        return self._call("reset")
+
+    def flush(self) -> Future:
+        return self._call("flush")
+
+    def run_retention(self, max_events: int | None, max_age_s: float | None) -> Future:
+        return self._call("retention", max_events, max_age_s)
+
+    def stats(self) -> dict[str, Any]:
+        child: dict[str, Any] = {}
+        if self.running:
+            with contextlib.suppress(Exception):
+                child = self._call("stats").result(timeout=2)
+        elif self._final_stats:
+            child = self._final_stats
+        with self._lock:
+            return {
+                **child,
+                "process": True,
+                "running": self.running,
+                "queued_events": self._pending_events,
+                "committed_requests": self._committed_requests,
+                "committed_events": self._committed_events,
+                "failed_writes": self._failed_writes,
+                "dropped_notes": self._dropped_notes + child.get("dropped_notes", 0),
+                "last_error": None if self.last_error is None else str(self.last_error),
+            }
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._dead is not None:
+            raise self._dead
+        if self._closing:
+            raise StoreError(f"The writer for {self.path} is closed", path=self.path, kind="closed")
+
+    def _send(self, msg: tuple, token: int | None = None) -> None:
+        try:
+            with self._send_lock:
+                self._conn.send(msg)
+        except (OSError, EOFError, ValueError) as exc:
+            err = self._died(f"could not reach it ({exc})")
+            if token is not None:
+                self._finish(token, err)
+
+    def _finish(self, token: int, outcome: Any) -> None:
+        with self._lock:
+            entry = self._pending.pop(token, None)
+            if entry is None:
+                return
+            fut, n, is_note = entry
+            self._pending_events -= n
+            if is_note:
+                self._pending_notes -= 1
+            if isinstance(outcome, BaseException):
+                self._failed_writes += 1
+                if isinstance(outcome, StoreError):
+                    self.last_error = outcome
+            elif not is_note and n and isinstance(outcome, tuple):
+                self._committed_requests += 1
+                self._committed_events += n
+            elif is_note or (isinstance(outcome, tuple) and not n):
+                self._committed_requests += 1
+        with contextlib.suppress(InvalidStateError):
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                if is_note and isinstance(outcome, tuple):
+                    outcome = outcome[0]
+                fut.set_result(outcome)
+
+    def _read_loop(self) -> None:
+        conn = self._conn
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            kind = msg[0]
+            if kind == "ok":
+                result = msg[2]
+                if isinstance(result, list) and len(result) == 2:
+                    result = (result[0], result[1])
+                self._finish(msg[1], result)
+            elif kind == "err":
+                self._finish(msg[1], StoreError(msg[2], path=self.path, kind=msg[3]))
+            elif kind == "closed":
+                self._final_stats = msg[1]
+                break
+        if not self._closing:
+            self._died(f"it exited unexpectedly (exit code {self._proc.exitcode})")
+        else:
+            self._died("it was closed")
+        self._closed.set()
+
+    def _died(self, why: str) -> StoreError:
+        err = StoreError(
+            f"The store process for {self.path} stopped: {why}; nothing more "
+            "can be written until mpsandbox is restarted",
+            path=self.path,
+            kind="closed",
+        )
+        with self._lock:
+            if self._dead is None:
+                self._dead = err
+                self.last_error = err if not self._closing else self.last_error
+            pending = list(self._pending)
+        for token in pending:
+            self._finish(token, err)
+        return err

@@ -1,0 +1,808 @@
+"""The single writer: one thread owns the only write connection.
+
+SQLite allows one writer at a time; funnelling every write through one thread turns lock
+contention into a queue, and lets the thread group everything queued into one transaction
+(group commit), which is what makes throughput grow with concurrency instead of collapsing.
+
+Results are handed back through ``concurrent.futures.Future`` objects resolved only after
+the COMMIT returned, so a caller that answers "201 Created" or a face that shows an event
+never gets ahead of what is on disk.
+
+Rows are encoded (JSON, indexed fields) in the submitting thread: the writer thread then
+spends its time in SQLite, which releases the GIL, so encoding the next batch overlaps with
+writing this one (see :func:`insert_rows` for why it inserts with multi-row statements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, InvalidStateError
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..records import ERROR, INVALID, VALID, EventRecord, RequestRecord
+from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
+from .retention import apply_retention
+
+log = logging.getLogger(__name__)
+
+VERDICTS = frozenset((VALID, INVALID, ERROR))
+
+#: Bounds for requests recorded with :meth:`StoreWriter.submit_unbounded_note`.
+MAX_PENDING_NOTES = 10_000
+NOTE_BODY_LIMIT = 64 * 1024
+#: Total body bytes that pending notes may hold; beyond it, note bodies are dropped whole.
+NOTE_BYTES_BUDGET = 32 * 1024 * 1024
+
+#: Writer connection tuning; user pragmas passed to StoreWriter override these.
+WRITER_PRAGMAS = {"cache_size": -65536, "temp_store": "MEMORY"}
+
+_REQUEST_COLUMNS = (
+    "id, received_at, method, path, query, headers, body, remote, request_id, status, reason,"
+    " response_body, hasty, event_count, stored_events, error, note"
+)
+_EVENT_COLUMNS = (
+    "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title, schema_version,"
+    " action, session_id, pageview_id, meta_id, dt, event, fills, errors, errors_text, message,"
+    " explanation"
+)
+#: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
+#: handful of statement texts covers every batch (and stays in the statement cache).
+_CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_sql(table: str, columns: str, rows: int) -> str:
+    n = columns.count(",") + 1
+    one = "(" + ",".join("?" * n) + ")"
+    return f"INSERT INTO {table} ({columns}) VALUES " + ",".join([one] * rows)
+
+
+def insert_rows(conn: sqlite3.Connection, table: str, columns: str, rows: list[list[Any]]) -> None:
+    """Insert rows with multi-row INSERTs rather than executemany.
+
+    executemany releases and re-takes the GIL around every row; while another thread is
+    busy in Python (the event loop validating the next request) each re-take waits for a
+    GIL switch interval, which measured 8x slower. One statement of 1024 rows runs in one
+    sqlite3_step: one GIL hand-off per thousand rows.
+    """
+    i, n = 0, len(rows)
+    max_rows = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // (columns.count(",") + 1)
+    for size in _CHUNK_SIZES:
+        if n - i < size or size > max_rows:
+            continue
+        sql = _insert_sql(table, columns, size)
+        while n - i >= size:
+            conn.execute(sql, list(itertools.chain.from_iterable(rows[i : i + size])))
+            i += size
+
+
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=repr)
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return bytes(obj).decode("utf-8", "backslashreplace")
+    return str(obj)
+
+
+def dumps(value: Any) -> str:
+    """JSON text for storage.
+
+    orjson is fast but refuses integers beyond 64 bits; the stdlib handles those exactly.
+    Such text is stored with a leading space (still valid JSON) so that :func:`loads` knows
+    to decode it with the stdlib too instead of turning big integers into floats.
+    """
+    try:
+        return orjson.dumps(value, default=_json_default, option=_OPTS).decode()
+    except TypeError:
+        return " " + json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def loads(text: str | bytes | None, empty: Any = None) -> Any:
+    if text is None:
+        return empty
+    if isinstance(text, str) and text.startswith(" "):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def _dumps_or_null(value: Any) -> str | None:
+    return dumps(value) if value else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def indexed_fields(received: Any, fills: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """The filterable values of an event, read defensively: events can be any JSON."""
+    action = session_id = pageview_id = meta_id = dt = None
+    if isinstance(received, dict):
+        action = _str_or_none(received.get("action"))
+        performer = received.get("performer")
+        if isinstance(performer, dict):
+            session_id = _str_or_none(performer.get("session_id"))
+            pageview_id = _str_or_none(performer.get("pageview_id"))
+        meta = received.get("meta")
+        if isinstance(meta, dict):
+            meta_id = _str_or_none(meta.get("id"))
+        dt = _str_or_none(received.get("dt"))
+    if fills:
+        if meta_id is None:
+            meta_id = _fill_str(fills, "meta.id")
+        if dt is None:
+            dt = _fill_str(fills, "dt")
+    return {
+        "action": action,
+        "session_id": session_id,
+        "pageview_id": pageview_id,
+        "meta_id": meta_id,
+        "dt": dt,
+    }
+
+
+def _fill_str(fills: Mapping[str, Any], key: str) -> str | None:
+    fill = fills.get(key)
+    return _str_or_none(fill.get("value")) if isinstance(fill, dict) else None
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return bytes(value)
+
+
+def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
+    """A requests row with the id left as None for the writer to assign."""
+    headers = dumps([[_opt_str(k), _opt_str(v)] for k, v in (r.headers or ())])
+    return [
+        None,
+        float(r.received_at),
+        _opt_str(r.method),
+        _opt_str(r.path),
+        _opt_str(r.query),
+        headers,
+        _as_bytes(r.body),
+        _opt_str(r.remote),
+        _opt_str(r.request_id),
+        None if r.status is None else int(r.status),
+        _opt_str(r.reason),
+        _as_bytes(r.response_body),
+        1 if r.hasty else 0,
+        int(r.event_count or 0),
+        stored_events,
+        _opt_str(r.error),
+        _opt_str(r.note),
+    ]
+
+
+def encode_event(e: EventRecord) -> list[Any]:
+    """An events row with id and request_id left as None for the writer to assign."""
+    if e.verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {e.verdict!r} (expected one of {sorted(VERDICTS)})")
+    f = indexed_fields(e.received, e.fills)
+    return [
+        None,
+        None,
+        int(e.index),
+        float(e.received_at),
+        e.verdict,
+        _opt_str(e.stream),
+        _opt_str(e.schema_uri),
+        _opt_str(e.schema_title),
+        _opt_str(e.schema_version),
+        f["action"],
+        f["session_id"],
+        f["pageview_id"],
+        f["meta_id"],
+        f["dt"],
+        dumps(e.received),
+        _dumps_or_null(e.fills),
+        _dumps_or_null(e.errors),
+        _opt_str(e.errors_text),
+        _opt_str(e.message),
+        _dumps_or_null(e.explanation),
+    ]
+
+
+def _install_fast_binding() -> None:
+    """Register identity adapters for the two non-"base" types the writer binds.
+
+    Python's sqlite3 module looks for an adapter for every parameter that is not exactly
+    int, float, str or bytearray; for None and bytes that failed lookup formats and discards
+    an AttributeError, about 0.6 microseconds per parameter, which made binding NULLs the
+    largest single cost of an insert. An adapter that returns its argument unchanged keeps
+    the values and their storage exactly as before, only faster. Adapters are process-wide,
+    hence identity only, and an adapter someone else registered for these types is kept.
+    """
+    for t in (type(None), bytes):
+        if (t, sqlite3.PrepareProtocol) not in sqlite3.adapters:
+            sqlite3.register_adapter(t, _identity)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class BacklogFull(Exception):
+    """The writer holds as many uncommitted events as allowed; answer 503 and retry later."""
+
+
+class _Write:
+    __slots__ = ("event_rows", "future", "note_bytes", "request_row")
+
+    def __init__(
+        self, request_row: list[Any], event_rows: list[list[Any]], note_bytes: int | None
+    ) -> None:
+        self.request_row = request_row
+        self.event_rows = event_rows
+        #: None for ordinary writes; body bytes held for a note (to release its budget).
+        self.note_bytes = note_bytes
+        self.future: Future = Future()
+
+
+class _Call:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.future: Future = Future()
+
+
+def _resolve(fut: Future, result: Any) -> None:
+    # A caller may have cancelled (client went away); the data is still written.
+    with contextlib.suppress(InvalidStateError):
+        fut.set_result(result)
+
+
+def _reject(fut: Future, exc: BaseException) -> None:
+    with contextlib.suppress(InvalidStateError):
+        fut.set_exception(exc)
+
+
+def _reset(conn: sqlite3.Connection) -> dict[str, int]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        events = conn.execute("DELETE FROM events").rowcount
+        requests = conn.execute("DELETE FROM requests").rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return {"events": events, "requests": requests}
+
+
+def _next_id(conn: sqlite3.Connection, table: str) -> int:
+    # Read inside the write transaction, so it is exact even if another process wrote.
+    return conn.execute(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
+        f" coalesce((SELECT max(id) FROM {table}), 0))",
+        (table,),
+    ).fetchone()[0]
+
+
+class StoreWriter:
+    """Owns the write connection; see the module docstring for why.
+
+    ``on_commit(event_row_ids)`` is called from the writer thread after every commit that
+    wrote rows (the list is empty when only event-less requests were written); callers
+    hop to their own thread or loop themselves, and exceptions are logged, not raised.
+    ``retention=(max_events, max_age_s)`` (either may be None) runs retention every
+    ``retention_interval`` seconds and after every ``retention_every_events`` committed
+    events. ``pragmas`` are applied to the write connection after migrations.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_backlog_events: int = 100_000,
+        on_commit: Callable[[list[int]], Any] | None = None,
+        retention: tuple[int | None, float | None] | None = None,
+        retention_interval: float = 5.0,
+        retention_every_events: int | None = None,
+        retention_chunk: int = 20_000,
+        batch_events: int = 5_000,
+        batch_requests: int = 2_000,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        pragmas: Mapping[str, Any] | None = None,
+        max_pending_notes: int = MAX_PENDING_NOTES,
+    ) -> None:
+        self.path = str(path)
+        self.max_backlog_events = max_backlog_events
+        self.on_commit = on_commit
+        self.batch_events = max(1, batch_events)
+        self.batch_requests = max(1, batch_requests)
+        self.busy_timeout = busy_timeout
+        self.pragmas = {**WRITER_PRAGMAS, **(pragmas or {})}
+        self.max_pending_notes = max_pending_notes
+        if retention is not None:
+            max_events, max_age_s = retention
+            if max_events is None and max_age_s is None:
+                retention = None
+            elif (max_events is not None and max_events < 0) or (
+                max_age_s is not None and max_age_s <= 0
+            ):
+                raise ValueError("retention needs max_events >= 0 and max_age_s > 0")
+        self.retention = retention
+        self.retention_interval = retention_interval
+        if retention_every_events is None:
+            base = retention[0] if retention and retention[0] is not None else 100_000
+            retention_every_events = min(10_000, max(100, base // 10))
+        self.retention_every_events = retention_every_events
+        self.retention_chunk = retention_chunk
+
+        #: The most recent write/retention failure (a StoreError), for status displays.
+        self.last_error: StoreError | None = None
+
+        self._cond = threading.Condition()
+        self._queue: deque[_Write | _Call] = deque()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._closing = False
+        self._conn: sqlite3.Connection | None = None
+        # Counters, guarded by _cond.
+        self._pending_events = 0
+        self._pending_requests = 0
+        self._pending_notes = 0
+        self._pending_note_bytes = 0
+        self._committed_requests = 0
+        self._committed_events = 0
+        self._committed_batches = 0
+        self._failed_batches = 0
+        self._dropped_notes = 0
+        self._truncated_notes = 0
+        self._retention_runs = 0
+        self._retention_failures = 0
+        self._retained_deleted_events = 0
+        # Retention scheduling, writer thread only.
+        self._events_since_retention = 0
+        self._next_retention = 0.0
+        self._retention_more = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open (and migrate) the database in the writer thread; raise StoreError on failure.
+
+        Waiting for the open here means a bad path is reported by whoever starts the
+        server, not discovered later by the first request.
+        """
+        _install_fast_binding()
+        with self._cond:
+            started = self._thread is not None
+            if not started and self._closing:
+                raise StoreError(
+                    f"The writer for {self.path} was closed; create a new one",
+                    path=self.path,
+                    kind="closed",
+                )
+            if not started:
+                self._thread = threading.Thread(
+                    target=self._run,
+                    name=f"mpsandbox-store-writer({Path(self.path).name})",
+                    daemon=True,
+                )
+                self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def close(self, timeout: float | None = 30) -> None:
+        """Commit everything queued, then stop. Safe to call twice, or without start()."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is None:
+            self._fail_queued(self._closed_error())
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            raise StoreError(
+                f"The writer for {self.path} did not finish within {timeout} s; "
+                f"{self.stats()['queued_events']} events were still being written",
+                path=self.path,
+                kind="timeout",
+            )
+
+    def __enter__(self) -> StoreWriter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._closing
+
+    # -- submitting ------------------------------------------------------------------------
+
+    def reserve_ok(self, n: int) -> bool:
+        """Would ``n`` more events fit in the backlog right now? (Advisory: racy by nature.)"""
+        with self._cond:
+            return not self._closing and self._pending_events + n <= self.max_backlog_events
+
+    def submit(self, request: RequestRecord, events: list[EventRecord]) -> Future:
+        """Queue a request and its events.
+
+        The future resolves to ``(request_row_id, [event_row_ids])`` once committed, or
+        fails with StoreError. Raises BacklogFull (nothing queued) if the events would
+        push the uncommitted backlog past ``max_backlog_events``.
+        """
+        n = len(events)
+        if not self.reserve_ok(n):
+            self._raise_refusal(n)
+        try:
+            request_row = encode_request(request, n)
+            event_rows = [encode_event(e) for e in events]
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise self._malformed(exc) from exc
+        return self.submit_rows(request_row, event_rows)
+
+    def submit_rows(self, request_row: list[Any], event_rows: list[list[Any]]) -> Future:
+        """`submit` for rows already encoded (by `encode_request`/`encode_event`), as the
+        store process receives them from the intake process."""
+        n = len(event_rows)
+        item = _Write(request_row, event_rows, None)
+        with self._cond:
+            if self._closing or self._pending_events + n > self.max_backlog_events:
+                self._raise_refusal(n)
+            self._pending_events += n
+            self._pending_requests += 1
+            self._queue.append(item)
+            self._cond.notify()
+        return item.future
+
+    def _malformed(self, exc: BaseException) -> StoreError:
+        return StoreError(
+            f"Could not store a request in {self.path}: the record is malformed ({exc}); "
+            "this is a bug in the caller",
+            path=self.path,
+            kind="data",
+        )
+
+    def _raise_refusal(self, n: int) -> None:
+        if self._start_error is not None:
+            raise self._start_error
+        if self._closing:
+            raise self._closed_error()
+        raise BacklogFull(
+            f"The store writer already holds {self._pending_events} uncommitted events "
+            f"(limit {self.max_backlog_events}); {n} more do not fit. Retry shortly."
+        )
+
+    async def write(
+        self, request: RequestRecord, events: list[EventRecord]
+    ) -> tuple[int, list[int]]:
+        return await asyncio.wrap_future(self.submit(request, events))
+
+    def submit_unbounded_note(self, request: RequestRecord) -> Future:
+        """Record a request without events, even when the backlog is full.
+
+        Used for requests refused with 503, so the refusal itself is visible. Memory stays
+        bounded: at most ``max_pending_notes`` are pending (more are dropped), bodies are cut
+        to 64 KiB, and bodies are dropped whole once pending notes hold 32 MiB. Every drop
+        or cut is counted in ``stats()``. The future resolves to the request row id, or to
+        None when the note was dropped.
+        """
+        try:
+            row = encode_request(request, 0)
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise self._malformed(exc) from exc
+        body = row[6] or b""
+        with self._cond:
+            if self._closing or self._pending_notes >= self.max_pending_notes:
+                self._dropped_notes += 1
+                dropped: Future = Future()
+                dropped.set_result(None)
+                return dropped
+            keep = body[:NOTE_BODY_LIMIT]
+            if self._pending_note_bytes + len(keep) > NOTE_BYTES_BUDGET:
+                keep = b""
+            if len(keep) < len(body):
+                self._truncated_notes += 1
+                mark = f"[body cut by the store: kept {len(keep)} of {len(body)} bytes]"
+                row[16] = f"{row[16]} {mark}" if row[16] else mark
+            row[6] = keep
+            item = _Write(row, [], len(keep))
+            self._pending_notes += 1
+            self._pending_note_bytes += len(keep)
+            self._pending_requests += 1
+            self._queue.append(item)
+            self._cond.notify()
+        return item.future
+
+    def run_in_writer(self, fn: Callable[[sqlite3.Connection], Any]) -> Future:
+        """Run ``fn(connection)`` in the writer thread, after everything queued before it.
+
+        For maintenance and tests. ``fn`` manages its own transactions (the connection is
+        in autocommit mode) and must not keep the connection.
+        """
+        item = _Call(fn)
+        with self._cond:
+            if self._closing:
+                raise self._closed_error()
+            self._queue.append(item)
+            self._cond.notify()
+        return item.future
+
+    def flush(self) -> Future:
+        """A future that resolves once everything submitted before it has been handled."""
+        return self.run_in_writer(lambda conn: None)
+
+    def reset(self) -> Future:
+        """Delete every request and event; resolves to the numbers deleted.
+
+        Ids keep increasing after a reset, so cursors held by faces stay meaningful.
+        """
+        return self.run_in_writer(_reset)
+
+    def run_retention(self, max_events: int | None, max_age_s: float | None) -> Future:
+        """Apply retention once, to completion; resolves to ``{"events", "requests"}`` deleted."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            total = {"events": 0, "requests": 0}
+            while True:
+                result = apply_retention(
+                    conn, max_events=max_events, max_age_s=max_age_s, chunk=self.retention_chunk
+                )
+                total["events"] += result["events"]
+                total["requests"] += result["requests"]
+                if not result["more"]:
+                    return total
+
+        return self.run_in_writer(run)
+
+    def stats(self) -> dict[str, Any]:
+        with self._cond:
+            return {
+                "running": self.running,
+                "queued_events": self._pending_events,
+                "queued_requests": self._pending_requests,
+                "queued_notes": self._pending_notes,
+                "committed_requests": self._committed_requests,
+                "committed_events": self._committed_events,
+                "committed_batches": self._committed_batches,
+                "failed_batches": self._failed_batches,
+                "dropped_notes": self._dropped_notes,
+                "truncated_notes": self._truncated_notes,
+                "retention_runs": self._retention_runs,
+                "retention_failures": self._retention_failures,
+                "retention_deleted_events": self._retained_deleted_events,
+                "last_error": None if self.last_error is None else str(self.last_error),
+            }
+
+    # -- writer thread ---------------------------------------------------------------------
+
+    def _closed_error(self) -> StoreError:
+        return StoreError(
+            f"The store writer for {self.path} is closed; nothing more can be written",
+            path=self.path,
+            kind="closed",
+        )
+
+    def _run(self) -> None:
+        try:
+            self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
+        except BaseException as exc:
+            self._start_error = explain_error(exc, self.path, "open")
+            with self._cond:
+                self._closing = True
+            self._ready.set()
+            self._fail_queued(self._start_error)
+            return
+        self._next_retention = time.monotonic() + self.retention_interval
+        self._ready.set()
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug: never leave callers waiting forever
+            log.exception("store writer for %s stopped unexpectedly", self.path)
+            self.last_error = StoreError(
+                f"The store writer for {self.path} stopped unexpectedly ({exc!r}); "
+                "restart mpsandbox and report a bug",
+                path=self.path,
+            )
+            with self._cond:
+                self._closing = True
+            self._fail_queued(self.last_error)
+        finally:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA optimize")
+            conn.close()
+
+    def _fail_queued(self, exc: StoreError) -> None:
+        with self._cond:
+            items = list(self._queue)
+            self._queue.clear()
+            for item in items:
+                if isinstance(item, _Write):
+                    self._release(item)
+        for item in items:
+            _reject(item.future, exc)
+
+    def _release(self, item: _Write) -> None:
+        """Give back an item's backlog share (call with _cond held)."""
+        self._pending_requests -= 1
+        if item.note_bytes is None:
+            self._pending_events -= len(item.event_rows)
+        else:
+            self._pending_notes -= 1
+            self._pending_note_bytes -= item.note_bytes
+
+    def _retention_due(self) -> bool:
+        return self.retention is not None and (
+            self._retention_more
+            or self._events_since_retention >= self.retention_every_events
+            or time.monotonic() >= self._next_retention
+        )
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    if self.retention is None:
+                        self._cond.wait()
+                        continue
+                    wait = 0.0 if self._retention_more else self._next_retention - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if not self._queue:
+                    if self._closing:
+                        return
+                    work: list[_Write] | _Call | None = None
+                else:
+                    work = self._take()
+            if isinstance(work, _Call):
+                self._run_call(work)
+            elif work:
+                self._write_batch(work)
+            if not self._closing and self._retention_due():
+                self._periodic_retention()
+
+    def _take(self) -> list[_Write] | _Call:
+        """Everything writable at the head of the queue, up to the batch limits (_cond held)."""
+        if isinstance(self._queue[0], _Call):
+            return self._queue.popleft()
+        batch: list[_Write] = []
+        n = 0
+        queue = self._queue
+        while queue and isinstance(queue[0], _Write) and len(batch) < self.batch_requests:
+            k = len(queue[0].event_rows)
+            if batch and n + k > self.batch_events:
+                break
+            batch.append(queue.popleft())  # type: ignore[arg-type]
+            n += k
+        return batch
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        try:
+            if conn is not None and conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("rollback failed on %s", self.path)
+
+    def _write_batch(self, batch: list[_Write]) -> None:
+        conn = self._conn
+        assert conn is not None
+        results: list[tuple[int, list[int]]] = []
+        event_ids: list[int] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            req_id = _next_id(conn, "requests")
+            ev_id = _next_id(conn, "events")
+            request_rows = []
+            event_rows: list[list[Any]] = []
+            for item in batch:
+                req_id += 1
+                item.request_row[0] = req_id
+                request_rows.append(item.request_row)
+                ids = []
+                for row in item.event_rows:
+                    ev_id += 1
+                    row[0] = ev_id
+                    row[1] = req_id
+                    ids.append(ev_id)
+                event_rows.extend(item.event_rows)
+                event_ids.extend(ids)
+                results.append((req_id, ids))
+            insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
+            insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback()
+            err = explain_error(exc, self.path, "write to")
+            log.error("%s", err)
+            with self._cond:
+                for item in batch:
+                    self._release(item)
+                self._failed_batches += 1
+                self.last_error = err
+            for item in batch:
+                _reject(item.future, err)
+            return
+        with self._cond:
+            for item in batch:
+                self._release(item)
+            self._committed_batches += 1
+            self._committed_requests += len(batch)
+            self._committed_events += len(event_ids)
+        self._events_since_retention += len(event_ids)
+        for item, result in zip(batch, results, strict=True):
+            _resolve(item.future, result if item.note_bytes is None else result[0])
+        if self.on_commit is not None:
+            try:
+                self.on_commit(event_ids)
+            except Exception:
+                log.exception("on_commit callback failed")
+
+    def _run_call(self, call: _Call) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            result = call.fn(conn)
+        except Exception as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error | StoreError):
+                err = explain_error(exc, self.path, "update")
+                self.last_error = err
+                _reject(call.future, err)
+            else:
+                _reject(call.future, exc)
+            return
+        if call.fn is _reset:
+            self._events_since_retention = 0
+        _resolve(call.future, result)
+
+    def _periodic_retention(self) -> None:
+        assert self.retention is not None and self._conn is not None
+        max_events, max_age_s = self.retention
+        self._events_since_retention = 0
+        self._next_retention = time.monotonic() + self.retention_interval
+        try:
+            result = apply_retention(
+                self._conn, max_events=max_events, max_age_s=max_age_s, chunk=self.retention_chunk
+            )
+        except Exception as exc:
+            self._rollback()
+            self._retention_more = False
+            err = explain_error(exc, self.path, "apply retention to")
+            log.error("%s", err)
+            with self._cond:
+                self._retention_failures += 1
+                self.last_error = err
+            return
+        self._retention_more = result["more"]
+        with self._cond:
+            self._retention_runs += 1
+            self._retained_deleted_events += result["events"]
