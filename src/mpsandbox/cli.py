@@ -24,7 +24,7 @@ def run_async(coro) -> Any:
     """Run on uvloop when available: it halves the event loop's share of each request."""
     # A short GIL switch interval lets the store's writer thread hand back the GIL promptly,
     # so committed answers are not held up by the 5 ms default while the loop is busy.
-    sys.setswitchinterval(0.0001)
+    sys.setswitchinterval(0.0005)
     try:
         import uvloop
     except ImportError:

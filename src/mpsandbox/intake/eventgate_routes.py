@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 from aiohttp import web
 
 from mpsandbox import jsonio
+from mpsandbox.fillins import new_uuid
 from mpsandbox.intake import protocol
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import RequestRecord
@@ -58,7 +58,7 @@ def _request_record(
 
 def _request_id(request: web.Request) -> str:
     """The client's X-Request-ID, or a fresh one; echoed on the answer for correlation."""
-    rid = request.headers.get("x-request-id") or str(uuid.uuid4())
+    rid = request.headers.get("x-request-id") or new_uuid()
     request[REQUEST_ID_KEY] = rid
     return rid
 
