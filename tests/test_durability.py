@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 
+import psutil
+
 from tests.test_bad_input import VALID
 from tests.test_cli import free_port, post, schema_args
 
@@ -76,8 +78,13 @@ def test_acknowledged_events_survive_sigkill(tmp_path):
         assert b"ready" in proc.stdout.readline()
         body = json.dumps([VALID] * 5).encode()
         acked = sum(5 for _ in range(40) if post(port, body) == 201)
+        children = psutil.Process(proc.pid).children()
+        assert children, "the store runs in a child process"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        # the store process notices its parent is gone, finishes its writes and exits
+        _, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive
     finally:
         proc.kill()
     assert acked == 200
