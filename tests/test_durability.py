@@ -6,13 +6,11 @@ import asyncio
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 
 import psutil
 
 from tests.test_bad_input import VALID
-from tests.test_cli import free_port, post, schema_args
+from tests.test_cli import post, start_serve
 
 
 async def test_full_backlog_answers_503_and_records_the_refusal(make_server, http):
@@ -55,27 +53,8 @@ async def test_locked_database_is_never_acknowledged_then_recovers(make_server, 
 
 
 def test_acknowledged_events_survive_sigkill(tmp_path):
-    port = free_port()
-    db = tmp_path / "killed.db"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mpsandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--output",
-            "none",
-            *schema_args(),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port, db = start_serve(tmp_path, "--output", "none")
     try:
-        assert b"ready" in proc.stdout.readline()
         body = json.dumps([VALID] * 5).encode()
         acked = sum(5 for _ in range(40) if post(port, body) == 201)
         children = psutil.Process(proc.pid).children()
