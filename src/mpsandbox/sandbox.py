@@ -125,10 +125,11 @@ class Sandbox:
         committed = [
             Committed(eid, request_id, rec) for eid, rec in zip(event_ids, events, strict=True)
         ]
-        self._notify(committed)
+        self.notify(committed)
         return committed
 
-    def _notify(self, committed: list[Committed]) -> None:
+    def notify(self, committed: list[Committed]) -> None:
+        """Tell listeners about committed events (also used for hasty writes)."""
         self._changed.set()
         self._changed = asyncio.Event()
         for listener in list(self._listeners):
@@ -139,7 +140,7 @@ class Sandbox:
 
     async def reset(self) -> None:
         await asyncio.wrap_future(self.writer.reset())
-        self._notify([])
+        self.notify([])
 
     async def wait_for(self, flt: Any, count: int, timeout: float) -> int | None:
         """Wait until at least `count` stored events match; None on timeout."""

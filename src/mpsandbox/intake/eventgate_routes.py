@@ -18,7 +18,7 @@ from mpsandbox.intake import protocol
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import RequestRecord
 from mpsandbox.sandbox import Sandbox
-from mpsandbox.store import StoreError
+from mpsandbox.store import BacklogFull, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,9 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         record.status, record.reason = 202, protocol.hasty_reason(len(events))
         try:
             fut = sandbox.writer.submit(record, judged)
-        except Exception as exc:  # backlog filled between reserve and submit
-            log.warning("hasty write refused: %s", exc)
+        except StoreError as exc:
+            return _store_failed(exc)
+        except BacklogFull:  # the backlog filled between reserve and submit
             return _refuse_backlog(sandbox, record)
         request.app[PENDING_KEY].add(fut)
         fut.add_done_callback(request.app[PENDING_KEY].discard)
@@ -152,7 +153,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
 def _notify_hasty(sandbox: Sandbox, request_id: int, ids: list[int], judged) -> None:
     from mpsandbox.sandbox import Committed
 
-    sandbox._notify([Committed(i, request_id, r) for i, r in zip(ids, judged, strict=True)])
+    sandbox.notify([Committed(i, request_id, r) for i, r in zip(ids, judged, strict=True)])
 
 
 def _refuse_backlog(sandbox: Sandbox, record: RequestRecord) -> web.Response:
@@ -194,26 +195,28 @@ async def _answer_and_store(
     try:
         await sandbox.store(record, judged)
     except StoreError as exc:
-        # Never acknowledge what was not stored: the client sees a retryable failure.
-        return web.Response(
-            status=503,
-            reason="Service Unavailable",
-            headers={"Retry-After": "5"},
-            body=jsonio.dumps(
-                {
-                    "status": 503,
-                    "type": "store_error",
-                    "title": "mpsandbox could not store this request",
-                    "detail": str(exc),
-                }
-            ),
-            content_type="application/json",
-        )
-    except Exception as exc:
-        if type(exc).__name__ == "BacklogFull":
-            return _refuse_backlog(sandbox, record)
-        raise
+        return _store_failed(exc)
+    except BacklogFull:
+        return _refuse_backlog(sandbox, record)
     return _json_response(status, reason, body)
+
+
+def _store_failed(exc: StoreError) -> web.Response:
+    """Never acknowledge what was not stored: the client sees a retryable failure."""
+    return web.Response(
+        status=503,
+        reason="Service Unavailable",
+        headers={"Retry-After": "5"},
+        body=jsonio.dumps(
+            {
+                "status": 503,
+                "type": "store_error",
+                "title": "mpsandbox could not store this request",
+                "detail": str(exc),
+            }
+        ),
+        content_type="application/json",
+    )
 
 
 async def test_events(request: web.Request) -> web.StreamResponse:
