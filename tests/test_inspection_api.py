@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 from mpsandbox.intake.openapi import sandbox_openapi
 from tests.test_bad_input import VALID
@@ -43,6 +44,10 @@ async def test_list_filter_and_detail(server, http):
     # production fill-ins are recorded and the accepted event carries them
     assert "meta.id" in detail["fills"] and "meta.request_id" in detail["fills"]
     assert detail["accepted"]["meta"]["id"] == detail["fills"]["meta.id"]["value"]
+    # filled ids are time-ordered UUIDs (version 7), so they index cheaply and sort by time
+    filled = uuid.UUID(detail["fills"]["meta.id"]["value"])
+    assert filled.version == 7
+    assert abs(int(filled.hex[:12], 16) / 1000 - detail["received_at"]) < 5
     assert "id" not in detail["event"]["meta"]
 
 

@@ -13,11 +13,12 @@ import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from .migrations import MIGRATIONS, applied_migrations, apply_migrations
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -279,4 +280,6 @@ def open_database(
     a read-write Database from here is for offline work (CLI import, maintenance).
     """
     conn = connect(path, readonly=readonly, busy_timeout=busy_timeout, pragmas=pragmas)
+    import sqlite_utils  # deferred: ~25 ms at startup, and only tools and tests need it
+
     return sqlite_utils.Database(conn, execute_plugins=False)
