@@ -161,20 +161,12 @@ def _refuse_backlog(sandbox: Sandbox, record: RequestRecord) -> web.Response:
     record.body = record.body[:REFUSED_BODY_KEEP]
     record.note = "refused: the store's write backlog is full; the client should retry"
     sandbox.note_refused(record)
-    return web.Response(
-        status=503,
-        reason="Service Unavailable",
-        headers={"Retry-After": "1"},
-        body=jsonio.dumps(
-            {
-                "status": 503,
-                "type": "backlog_full",
-                "title": "mpsandbox is behind on writes",
-                "detail": "The store's write backlog is full; nothing from this request was kept "
-                "except this note. Retry after a second.",
-            }
-        ),
-        content_type="application/json",
+    return _unavailable(
+        1,
+        "backlog_full",
+        "mpsandbox is behind on writes",
+        "The store's write backlog is full; nothing from this request was kept except this "
+        "note. Retry after a second.",
     )
 
 
@@ -203,18 +195,16 @@ async def _answer_and_store(
 
 def _store_failed(exc: StoreError) -> web.Response:
     """Never acknowledge what was not stored: the client sees a retryable failure."""
+    return _unavailable(5, "store_error", "mpsandbox could not store this request", str(exc))
+
+
+def _unavailable(retry_after: int, kind: str, title: str, detail: str) -> web.Response:
+    """A 503 problem document; EventGate never sends one, only the sandbox's store can."""
     return web.Response(
         status=503,
         reason="Service Unavailable",
-        headers={"Retry-After": "5"},
-        body=jsonio.dumps(
-            {
-                "status": 503,
-                "type": "store_error",
-                "title": "mpsandbox could not store this request",
-                "detail": str(exc),
-            }
-        ),
+        headers={"Retry-After": str(retry_after)},
+        body=jsonio.dumps({"status": 503, "type": kind, "title": title, "detail": detail}),
         content_type="application/json",
     )
 
