@@ -34,41 +34,48 @@ def run_async(coro) -> Any:
 
 def schema_options(fn):
     """Options every command that judges events shares, so they all judge alike."""
-    fn = click.option(
-        "--schemas",
-        "schema_dirs",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        help="A schema repository checkout or directory (repeatable; searched in order).",
-    )(fn)
-    fn = click.option(
-        "--remote-schemas",
-        is_flag=True,
-        help="Also fetch schemas from schema.wikimedia.org (primary, then secondary); "
-        "cached on disk for offline use.",
-    )(fn)
-    fn = click.option(
-        "--remote-schema-base",
-        "remote_bases",
-        multiple=True,
-        metavar="URL",
-        help="Fetch schemas from this base URL too (repeatable).",
-    )(fn)
-    fn = click.option(
-        "--no-builtin-schemas", is_flag=True, help="Do not search mpsandbox's own schemas/ library."
-    )(fn)
-    fn = click.option(
-        "--fill-ins/--no-fill-ins",
-        default=True,
-        show_default=True,
-        help="Apply production EventGate's server-side fill-ins (meta.id, meta.dt, "
-        "meta.request_id, http.*, legacy dt). Off behaves like generic EventGate.",
-    )(fn)
-    fn = click.option(
-        "--insecure-schemas",
-        is_flag=True,
-        help="Accept schemas production would refuse as insecure.",
-    )(fn)
+    options = [
+        click.option(
+            "--schemas",
+            "schema_dirs",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="A schema repository checkout or directory (repeatable; searched in order).",
+        ),
+        click.option(
+            "--remote-schemas",
+            is_flag=True,
+            help="Also fetch schemas from schema.wikimedia.org (primary, then secondary); "
+            "cached on disk for offline use.",
+        ),
+        click.option(
+            "--remote-schema-base",
+            "remote_bases",
+            multiple=True,
+            metavar="URL",
+            help="Fetch schemas from this base URL too (repeatable).",
+        ),
+        click.option(
+            "--no-builtin-schemas",
+            is_flag=True,
+            help="Do not search mpsandbox's own schemas/ library.",
+        ),
+        click.option(
+            "--fill-ins/--no-fill-ins",
+            default=True,
+            show_default=True,
+            help="Apply production EventGate's server-side fill-ins (meta.id, meta.dt, "
+            "meta.request_id, http.*, legacy dt). Off behaves like generic EventGate.",
+        ),
+        click.option(
+            "--insecure-schemas",
+            is_flag=True,
+            help="Accept schemas production would refuse as insecure.",
+        ),
+    ]
+    # click lists options in the reverse order of decoration: apply the last first.
+    for option in reversed(options):
+        fn = option(fn)
     return fn
 
 
@@ -121,39 +128,50 @@ def build_settings(**opts: Any) -> Settings:
 
 
 def server_options(fn):
-    fn = click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")(fn)
-    fn = click.option(
-        "--port", type=int, default=None, help="Port (default 8192, like the EventGate devserver)."
-    )(fn)
-    fn = click.option(
-        "--db",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="SQLite database file (default: the user data directory).",
-    )(fn)
-    fn = click.option(
-        "--max-body",
-        default=None,
-        metavar="SIZE",
-        help="Body size limit after inflation, e.g. 4mb (default 4 MiB, like production).",
-    )(fn)
-    fn = click.option(
-        "--intake-path",
-        "intake_paths",
-        multiple=True,
-        metavar="PATH",
-        help="Extra intake paths, e.g. /evt-103e/v2/events (repeatable).",
-    )(fn)
-    fn = click.option(
-        "--max-events", type=int, default=None, help="Keep at most this many events."
-    )(fn)
-    fn = click.option(
-        "--max-age", default=None, metavar="DURATION", help="Drop events older than this (e.g. 7d)."
-    )(fn)
-    fn = click.option(
-        "--no-watch", is_flag=True, help="Do not watch schema directories for changes."
-    )(fn)
-    return schema_options(fn)
+    options = [
+        click.option("--host", default=None, help="Address to bind (default 127.0.0.1)."),
+        click.option(
+            "--port",
+            type=int,
+            default=None,
+            help="Port (default 8192, like the EventGate devserver).",
+        ),
+        click.option(
+            "--db",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="SQLite database file (default: the user data directory).",
+        ),
+        click.option(
+            "--max-body",
+            default=None,
+            metavar="SIZE",
+            help="Body size limit after inflation, e.g. 4mb (default 4 MiB, like production).",
+        ),
+        click.option(
+            "--intake-path",
+            "intake_paths",
+            multiple=True,
+            metavar="PATH",
+            help="Extra intake paths, e.g. /evt-103e/v2/events (repeatable).",
+        ),
+        click.option("--max-events", type=int, default=None, help="Keep at most this many events."),
+        click.option(
+            "--max-age",
+            default=None,
+            metavar="DURATION",
+            help="Drop events older than this (e.g. 7d).",
+        ),
+        click.option(
+            "--no-watch", is_flag=True, help="Do not watch schema directories for changes."
+        ),
+    ]
+    # click lists options in the reverse order of decoration: apply the last first,
+    # after the schema options, so that these come first in --help.
+    fn = schema_options(fn)
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
