@@ -18,6 +18,7 @@ from mpsandbox.pipeline import Pipeline
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
+from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ def build_registry(settings: Settings) -> SchemaRegistry:
 
 class Sandbox:
     def __init__(self, settings: Settings):
-        from mpsandbox.store import ProcessStoreWriter, StoreReader, StoreWriter
-
         self.settings = settings
         self.registry = build_registry(settings)
         self.pipeline = Pipeline(self.registry, fill_ins=settings.fill_ins)
@@ -64,7 +63,6 @@ class Sandbox:
             retention=retention,
             busy_timeout=settings.busy_timeout,
         )
-        self._reader_cls = StoreReader
         self.reader: StoreReader | None = None
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
@@ -77,7 +75,7 @@ class Sandbox:
     def start(self) -> None:
         """Open the store (creating and migrating it); raises StoreError with a clear message."""
         self.writer.start()
-        self.reader = self._reader_cls(self.settings.db)
+        self.reader = StoreReader(self.settings.db)
 
     async def start_watching(self) -> None:
         if not self.settings.watch_schemas:
@@ -119,9 +117,31 @@ class Sandbox:
         fut = self.writer.submit(request, events)
         try:
             request_id, event_ids = await asyncio.wrap_future(fut)
-        except Exception:
+        except StoreError:
             self.write_failures += 1
             raise
+        return self._committed(request_id, event_ids, events)
+
+    def store_later(self, request: RequestRecord, events: list[EventRecord]) -> None:
+        """Queue a write without waiting for it (hasty requests); listeners still hear of
+        the events only once committed. Raises BacklogFull or StoreError when refused."""
+        loop = asyncio.get_running_loop()
+
+        def done(fut) -> None:
+            if fut.exception() is not None:
+                loop.call_soon_threadsafe(self._count_failure)
+                return
+            request_id, event_ids = fut.result()
+            loop.call_soon_threadsafe(self._committed, request_id, event_ids, events)
+
+        self.writer.submit(request, events).add_done_callback(done)
+
+    def _count_failure(self) -> None:
+        self.write_failures += 1
+
+    def _committed(
+        self, request_id: int, event_ids: list[int], events: list[EventRecord]
+    ) -> list[Committed]:
         committed = [
             Committed(eid, request_id, rec) for eid, rec in zip(event_ids, events, strict=True)
         ]
@@ -129,7 +149,7 @@ class Sandbox:
         return committed
 
     def notify(self, committed: list[Committed]) -> None:
-        """Tell listeners about committed events (also used for hasty writes)."""
+        """Tell listeners that the store changed (committed events, or a reset)."""
         self._changed.set()
         self._changed = asyncio.Event()
         for listener in list(self._listeners):

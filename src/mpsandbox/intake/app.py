@@ -83,12 +83,6 @@ def make_app(sandbox: Sandbox) -> web.Application:
         middlewares=[protocol_headers], client_max_size=sandbox.settings.max_body * 4 + 1024
     )
     app[eventgate_routes.SANDBOX_KEY] = sandbox
-    app[eventgate_routes.PENDING_KEY] = set()
-
-    async def on_startup(app: web.Application) -> None:
-        app[eventgate_routes.LOOP_KEY] = asyncio.get_running_loop()
-
-    app.on_startup.append(on_startup)
     eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
     inspect_routes.add_routes(app)
     return app

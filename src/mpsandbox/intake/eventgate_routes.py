@@ -29,12 +29,15 @@ EVENTGATE_VERSION = "1.8.4"
 REFUSED_BODY_KEEP = 64 * 1024
 
 
-def _json_response(status: int, reason: str, body: object | None) -> web.Response:
+def _json_response(
+    status: int, reason: str, body: object | None, headers: dict[str, str] | None = None
+) -> web.Response:
     if body is None:
-        return web.Response(status=status, reason=reason)
+        return web.Response(status=status, reason=reason, headers=headers)
     return web.Response(
         status=status,
         reason=reason,
+        headers=headers,
         body=jsonio.dumps(body),
         content_type="application/json",
         charset="utf-8",
@@ -53,6 +56,13 @@ def _request_record(
         body=body,
         remote=request.remote,
         request_id=request_id,
+    )
+
+
+def _context(request: web.Request, now: float, request_id: str) -> RequestContext:
+    # request.headers is a CIMultiDict: the fill-ins look headers up case-insensitively
+    return RequestContext(
+        received_at=now, request_id=request_id, headers=request.headers, peer=request.remote
     )
 
 
@@ -114,12 +124,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
     record.event_count = len(events)
     if not sandbox.reserve(len(events)):
         return _refuse_backlog(sandbox, record)
-    ctx = RequestContext(
-        received_at=now,
-        request_id=request_id,
-        headers=request.headers,  # CIMultiDict: case-insensitive lookups
-        peer=request.remote,
-    )
+    ctx = _context(request, now, request_id)
     working = protocol.as_events(jsonio.loads(data)) if data is not None else None
     judged = sandbox.pipeline.judge_batch(events, ctx, working)
 
@@ -127,33 +132,17 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         record.hasty = True
         record.status, record.reason = 202, protocol.hasty_reason(len(events))
         try:
-            fut = sandbox.writer.submit(record, judged)
+            sandbox.store_later(record, judged)
         except StoreError as exc:
             return _store_failed(exc)
         except BacklogFull:  # the backlog filled between reserve and submit
             return _refuse_backlog(sandbox, record)
-        request.app[PENDING_KEY].add(fut)
-        fut.add_done_callback(request.app[PENDING_KEY].discard)
-        loop = request.app[LOOP_KEY]
-
-        def _after(f, judged=judged):
-            if f.exception() is None:
-                rid, ids = f.result()
-                loop.call_soon_threadsafe(_notify_hasty, sandbox, rid, ids, judged)
-
-        fut.add_done_callback(_after)
         return web.Response(status=202, reason=record.reason)
 
     answer = protocol.answer_for(judged)
     return await _answer_and_store(
         sandbox, record, answer.status, answer.reason, answer.body, judged
     )
-
-
-def _notify_hasty(sandbox: Sandbox, request_id: int, ids: list[int], judged) -> None:
-    from mpsandbox.sandbox import Committed
-
-    sandbox.notify([Committed(i, request_id, r) for i, r in zip(ids, judged, strict=True)])
 
 
 def _refuse_backlog(sandbox: Sandbox, record: RequestRecord) -> web.Response:
@@ -200,12 +189,11 @@ def _store_failed(exc: StoreError) -> web.Response:
 
 def _unavailable(retry_after: int, kind: str, title: str, detail: str) -> web.Response:
     """A 503 problem document; EventGate never sends one, only the sandbox's store can."""
-    return web.Response(
-        status=503,
-        reason="Service Unavailable",
+    return _json_response(
+        503,
+        "Service Unavailable",
+        {"status": 503, "type": kind, "title": title, "detail": detail},
         headers={"Retry-After": str(retry_after)},
-        body=jsonio.dumps({"status": 503, "type": kind, "title": title, "detail": detail}),
-        content_type="application/json",
     )
 
 
@@ -214,12 +202,9 @@ async def test_events(request: web.Request) -> web.StreamResponse:
     now = time.time()
     request_id = _request_id(request)
     record = _request_record(request, b"", now, request_id)
-    events = [dict(e) for e in sandbox.settings.test_events]
+    events = list(sandbox.settings.test_events)  # the pipeline never modifies its input
     record.event_count = len(events)
-    ctx = RequestContext(
-        received_at=now, request_id=request_id, headers=request.headers, peer=request.remote
-    )
-    judged = sandbox.pipeline.judge_batch(events, ctx)
+    judged = sandbox.pipeline.judge_batch(events, _context(request, now, request_id))
     answer = protocol.answer_for(judged)
     return await _answer_and_store(
         sandbox, record, answer.status, answer.reason, answer.body, judged
@@ -254,10 +239,6 @@ async def root(request: web.Request) -> web.Response:
 
 async def robots(request: web.Request) -> web.Response:
     return web.Response(text="User-agent: *\nDisallow: /\n", content_type="text/plain")
-
-
-PENDING_KEY = web.AppKey("pending_writes", set)
-LOOP_KEY = web.AppKey("loop", object)
 
 
 def add_routes(app: web.Application, intake_paths: tuple[str, ...]) -> None:

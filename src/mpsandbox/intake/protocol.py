@@ -12,7 +12,7 @@ from typing import Any
 
 from mpsandbox import jsonio
 from mpsandbox.intake.v8_messages import json_parse_error
-from mpsandbox.records import ERROR, INVALID, VALID, EventRecord
+from mpsandbox.records import ERROR, INVALID, EventRecord
 
 EMPTY_REASON = "Request body was empty. Must provide JSON encoded events."
 PARSED_TYPES = ("application/json", "text/plain", "application/reports+json")
@@ -92,22 +92,15 @@ def inflate(raw: bytes, encoding: str, limit: int) -> bytes:
     return out
 
 
-def decode_body(
-    content_type: str | None, content_encoding: str | None, raw: bytes, limit: int
-) -> Any:
-    """Turn raw request bytes into EventGate's idea of the body.
-
-    Returns `{}` for anything the body parser skips (other content types, no body), which
-    EventGate then answers as empty. Raises BodyError for what it rejects.
-    """
-    return read_body(content_type, content_encoding, raw, limit)[0]
-
-
 def read_body(
     content_type: str | None, content_encoding: str | None, raw: bytes, limit: int
 ) -> tuple[Any, bytes | None]:
-    """`decode_body`, also returning the JSON bytes it parsed (None when it parsed none), so
-    the caller can parse a second, independent copy more cheaply than by deep-copying."""
+    """Turn raw request bytes into EventGate's idea of the body, and the JSON bytes parsed.
+
+    The body is `{}` for anything the body parser skips (other content types, no body), which
+    EventGate then answers as empty; BodyError is raised for what it rejects. The bytes (None
+    when nothing was parsed) let the caller parse a second, independent copy more cheaply
+    than by deep-copying."""
     mtype, params = media_type(content_type)
     if mtype not in PARSED_TYPES:
         return {}, None
@@ -206,6 +199,3 @@ def answer_for(events: list[EventRecord]) -> Answer:
 
 def hasty_reason(n: int) -> str:
     return f"{n} events hastily received."
-
-
-__all__ = ["VALID", "BodyError", "answer_for", "decode_body"]

@@ -182,7 +182,6 @@ class ProcessStoreWriter:
         if pragmas:
             self._options["pragmas"] = dict(pragmas)
         self._lock = threading.Lock()
-        self._send_lock = threading.Lock()
         self._tokens = itertools.count(1)
         self._pending: dict[int, tuple[Future, int, bool]] = {}
         self._pending_events = 0
