@@ -183,7 +183,8 @@ class ProcessStoreWriter:
             self._options["pragmas"] = dict(pragmas)
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
-        self._pending: dict[int, tuple[Future, int, bool]] = {}
+        #: token -> (future, events it holds, "write" | "note" | "call")
+        self._pending: dict[int, tuple[Future, int, str]] = {}
         self._pending_events = 0
         self._pending_notes = 0
         self._committed_requests = 0
@@ -303,7 +304,7 @@ class ProcessStoreWriter:
                     f"(limit {self.max_backlog_events}); {n} more do not fit. Retry shortly."
                 )
             token = next(self._tokens)
-            self._pending[token] = (fut, n, False)
+            self._pending[token] = (fut, n, "write")
             self._pending_events += n
         self._send(("w", token, request_row, event_rows), token)
         return fut
@@ -326,7 +327,7 @@ class ProcessStoreWriter:
                 mark = f"[body cut by the store: kept {NOTE_BODY_LIMIT} of {len(body)} bytes]"
                 row[16] = f"{row[16]} {mark}" if row[16] else mark
             token = next(self._tokens)
-            self._pending[token] = (fut, 0, True)
+            self._pending[token] = (fut, 0, "note")
             self._pending_notes += 1
         self._send(("w", token, row, []), token)
         return fut
@@ -336,7 +337,7 @@ class ProcessStoreWriter:
         with self._lock:
             self._check_open()
             token = next(self._tokens)
-            self._pending[token] = (fut, 0, False)
+            self._pending[token] = (fut, 0, "call")
         self._send((msg[0], token, *msg[1:]), token)
         return fut
 
@@ -395,26 +396,23 @@ class ProcessStoreWriter:
             entry = self._pending.pop(token, None)
             if entry is None:
                 return
-            fut, n, is_note = entry
+            fut, n, kind = entry
             self._pending_events -= n
-            if is_note:
+            if kind == "note":
                 self._pending_notes -= 1
             if isinstance(outcome, BaseException):
                 self._failed_writes += 1
                 if isinstance(outcome, StoreError):
                     self.last_error = outcome
-            elif not is_note and n and isinstance(outcome, tuple):
+            elif kind != "call":
                 self._committed_requests += 1
                 self._committed_events += n
-            elif is_note or (isinstance(outcome, tuple) and not n):
-                self._committed_requests += 1
         with contextlib.suppress(InvalidStateError):
             if isinstance(outcome, BaseException):
                 fut.set_exception(outcome)
             else:
-                if is_note and isinstance(outcome, tuple):
-                    outcome = outcome[0]
-                fut.set_result(outcome)
+                # a note resolves to its request row id alone
+                fut.set_result(outcome[0] if kind == "note" else outcome)
 
     def _read_loop(self) -> None:
         conn = self._conn
