@@ -1,6 +1,7 @@
 # Sourced by ./start and ./test: create .venv and install mpsandbox (editable) when needed.
 # Re-installs only when pyproject.toml changed since the last install.
-extras="${1:-}"
+# The extras come in a variable, not "$1": a sourced script sees its caller's arguments.
+extras="${SETUP_EXTRAS:-}"
 py="${PYTHON:-python3}"
 if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "mpsandbox needs Python 3.11 or newer (found: $("$py" --version 2>&1))" >&2
