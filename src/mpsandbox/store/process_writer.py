@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
@@ -162,6 +163,42 @@ def _handle(msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any)
     return False
 
 
+@contextlib.contextmanager
+def _real_stdio():
+    """Start the store child cleanly: real stdout/stderr, and no re-run of ``__main__``.
+
+    A TUI replaces ``sys.stderr`` with an object whose ``fileno()`` is not a descriptor;
+    multiprocessing hands that number to the spawned child (and its resource tracker) and
+    fails with "bad value(s) in fds_to_keep".
+    """
+    saved = sys.stdout, sys.stderr
+    # The child needs only mpsandbox's modules; without this, spawn re-runs the parent's
+    # main script in the child (a benchmark, a test runner, a user's script) first.
+    main = sys.modules.get("__main__")
+    hidden = {}
+    if main is not None:
+        if "__file__" in main.__dict__:
+            hidden["__file__"] = main.__dict__.pop("__file__")
+        hidden["__spec__"] = main.__dict__.get("__spec__")
+        main.__dict__["__spec__"] = None
+    swap = []
+    for name, real in (("stdout", sys.__stdout__), ("stderr", sys.__stderr__)):
+        try:
+            ok = getattr(sys, name).fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            ok = False
+        if not ok and real is not None:
+            swap.append((name, real))
+    for name, real in swap:
+        setattr(sys, name, real)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        if main is not None:
+            main.__dict__.update(hidden)
+
+
 class ProcessStoreWriter:
     """`StoreWriter`'s interface, with the writing done by a child process."""
 
@@ -213,7 +250,8 @@ class ProcessStoreWriter:
             name="mpsandbox-store",
             daemon=True,
         )
-        self._proc.start()
+        with _real_stdio():
+            self._proc.start()
         child.close()
         self._conn = parent
         self._outbox: _Outbox | None = None
