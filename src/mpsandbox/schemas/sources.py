@@ -20,6 +20,8 @@ import orjson
 import yaml
 
 EXTENSIONS = (".yaml", ".json")
+#: libyaml's safe loader when present: ten times faster on big schema repositories.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 _LINK_TARGET_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: Git checkouts made without symlink support store a link as a tiny file holding its target.
@@ -82,7 +84,7 @@ def parse_schema_text(text: str | bytes, location: str) -> Any:
         except orjson.JSONDecodeError:
             pass  # may still be YAML flow style; let YAML report the real problem
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
