@@ -41,3 +41,11 @@ def dumps(value: Any) -> bytes:
 
 def dumps_str(value: Any) -> str:
     return dumps(value).decode()
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON for people (copying an event, printing a fixture)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=True, indent=2)
