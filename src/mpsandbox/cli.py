@@ -176,14 +176,41 @@ def server_options(fn):
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mpsandbox")
+@server_options
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, **opts: Any) -> None:
     """mpsandbox: a local EventGate-compatible intake and event inspector.
 
-    Without a command, starts the intake on http://127.0.0.1:8192/v1/events.
+    Without a command, opens the terminal UI with the intake running inside it on
+    http://127.0.0.1:8192/v1/events; the options are those of `serve`. When there is no
+    terminal (a pipe, CI), runs `serve` instead.
     """
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(serve)
+    if ctx.invoked_subcommand is not None:
+        given = [k for k, v in opts.items() if v not in (None, (), False) and k != "fill_ins"]
+        if given or opts.get("fill_ins") is False:
+            raise click.UsageError(
+                f"put options after the command: mpsandbox {ctx.invoked_subcommand} --..."
+            )
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        click.echo("mpsandbox: no terminal, so running headless (mpsandbox serve).", err=True)
+        ctx.invoke(serve, **opts)
+        return
+    settings = build_settings(**opts)
+    sys.exit(run_tui(settings))
+
+
+def run_tui(settings: Settings, *, listen: bool = True) -> int:
+    """Run the terminal UI until the user quits; every acknowledged event is stored first."""
+    from mpsandbox.tui.app import MpSandboxApp
+
+    sys.setswitchinterval(0.0005)  # see run_async: the intake thread shares the GIL
+    app = MpSandboxApp(settings, listen=listen)
+    try:
+        code = app.run()
+    finally:
+        app.shutdown_intake()
+    return code or 0
 
 
 @main.command()

@@ -1,0 +1,331 @@
+"""The mpsandbox terminal app: the intake running inside a live event inspector.
+
+The app owns three things only: the intake host (the core, on its own thread), a small
+pool of reader threads for SQLite, and the status every screen's header shows. Screens ask
+the store for rows through :meth:`MpSandboxApp.read` and send intents (reset, listen on
+another port, resolve a schema) through the host; none of them holds domain logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from mpsandbox.config import Settings
+from mpsandbox.host import IntakeHost
+from mpsandbox.intake.server import PortBusy
+from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.store import StoreError, StoreReader
+from mpsandbox.tui.feed import Feed
+from mpsandbox.tui.messages import StatusChanged, StoreChanged
+from mpsandbox.tui.screens.confirm import ConfirmScreen
+from mpsandbox.tui.screens.errors import ErrorsScreen
+from mpsandbox.tui.screens.help import HelpScreen
+from mpsandbox.tui.screens.live import LiveScreen
+from mpsandbox.tui.screens.schemas import SchemasScreen
+
+T = TypeVar("T")
+
+#: Shortest gap between two table refreshes while events stream in.
+REFRESH_INTERVAL = 0.1
+#: Window over which the header's events-per-second rate is averaged.
+RATE_WINDOW = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """What the header shows; replaced (never mutated) so watchers fire."""
+
+    listening: bool = False
+    starting: bool = False
+    url: str | None = None
+    intake_paths: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 0
+    port_problem: str | None = None
+    store_problem: str | None = None
+    sources: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=lambda: {VALID: 0, INVALID: 0, ERROR: 0})
+    rate: float = 0.0
+    read_only: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class MpSandboxApp(App[int]):
+    """Live event inspector; ``listen=False`` only inspects an existing database."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mpsandbox"
+    MODES = {"live": LiveScreen, "errors": ErrorsScreen, "schemas": SchemasScreen}
+    DEFAULT_MODE = "live"
+
+    BINDINGS = [
+        Binding("1", "switch_mode('live')", "Live", tooltip="Events as they arrive"),
+        Binding("2", "switch_mode('errors')", "Errors", tooltip="Validation errors, grouped"),
+        Binding("3", "switch_mode('schemas')", "Schemas", tooltip="Schema sources and probe"),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
+        Binding("ctrl+x", "reset_store", "Reset", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    status: reactive[AppStatus] = reactive(AppStatus, always_update=True)
+    """Listen address, schema sources, counts by verdict and rate, for every header."""
+
+    def __init__(self, settings: Settings, *, listen: bool = True) -> None:
+        super().__init__()
+        self.settings = settings
+        self.listen = listen
+        self.host: IntakeHost | None = None
+        self.reader: StoreReader | None = None
+        self.feed = Feed(lambda: self.post_message(StoreChanged()))
+        self._reads = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="mp-read")
+        self._arrivals: deque[tuple[float, int]] = deque()
+        self._last_delivery = 0.0
+        self._delivery_pending = False
+        self.set_reactive(
+            MpSandboxApp.status,
+            AppStatus(
+                host=settings.host,
+                port=settings.port,
+                intake_paths=settings.intake_paths,
+                sources=_source_names(settings),
+                read_only=not listen,
+            ),
+        )
+
+    # -- reading the store ----------------------------------------------------------------
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store read on a reader thread (SQLite never blocks the UI's loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reads, partial(fn, *args, **kwargs))
+
+    def _open_reader(self) -> None:
+        if self.reader is not None:
+            return
+        if not Path(self.settings.db).exists():
+            return
+        try:
+            self.reader = StoreReader(self.settings.db)
+        except StoreError as exc:
+            self._set_status(store_problem=str(exc))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._open_reader()
+        self.set_interval(1.0, self._update_rate)
+        self.set_interval(15.0, self._refresh_counts)
+        self._refresh_counts()
+        self._deliver(reset=True)  # tables mounted before the reader opened: read now
+        if self.listen:
+            self._set_status(starting=True)
+            self.start_intake()
+
+    @work(thread=True, exclusive=True, group="intake-start")
+    def start_intake(self, port: int | None = None) -> None:
+        """Bind the intake (on another port when given); reports through the status."""
+        if self.host is None:
+            self.host = IntakeHost(self.settings)
+            self.host.add_listener(self.feed.push)
+        try:
+            server = self.host.start(port=port)
+        except PortBusy as exc:
+            self.call_from_thread(self._intake_failed, str(exc), exc.port)
+            return
+        except (StoreError, OSError) as exc:
+            self.call_from_thread(self._intake_failed, str(exc), None, store=True)
+            return
+        self.call_from_thread(self._intake_started, server.url, server.port)
+
+    def _intake_started(self, url: str, port: int) -> None:
+        self._open_reader()
+        self._set_status(
+            listening=True,
+            starting=False,
+            url=url,
+            port=port,
+            port_problem=None,
+            store_problem=None,
+        )
+        self._refresh_counts()
+        self._deliver(reset=True)
+
+    def _intake_failed(self, message: str, port: int | None, store: bool = False) -> None:
+        self._open_reader()
+        if store:
+            self._set_status(starting=False, listening=False, store_problem=message)
+        else:
+            self._set_status(starting=False, listening=False, port_problem=message)
+        self._deliver(reset=True)
+
+    def shutdown_intake(self) -> None:
+        """Stop listening and wait until every acknowledged event is on disk."""
+        host, self.host = self.host, None
+        if host is not None:
+            host.stop()
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        self._reads.shutdown(wait=False, cancel_futures=True)
+
+    async def on_unmount(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.shutdown_intake)
+
+    # -- status ----------------------------------------------------------------------------
+    def _set_status(self, **changes: Any) -> None:
+        self.status = replace(self.status, **changes)
+        self.post_message(StatusChanged())
+
+    @work(exclusive=True, group="counts")
+    async def _refresh_counts(self) -> None:
+        if self.reader is None:
+            return
+        try:
+            stats = await self.read(self.reader.stats)
+        except StoreError as exc:
+            self._set_status(store_problem=str(exc))
+            return
+        self._set_status(counts=dict(stats["by_verdict"]))
+
+    def _update_rate(self) -> None:
+        now = time.monotonic()
+        while self._arrivals and self._arrivals[0][0] < now - RATE_WINDOW:
+            self._arrivals.popleft()
+        rate = sum(n for _, n in self._arrivals) / RATE_WINDOW
+        if rate != self.status.rate:
+            self._set_status(rate=rate)
+
+    # -- events arriving ---------------------------------------------------------------------
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """Coalesce: at most one refresh per REFRESH_INTERVAL, however fast events come."""
+        if self._delivery_pending:
+            return
+        wait = self._last_delivery + REFRESH_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._delivery_pending = True
+            self.set_timer(wait, self._deliver)
+        else:
+            self._deliver()
+
+    def _deliver(self, reset: bool = False) -> None:
+        self._delivery_pending = False
+        self._last_delivery = time.monotonic()
+        drained = self.feed.drain()
+        reset = reset or drained.reset
+        self._arrivals.extend(drained.arrivals)
+        if drained.reset:
+            self._refresh_counts()
+        elif drained.events:
+            counts = dict(self.status.counts)
+            for verdict, n in drained.by_verdict.items():
+                counts[verdict] = counts.get(verdict, 0) + n
+            self.status = replace(self.status, counts=counts)
+        if drained.events or reset:
+            for screen in self._screens_to_notify():
+                store_changed = getattr(screen, "store_changed", None)
+                if store_changed is not None:
+                    store_changed(reset)
+
+    def _screens_to_notify(self) -> Iterable[Screen]:
+        """Screens of the current mode; others catch up when they resume."""
+        return [screen for screen in self.screen_stack if screen.is_mounted]
+
+    # -- intents ---------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_listen_elsewhere(self) -> None:
+        from mpsandbox.tui.screens.port import PortScreen
+
+        suggestion = (self.status.port or self.settings.port) + 1
+
+        def chosen(port: int | None) -> None:
+            if port is not None:
+                self.listen_on(port)
+
+        self.push_screen(PortScreen(suggestion), chosen)
+
+    def listen_on(self, port: int) -> None:
+        if self.host is not None and self.host.running:
+            self.notify("The intake is already listening.", severity="warning")
+            return
+        self._set_status(starting=True, port_problem=None, port=port)
+        self.start_intake(port)
+
+    def action_reset_store(self) -> None:
+        if self.host is None or not self.host.running:
+            self.notify("The store can only be reset while the intake runs.", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._reset_store()
+
+        self.push_screen(
+            ConfirmScreen("Delete every stored request and event?", "Reset the store"), confirmed
+        )
+
+    @work(exclusive=True, group="reset")
+    async def _reset_store(self) -> None:
+        host = self.host
+        if host is None or host.sandbox is None:
+            return
+        sandbox = host.sandbox
+        await asyncio.wrap_future(host.submit(sandbox.reset))
+        self.notify("Store reset: every request and event was deleted.")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Live events", "Events as they arrive (1)", partial(self.switch_mode, "live")
+        )
+        yield SystemCommand(
+            "Errors",
+            "Validation errors grouped by field and rule (2)",
+            partial(self.switch_mode, "errors"),
+        )
+        yield SystemCommand(
+            "Schemas",
+            "Schema sources, load errors, resolve probe (3)",
+            partial(self.switch_mode, "schemas"),
+        )
+        yield SystemCommand("Help", "Keys and the filter language (?)", self.action_help)
+        yield SystemCommand(
+            "Listen on another port",
+            "Start the intake on a port you choose (ctrl+l)",
+            self.action_listen_elsewhere,
+        )
+        yield SystemCommand(
+            "Reset the store",
+            "Delete every stored request and event (ctrl+x)",
+            self.action_reset_store,
+        )
+        extra = getattr(screen, "screen_commands", None)
+        if extra is not None:
+            yield from extra()
+
+
+def _source_names(settings: Settings) -> tuple[str, ...]:
+    """Short names for the header: the last two parts of each directory."""
+    names = ["/".join(Path(d).parts[-2:]) for d in settings.schema_dirs]
+    names += list(settings.remote_schemas)
+    if settings.use_builtin_schemas:
+        names.append("built-in")
+    return tuple(names)

@@ -1,0 +1,24 @@
+"""Messages the app posts to its screens.
+
+The intake thread never touches widgets: it fills :class:`~mpsandbox.tui.feed.Feed` and
+posts one :class:`StoreChanged`; a burst of commits collapses into a single pending message
+(``can_replace``), and the data waits in the feed, not in the message queue.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+
+class StoreChanged(Message):
+    """Events were committed or the store was reset; read the feed for what changed."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StoreChanged)
+
+
+class StatusChanged(Message):
+    """The intake started, stopped or failed to bind; counts or rates moved."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StatusChanged)

@@ -1,0 +1,61 @@
+"""Keys, screens and the filter language, from the same lists the code uses."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
+
+KEYS: list[tuple[str, str]] = [
+    ("1 / 2 / 3", "Live events / Errors / Schemas"),
+    ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
+    ("↑ ↓ PgUp PgDn Home End, j k g G", "move in a table; moving stops following"),
+    ("f", "follow the newest events again"),
+    ("Enter, click the selected row", "open an event, or an error group's events"),
+    ("Esc", "back from an event; from the filter bar to the table"),
+    ("c / u / r", "in an event: copy it as JSON / as a curl command / as received"),
+    ("ctrl+p", "command palette: every action, the theme switcher"),
+    ("ctrl+l", "listen on another port"),
+    ("ctrl+x", "reset the store (asks first)"),
+    ("?  F1", "this help"),
+    ("q  ctrl+q", "quit (every acknowledged event is written first)"),
+]
+
+
+def _table(title: str, rows: list[tuple[str, str]], left: str) -> Table:
+    table = Table(
+        title=title,
+        title_justify="left",
+        expand=True,
+        show_header=False,
+        box=None,
+        padding=(0, 2, 0, 0),
+    )
+    table.add_column(left, style="bold cyan", no_wrap=True)
+    table.add_column("meaning")
+    for a, b in rows:
+        table.add_row(Text(a), Text(b))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q,f1", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(Text("mpsandbox help", style="bold"), id="help-title")
+            yield Static(_table("Keys", KEYS, "key"))
+            yield Static(
+                _table("Filter language (also the inspection API's q=)", QUERY_HELP, "term")
+            )
+            yield Static(_table("Examples", QUERY_EXAMPLES, "query"))
+            yield Static(Text("Esc closes this help.", style="dim"))
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)

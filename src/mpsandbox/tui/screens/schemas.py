@@ -1,0 +1,162 @@
+"""Schema sources: what each holds, which files would not load, and a resolve probe."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Static
+
+from mpsandbox.sandbox import build_registry
+from mpsandbox.schemas.catalog import SourceCatalog, catalog
+from mpsandbox.schemas.registry import Resolution, SchemaRegistry
+from mpsandbox.tui.safe_text import safe
+from mpsandbox.tui.widgets.status_bar import StatusBar
+
+#: Titles listed per source before "… N more".
+TITLES_SHOWN = 60
+
+
+class SchemasScreen(Screen):
+    AUTO_FOCUS = "#schemas-body"
+    BINDINGS = [
+        Binding("ctrl+r", "rescan", "Rescan"),
+        Binding("slash", "focus_probe", "Probe"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._own_registry: SchemaRegistry | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with Horizontal(id="probe-bar"):
+            yield Input(
+                placeholder="$schema URI to resolve, e.g. /analytics/mediawiki/"
+                "client/metrics_event/2.1.0",
+                id="probe-input",
+            )
+            yield Button("Resolve", id="probe-button")
+        with VerticalScroll(id="schemas-body"):
+            yield Static("", id="probe-result")
+            yield Static("Scanning schema sources…", id="sources")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_rescan()
+
+    @property
+    def registry(self) -> SchemaRegistry:
+        """The running intake's registry (it knows load errors); else one built alike."""
+        host = self.app.host
+        if host is not None and host.sandbox is not None:
+            return host.sandbox.registry
+        if self._own_registry is None:
+            self._own_registry = build_registry(self.app.settings)
+        return self._own_registry
+
+    def action_focus_probe(self) -> None:
+        self.query_one("#probe-input", Input).focus()
+
+    def action_rescan(self) -> None:
+        self._scan()
+
+    @work(exclusive=True, group="schema-scan")
+    async def _scan(self) -> None:
+        registry = self.registry
+        catalogs = await self.app.read(lambda: [catalog(s) for s in registry.sources])
+        self.query_one("#sources", Static).update(
+            render_sources(catalogs, dict(registry.load_errors))
+        )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.probe(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.probe(self.query_one("#probe-input", Input).value)
+
+    @work(exclusive=True, group="schema-probe")
+    async def probe(self, uri: str) -> None:
+        uri = uri.strip()
+        out = self.query_one("#probe-result", Static)
+        if not uri:
+            out.update(Text("Type a $schema URI first.", style="yellow"))
+            return
+        registry = self.registry
+        res = await self.app.read(registry.resolve, uri)
+        out.update(render_resolution(res))
+
+
+def render_resolution(res: Resolution) -> Text:
+    t = Text()
+    t.append_text(safe(res.uri, "bold"))
+    if res.ok:
+        t.append("  ✔ resolves\n", style="bold green")
+        t.append("  from ", style="dim")
+        t.append_text(safe(res.location))
+        t.append_text(safe(f"  ({res.source})", "dim"))
+        if res.title:
+            t.append("\n  title ", style="dim")
+            t.append_text(safe(f"{res.title}  version {res.version or '?'}"))
+    else:
+        t.append("  ✖ does not resolve\n", style="bold red")
+        t.append_text(safe(res.reason or res.message or "not found"))
+    for a in res.attempts:
+        t.append("\n  tried ", style="dim")
+        t.append_text(safe(f"{a.source}: {a.location} → {a.outcome}", "", 300))
+    for title, versions in res.available_versions.items():
+        t.append("\n  available ", style="dim")
+        t.append_text(safe(f"{title}: {', '.join(versions)}"))
+    for hint in res.hints:
+        t.append("\n  hint ", style="bold cyan")
+        t.append_text(safe(hint))
+    return t
+
+
+def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -> Text:
+    """Problems first (they are why people open this screen), then what each source holds."""
+    t = Text()
+    problems = {path: msg for c in catalogs for path, msg in c.problems.items()}
+    problems.update(load_errors)
+    if problems:
+        t.append(
+            f"✖ {len(problems)} schema file{'s' * (len(problems) != 1)} would not load",
+            style="bold red",
+        )
+        for path, message in problems.items():
+            t.append("\n   ")
+            t.append_text(safe(path, "bold red"))
+            t.append("\n     ")
+            t.append_text(safe(message, "red", 500))
+    else:
+        t.append("✔ every schema file checked loads", style="green")
+    for i, c in enumerate(catalogs, 1):
+        t.append("\n\n")
+        t.append(f"{i}. ", style="bold")
+        t.append_text(safe(c.name, "bold"))
+        t.append_text(safe(f"  [{c.kind}] {c.location}", "dim"))
+        if c.note:
+            t.append("\n   ")
+            t.append_text(safe(c.note, "dim"))
+        if c.kind == "directory":
+            more = "+" if c.truncated else ""
+            bad = f", {len(c.problems)} broken" if c.problems else ""
+            t.append(
+                f"\n   {len(c.titles):,}{more} schemas, {c.version_count:,} versions{bad}",
+                style="red" if c.problems else ("green" if c.titles else "yellow"),
+            )
+        for n, (title, versions) in enumerate(c.titles.items()):
+            if n == TITLES_SHOWN:
+                t.append(f"\n   … {len(c.titles) - TITLES_SHOWN:,} more", style="dim")
+                break
+            t.append("\n   ")
+            t.append_text(safe(title))
+            t.append_text(safe("  " + ", ".join(versions[-4:]), "dim"))
+            if len(versions) > 4:
+                t.append(f" (+{len(versions) - 4} older)", style="dim")
+    return t

@@ -1,0 +1,434 @@
+"""A virtual, newest-first table of stored events.
+
+Only the rows on screen (plus a margin) are ever read from SQLite, by OFFSET within the
+filtered order, so the widget costs the same with ten events or ten million. The table shows
+a snapshot bounded by an *anchor*: the newest event id included. While following, each
+burst of new events moves the anchor up and the cursor stays on the newest row; as soon as
+the user moves, the anchor stays put, the rows under the cursor stop shifting, and the
+table only counts what arrived since.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from rich.segment import Segment
+from rich.text import Text
+from textual import events, work
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.store import EventFilter
+from mpsandbox.tui.safe_text import clean, safe
+
+#: Rows read per window: the visible page plus a page above and below.
+_MARGIN_PAGES = 1
+#: Past this many cached rows, rows far from the viewport are forgotten.
+_CACHE_LIMIT = 3_000
+
+BADGES = {
+    VALID: (" valid ", "bold #000000 on #3fb950"),
+    INVALID: ("invalid", "bold #ffffff on #d1242f"),
+    ERROR: (" error ", "bold #000000 on #d29922"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    width: int
+
+
+def layout_columns(width: int) -> list[Column]:
+    """Fixed columns first; stream and schema share what is left."""
+    fixed = [
+        Column("time", "time", 12),
+        Column("verdict", "verdict", 7),
+        Column("errors", "errs", 4),
+        Column("action", "action", 14),
+        Column("session", "session", 8),
+        Column("id", "id", 8),
+    ]
+    gaps = 7
+    rest = max(20, width - sum(c.width for c in fixed) - gaps)
+    stream_w = max(10, rest * 2 // 5)
+    schema_w = max(10, rest - stream_w)
+    by_key = {c.key: c for c in fixed}
+    return [
+        by_key["time"],
+        by_key["verdict"],
+        Column("stream", "stream", stream_w),
+        by_key["action"],
+        Column("schema", "schema", schema_w),
+        by_key["errors"],
+        by_key["session"],
+        by_key["id"],
+    ]
+
+
+def _clock(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+
+
+def _cell(row: dict[str, Any], key: str, width: int) -> Text:
+    if key == "time":
+        return safe(_clock(row.get("received_at")), "dim")
+    if key == "verdict":
+        label, style = BADGES.get(row.get("verdict"), (clean(row.get("verdict"), 7), "reverse"))
+        return Text(label, style=style)
+    if key == "errors":
+        n = row.get("errors_count") or 0
+        return Text(f"{n:>3}" if n else "  ·", style="bold red" if n else "dim")
+    if key == "schema":
+        title, version = row.get("schema_title"), row.get("schema_version")
+        if not title:
+            return safe(row.get("schema_uri") or "—", "dim", width)
+        text = f"{title}/{version}" if version else str(title)
+        if len(text) > width:  # the end of a schema title is the informative part
+            text = "…" + text[-(width - 1) :]
+        return safe(text, "", width)
+    if key == "session":
+        return safe((row.get("session_id") or "")[:8], "cyan")
+    if key == "id":
+        return Text(f"{row.get('id', ''):>8}", style="dim")
+    return safe(row.get(key) or "", "", width)
+
+
+def render_row(row: dict[str, Any], columns: list[Column]) -> Text:
+    line = Text(no_wrap=True, end="")
+    for i, col in enumerate(columns):
+        if i:
+            line.append(" ")
+        cell = _cell(row, col.key, col.width)
+        cell.truncate(col.width, overflow="ellipsis", pad=True)
+        line.append_text(cell)
+    return line
+
+
+class EventTableHeader(Static):
+    """Column titles, laid out by the same function as the rows below."""
+
+    DEFAULT_CSS = "EventTableHeader { height: 1; }"
+
+    def render(self) -> Text:
+        line = Text(no_wrap=True, end="")
+        for i, col in enumerate(layout_columns(self.size.width)):
+            if i:
+                line.append(" ")
+            line.append(col.title.ljust(col.width)[: col.width], style="bold")
+        return line
+
+
+class EventTable(ScrollView, can_focus=True):
+    """Newest-first events matching a filter; reads only the rows it shows."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "first", "Newest", show=False),
+        Binding("end,G", "last", "Oldest", show=False),
+        Binding("enter", "open", "Open"),
+        Binding("f", "follow", "Follow"),
+    ]
+
+    COMPONENT_CLASSES = {"event-table--cursor", "event-table--placeholder"}
+    """``--cursor`` styles the selected row, ``--placeholder`` a row still being read."""
+
+    DEFAULT_CSS = """
+    EventTable { height: 1fr; }
+    EventTable > .event-table--cursor { background: $accent 40%; text-style: bold; }
+    EventTable:focus > .event-table--cursor { background: $accent 70%; }
+    EventTable > .event-table--placeholder { color: $text-muted; }
+    """
+
+    following: reactive[bool] = reactive(True)
+    """New events scroll in at the top; cleared as soon as the user moves."""
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+    """Position of the selected row in the table's order (0 is the newest)."""
+
+    class Selected(Message):
+        """The user opened an event (Enter or a click on the selected row)."""
+
+        def __init__(self, table: EventTable, event_id: int) -> None:
+            super().__init__()
+            self.table = table
+            self.event_id = event_id
+
+        @property
+        def control(self) -> EventTable:
+            return self.table
+
+    class FollowChanged(Message):
+        def __init__(self, table: EventTable, following: bool) -> None:
+            super().__init__()
+            self.table = table
+            self.following = following
+
+        @property
+        def control(self) -> EventTable:
+            return self.table
+
+    class Counted(Message):
+        """The table knows its size and how many newer events wait above its anchor."""
+
+        def __init__(self, table: EventTable, total: int, waiting: int) -> None:
+            super().__init__()
+            self.table = table
+            self.total = total
+            self.waiting = waiting
+
+        @property
+        def control(self) -> EventTable:
+            return self.table
+
+    def __init__(
+        self,
+        event_filter: EventFilter | None = None,
+        *,
+        follow: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._filter = event_filter or EventFilter()
+        self._anchor: int | None = None
+        self._total = 0
+        self._waiting = 0
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._generation = 0
+        self._loading: tuple[int, int, int] | None = None
+        self.set_reactive(EventTable.following, follow)
+
+    # -- public API -------------------------------------------------------------------------
+    @property
+    def event_filter(self) -> EventFilter:
+        return self._filter
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    @property
+    def selected_id(self) -> int | None:
+        row = self._rows.get(self.cursor)
+        return None if row is None else row["id"]
+
+    def row_at(self, index: int) -> dict[str, Any] | None:
+        return self._rows.get(index)
+
+    def set_filter(self, event_filter: EventFilter, *, follow: bool | None = None) -> None:
+        """Show another selection from the top.
+
+        A following table (or ``follow=True``) shows the newest matches; a paused one keeps
+        its anchor, so events that arrived since stay out until the user follows again.
+        """
+        self._filter = event_filter
+        if follow is not None:
+            self.following = follow
+        if self.following:
+            self._anchor = None
+        self._reload(keep_cursor=False)
+
+    def store_changed(self, reset: bool = False) -> None:
+        """New events were committed (or the store was reset): refresh what that changes."""
+        if reset or self.following or self._anchor is None:
+            self._anchor = None
+            self._reload(keep_cursor=False)
+        else:
+            self._count_waiting()
+
+    # -- loading ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._reload(keep_cursor=False)
+
+    def _bounded(self, anchor: int | None) -> EventFilter:
+        return self._filter if anchor is None else replace(self._filter, max_id=anchor)
+
+    def _reload(self, keep_cursor: bool) -> None:
+        self._generation += 1
+        self._load_snapshot(self._generation, keep_cursor)
+
+    @work(exclusive=True, group="event-table-snapshot")
+    async def _load_snapshot(self, generation: int, keep_cursor: bool) -> None:
+        reader = self.app.reader
+        if reader is None:
+            return
+        flt = self._filter
+        anchor = self._anchor
+        page = max(1, self.size.height)
+        top = int(self.scroll_y) if keep_cursor else 0
+        start = max(0, top - page * _MARGIN_PAGES)
+
+        def read() -> tuple[int, int, list[dict[str, Any]]]:
+            new_anchor = anchor if anchor is not None else reader.newest_event_id(flt)
+            bounded = replace(flt, max_id=new_anchor)
+            total = reader.count_events(bounded)
+            rows = reader.list_events(bounded, offset=start, limit=page * (1 + 2 * _MARGIN_PAGES))
+            return new_anchor, total, rows
+
+        new_anchor, total, rows = await self.app.read(read)
+        if generation != self._generation:
+            return
+        self._anchor = new_anchor
+        self._total = total
+        self._waiting = 0
+        self._rows = {start + i: row for i, row in enumerate(rows)}
+        self.virtual_size = Size(self.size.width, total)
+        if not keep_cursor:
+            self.cursor = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
+        else:
+            self.cursor = min(self.cursor, max(0, total - 1))
+        self.refresh()
+        self.post_message(self.Counted(self, total, 0))
+
+    @work(exclusive=True, group="event-table-waiting")
+    async def _count_waiting(self) -> None:
+        reader, anchor, flt = self.app.reader, self._anchor, self._filter
+        if reader is None or anchor is None:
+            return
+        waiting = await self.app.read(reader.count_events, replace(flt, min_id=anchor + 1))
+        if anchor == self._anchor and waiting != self._waiting:
+            self._waiting = waiting
+            self.post_message(self.Counted(self, self._total, waiting))
+
+    def _ensure_rows(self) -> None:
+        """Read the window around the viewport if any visible row is missing."""
+        page = max(1, self.size.height)
+        top = int(self.scroll_y)
+        visible = range(top, min(self._total, top + page))
+        if all(i in self._rows for i in visible):
+            return
+        start = max(0, top - page * _MARGIN_PAGES)
+        want = (self._generation, start, page * (1 + 2 * _MARGIN_PAGES))
+        if self._loading == want:
+            return
+        self._loading = want
+        self._load_window(*want)
+
+    @work(exclusive=True, group="event-table-window")
+    async def _load_window(self, generation: int, start: int, limit: int) -> None:
+        reader = self.app.reader
+        if reader is None or self._anchor is None:
+            return
+        bounded = self._bounded(self._anchor)
+        rows = await self.app.read(reader.list_events, bounded, offset=start, limit=limit)
+        self._loading = None
+        if generation != self._generation:
+            return
+        if len(self._rows) > _CACHE_LIMIT:
+            self._rows = {k: v for k, v in self._rows.items() if abs(k - start) < limit * 2}
+        self._rows.update((start + i, row) for i, row in enumerate(rows))
+        self.refresh()
+
+    # -- rendering --------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_y) + y
+        width = self.size.width
+        if index >= self._total:
+            return Strip.blank(width, self.rich_style)
+        row = self._rows.get(index)
+        if row is None:
+            self.call_after_refresh(self._ensure_rows)
+            style = self.get_component_rich_style("event-table--placeholder")
+            return Strip([Segment("  reading…".ljust(width), style)], width)
+        text = render_row(row, layout_columns(width))
+        base = self.rich_style
+        if index == self.cursor:
+            base = base + self.get_component_rich_style("event-table--cursor")
+        segments = list(text.render(self.app.console))
+        strip = Strip(segments).crop_extend(0, width, base)
+        return strip.apply_style(base) if index == self.cursor else strip
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            if int(new_value) > 0:
+                self._stop_following()
+            self._ensure_rows()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, self._total)
+        self._ensure_rows()
+
+    # -- moving -----------------------------------------------------------------------------
+    def _stop_following(self) -> None:
+        if self.following:
+            self.following = False
+
+    def watch_following(self, following: bool) -> None:
+        self.post_message(self.FollowChanged(self, following))
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh()
+
+    def _move_to(self, index: int) -> None:
+        if self._total == 0:
+            return
+        index = max(0, min(index, self._total - 1))
+        if index != 0 or self.cursor != 0:
+            self._stop_following()
+        self.cursor = index
+        page = max(1, self.size.height)
+        top = int(self.scroll_y)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + page:
+            self.scroll_to(y=index - page + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self._stop_following()
+        self._move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._stop_following()
+        self._move_to(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_first(self) -> None:
+        self._stop_following()
+        self._move_to(0)
+
+    def action_last(self) -> None:
+        self._stop_following()
+        self._move_to(self._total - 1)
+
+    def action_follow(self) -> None:
+        """Jump to the newest event and keep following."""
+        self.following = True
+        self._anchor = None
+        self._reload(keep_cursor=False)
+
+    def action_open(self) -> None:
+        event_id = self.selected_id
+        if event_id is not None:
+            self.post_message(self.Selected(self, event_id))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click selects a row; a click on the selected row (or a double click) opens it."""
+        index = int(self.scroll_y) + event.y
+        if index >= self._total:
+            return
+        again = index == self.cursor and not self.following
+        self._stop_following()
+        self._move_to(index)
+        if again or event.chain >= 2:
+            self.action_open()

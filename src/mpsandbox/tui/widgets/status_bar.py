@@ -1,0 +1,51 @@
+"""The header every screen shows: where the intake listens, what judges, what arrived."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.tui.safe_text import clean
+
+
+class StatusBar(Static):
+    """Listen address, schema sources, counts by verdict and events per second."""
+
+    DEFAULT_CSS = "StatusBar { height: 1; }"
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "status", self._show, init=True)
+
+    def _show(self, status) -> None:
+        self.update(status_text(status))
+
+
+def status_text(status) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(" mpsandbox ", style="bold reverse")
+    line.append(" ")
+    if status.read_only:
+        line.append("read-only", style="bold yellow")
+    elif status.listening:
+        paths = status.intake_paths[:1] or ("",)
+        line.append("● ", style="bold green")
+        line.append(clean(f"{status.url}{paths[0]}"), style="bold")
+    elif status.starting:
+        line.append("◌ starting on port ", style="yellow")
+        line.append(str(status.port), style="yellow")
+    elif status.port_problem:
+        line.append(f"✖ not listening: port {status.port} is busy", style="bold red")
+    else:
+        line.append("✖ not listening", style="bold red")
+    line.append("  │ ", style="dim")
+    line.append(f"✔ {status.counts.get(VALID, 0):,}", style="green")
+    line.append("  ")
+    line.append(f"✖ {status.counts.get(INVALID, 0):,}", style="red")
+    line.append("  ")
+    line.append(f"⚠ {status.counts.get(ERROR, 0):,}", style="yellow")
+    line.append("  │ ", style="dim")
+    line.append(f"{status.rate:,.0f} ev/s")
+    line.append("  │ ", style="dim")
+    line.append("schemas: " + clean(", ".join(status.sources) or "none"), style="dim")
+    return line

@@ -1,0 +1,361 @@
+"""The terminal app, driven by Pilot: the real app, a real intake on a free loopback port,
+a real SQLite store built through the real pipeline from real schemas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from textual.message import Message
+
+from mpsandbox import jsonio
+from mpsandbox.query import QUERY_HELP
+from mpsandbox.tui.app import MpSandboxApp
+from mpsandbox.tui.screens.detail import DetailScreen
+from mpsandbox.tui.screens.errors import ErrorsScreen
+from mpsandbox.tui.screens.help import HelpScreen
+from mpsandbox.tui.screens.schemas import SchemasScreen
+from mpsandbox.tui.widgets.event_table import EventTable
+from mpsandbox.tui.widgets.filter_bar import FilterBar
+from tests.tui_fixture import NASTY, build_fixture_db, use_utc
+
+SIZE = (150, 45)
+VALID_EVENT = {
+    "$schema": "/analytics/product_metrics/web/base/1.3.0",
+    "meta": {"stream": "product_metrics.web_base", "domain": "en.wikipedia.org"},
+    "dt": "2024-10-01T11:59:59.123Z",
+    "action": "click",
+    "agent": {"client_platform": "mediawiki_js", "client_platform_family": "desktop_browser"},
+    "performer": {"is_logged_in": False, "session_id": "abcdefghij0123456789"},
+}
+
+
+@pytest.fixture(scope="module")
+def fixture_db(tmp_path_factory) -> Path:
+    use_utc()
+    path = tmp_path_factory.mktemp("tui") / "fixture.db"
+    build_fixture_db(path)
+    return path
+
+
+@pytest.fixture
+def settings(fixture_db: Path, tmp_path: Path):
+    """A private copy of the fixture database, so tests that write do not disturb others."""
+    db = tmp_path / "tui.db"
+    with contextlib.closing(sqlite3.connect(fixture_db)) as src:
+        with contextlib.closing(sqlite3.connect(db)) as dst:
+            src.backup(dst)
+    from mpsandbox.config import Settings
+    from tests.tui_fixture import SCHEMA_DIRS
+
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        db=db,
+        schema_dirs=SCHEMA_DIRS,
+        cache_dir=tmp_path / "cache",
+        watch_schemas=False,
+    )
+
+
+async def until(pilot, condition, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def post(url: str, body) -> int:
+    async with aiohttp.ClientSession() as session:
+        headers = {"Content-Type": "application/json"}
+        async with session.post(url, data=jsonio.dumps(body), headers=headers) as resp:
+            return resp.status
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text (from the exported SVG)."""
+    svg = app.export_screenshot()
+    texts = re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)
+    import html
+
+    return html.unescape("".join(texts)).replace("\xa0", " ")
+
+
+@contextlib.asynccontextmanager
+async def running(settings, messages: list[Message] | None = None, listen: bool = True):
+    app = MpSandboxApp(settings, listen=listen)
+    hook = messages.append if messages is not None else None
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        if listen:
+            await until(
+                pilot,
+                lambda: app.status.listening or app.status.port_problem,
+                20,
+                "the intake to start",
+            )
+        table = app.screen.query_one(EventTable)
+        await until(pilot, lambda: table.total > 0 or not listen, 10, "the first rows")
+        yield app, pilot
+
+
+def intake_url(app) -> str:
+    return app.status.url + "/v1/events"
+
+
+async def test_live_table_follows_then_pauses_on_move(settings):
+    messages: list[Message] = []
+    async with running(settings, messages) as (app, pilot):
+        table = app.screen.query_one(EventTable)
+        assert table.following and table.total == 31
+        assert table.row_at(0)["id"] == 31
+
+        assert await post(intake_url(app), {**VALID_EVENT, "action": "followed"}) == 201
+        await until(pilot, lambda: table.total == 32, what="the new event in the table")
+        assert table.row_at(0)["action"] == "followed" and table.cursor == 0
+
+        await pilot.press("down")
+        assert not table.following
+        assert any(isinstance(m, EventTable.FollowChanged) and not m.following for m in messages)
+        assert await post(intake_url(app), {**VALID_EVENT, "action": "while-paused"}) == 201
+        await until(pilot, lambda: table.waiting == 1, what="the paused table to count it")
+        assert table.total == 32 and table.row_at(0)["action"] == "followed"
+        assert table.cursor == 1
+        await until(pilot, lambda: "1 newer" in screen_text(app), what="the paused indicator")
+
+        await pilot.press("f")
+        await until(pilot, lambda: table.total == 33, what="following again")
+        assert table.following and table.row_at(0)["action"] == "while-paused"
+        assert app.status.counts["valid"] == 29
+
+
+async def test_filter_bar_narrows_and_reports_bad_queries(settings):
+    messages: list[Message] = []
+    async with running(settings, messages) as (app, pilot):
+        table = app.screen.query_one(EventTable)
+        await pilot.press("slash")
+        for ch in "is:invalid":
+            await pilot.press(ch)
+        await until(pilot, lambda: table.total == 3, what="the filtered table")
+        changed = [m for m in messages if isinstance(m, FilterBar.Changed)]
+        assert changed[-1].text == "is:invalid"
+        assert {table.row_at(i)["verdict"] for i in range(3)} == {"invalid"}
+
+        await pilot.press(*" -session:short")
+        await until(pilot, lambda: table.total == 2, what="the negated term")
+
+        bar = app.screen.query_one(FilterBar)
+        bar.input.value += " bogus:x"
+        await pilot.pause(0.3)
+        assert bar.has_class("-invalid")
+        assert "bogus" in screen_text(app)
+        assert table.total == 2  # a query that does not parse leaves the table alone
+
+
+async def test_open_detail_shows_errors_by_field_and_copies_a_working_curl(settings):
+    async with running(settings) as (app, pilot):
+        table = app.screen.query_one(EventTable)
+        index = next(i for i in range(table.total) if table.row_at(i)["id"] == 6)
+        for _ in range(index):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, DetailScreen) and app.screen.data,
+            what="the detail screen",
+        )
+        text = screen_text(app)
+        # Each error sits on the line of its field, with expected and actual values.
+        action_line = next(line for line in text.splitlines() if '"action": 42' in line)
+        assert "should be string" in action_line and "expected type string" in action_line
+        assert any(
+            "TOO-SHORT" in line and "minLength" not in line and "should" in line
+            for line in text.splitlines()
+        )
+        assert "(absent)" in text or "additional" in text
+        app.screen.query_one("#detail-body").scroll_end(animate=False)
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "The request" in text and "User-Agent" in text and "POST /v1/events" in text
+
+        await pilot.press("u")
+        curl = app.clipboard
+        assert curl.startswith("curl ") and intake_url(app) in curl
+        before = app.status.total
+        out = await asyncio.to_thread(
+            subprocess.run, ["sh", "-c", curl], capture_output=True, text=True, timeout=30
+        )
+        assert '"invalid"' in out.stdout or "invalid" in out.stdout
+        await until(pilot, lambda: app.status.total == before + 1, what="the resent event")
+
+        await pilot.press("c")
+        assert jsonio.loads(app.clipboard)["action"] == 42
+
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_error_groups_drill_down_to_their_events(settings):
+    async with running(settings) as (app, pilot):
+        await pilot.press("2")
+        screen = app.screen
+        assert isinstance(screen, ErrorsScreen)
+        from textual.widgets import DataTable
+
+        groups = screen.query_one("#error-groups", DataTable)
+        await until(pilot, lambda: groups.row_count >= 6, what="the error groups")
+        row = next(i for i in range(groups.row_count) if ".action" in str(groups.get_row_at(i)[2]))
+        assert str(groups.get_row_at(row)[3]) == "type"
+        groups.focus()
+        groups.move_cursor(row=row)
+        await pilot.press("enter")
+        events = screen.query_one("#group-events").table
+        await until(pilot, lambda: events.total == 2, what="the group's events")
+        assert {events.row_at(0)["id"], events.row_at(1)["id"]} == {6, 8}
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen), what="detail")
+
+
+async def test_schemas_screen_lists_sources_and_probes_uris(settings, tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "mine/thing").mkdir(parents=True)
+    (broken / "mine/thing/1.0.0.yaml").write_text("title: mine/thing\nproperties: [unclosed\n")
+    settings = settings.with_(schema_dirs=(*settings.schema_dirs, broken))
+    async with running(settings) as (app, pilot):
+        await pilot.press("3")
+        assert isinstance(app.screen, SchemasScreen)
+        await until(pilot, lambda: "schemas," in screen_text(app), what="the catalog")
+        text = screen_text(app)
+        assert "1.0.0.yaml" in text and "mine/thing" in text  # the broken file, named
+
+        await pilot.press("slash")
+        await pilot.press(*"/analytics/product_metrics/web/base/1.3.0", "enter")
+        await until(pilot, lambda: "resolves" in screen_text(app), what="the probe")
+        assert "web/base/1.3.0.yaml" in screen_text(app)
+
+        probe = app.screen.query_one("#probe-input")
+        probe.value = "/analytics/product_metrics/web/base/9.9.9"
+        await pilot.press("enter")
+        await until(pilot, lambda: "does not resolve" in screen_text(app), what="a miss")
+        assert "1.3.0" in screen_text(app)  # the versions that do exist
+
+
+async def test_busy_port_shows_a_banner_and_listens_elsewhere(settings):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        async with running(settings.with_(port=port)) as (app, pilot):
+            assert not app.status.listening and str(port) in app.status.port_problem
+            assert "already in use" in screen_text(app)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                free = s.getsockname()[1]
+            field = app.screen.query_one("#port-input")
+            field.value = str(free)
+            field.focus()
+            await pilot.press("enter")
+            await until(pilot, lambda: app.status.listening, what="listening elsewhere")
+            assert app.status.port == free
+            assert await post(intake_url(app), VALID_EVENT) == 201
+
+
+async def test_event_content_is_rendered_literally_and_safely(settings):
+    async with running(settings) as (app, pilot):
+        nasty = {
+            **VALID_EVENT,
+            "action": NASTY["markup"][:60],
+            "action_source": NASTY["ansi"],
+            "action_subtype": NASTY["rtl"],
+            "action_context": NASTY["emoji"],
+            "funnel_name": NASTY["long"],
+        }
+        await post(intake_url(app), nasty)
+        table = app.screen.query_one(EventTable)
+        await until(pilot, lambda: table.total == 32, what="the nasty event")
+        # Markup shown as typed in the table (the action column is narrow).
+        await until(pilot, lambda: "[bold red]not" in screen_text(app), what="literal markup")
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.data, what="detail"
+        )
+        text = screen_text(app)
+        assert "[bold red]not bold[/bold red]" in text
+        assert "\x1b" not in text and "\\u001b[31mred" in text
+        assert "\u202e" not in text and "\\u202eevil" in text
+        assert "שלום" in text and "👩" in text
+        assert "(5,000 characters)" in text
+        assert "x" * 500 not in text
+
+
+async def test_help_and_command_palette_cover_every_action(settings):
+    async with running(settings) as (app, pilot):
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for syntax, _meaning in QUERY_HELP[:6]:
+            assert syntax.split()[0] in text
+        await pilot.press("escape")
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {
+            "Live events",
+            "Errors",
+            "Schemas",
+            "Help",
+            "Reset the store",
+            "Listen on another port",
+            "Filter events",
+            "Follow newest",
+        } <= titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Errors")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ErrorsScreen), what="the palette")
+
+
+async def test_reset_asks_first_then_empties_the_store(settings):
+    async with running(settings) as (app, pilot):
+        table = app.screen.query_one(EventTable)
+        await pilot.press("ctrl+x")
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert table.total == 31
+        await pilot.press("ctrl+x")
+        await pilot.press("y")
+        await until(pilot, lambda: table.total == 0 and app.status.total == 0, what="reset")
+
+
+async def test_read_only_view_opens_without_an_intake(settings):
+    async with running(settings, listen=False) as (app, pilot):
+        table = app.screen.query_one(EventTable)
+        await until(pilot, lambda: table.total == 31, what="rows")
+        assert app.host is None and "read-only" in screen_text(app)
+
+
+def test_bare_command_without_a_terminal_runs_headless(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mpsandbox", "--port", str(port), "--db", str(tmp_path / "x.db")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert jsonio.loads(line)["ready"] is True
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "headless" in proc.stderr.read()
