@@ -179,3 +179,106 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
             raise
         applied.append(m.name)
     return applied
+
+
+#: How an AJV error's ``params`` refine its group: the property that is missing or extra
+#: (``required`` and ``additionalProperties`` report the parent object's dataPath, so without
+#: it every missing field of an event would share one group and one sample message).
+GROUP_DETAIL_PARAMS = {"required": "missingProperty", "additionalProperties": "additionalProperty"}
+#: Keyword of the groups formed by events with verdict "error" (no AJV errors).
+ERROR_VERDICT_KEYWORD = "(error)"
+
+
+@migration("0002_error_groups")
+def _error_groups(conn: sqlite3.Connection) -> None:
+    # A group is one kind of failure: (schema, dataPath, keyword, detail), where detail is
+    # the missing/extra property for required/additionalProperties, the message for events
+    # that failed with an error, and "" otherwise. Missing values are stored as "" so the
+    # UNIQUE constraint holds (NULLs would all be distinct). `message` is the first message
+    # seen, as a sample. AUTOINCREMENT: group ids are never reused, even after a reset.
+    conn.execute(
+        """
+        CREATE TABLE error_groups (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            schema_title TEXT NOT NULL,
+            schema_version TEXT NOT NULL,
+            data_path TEXT NOT NULL,
+            keyword TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            message TEXT,
+            UNIQUE (schema_title, schema_version, data_path, keyword, detail)
+        )
+        """
+    )
+    # One row per (group, event); n counts that event's errors in the group. Deleting an
+    # event (retention, reset) deletes its links through the cascade, using error_links_event.
+    conn.execute(
+        """
+        CREATE TABLE error_links (
+            group_id INTEGER NOT NULL,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            n INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (group_id, event_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute("CREATE INDEX error_links_event ON error_links(event_id)")
+    _backfill_error_groups(conn)
+
+
+#: The errors column as a JSON array, '[]' when it is NULL, not JSON or not an array (CASE
+#: evaluates lazily, so json_type never sees malformed text).
+_ERRORS_ARRAY = (
+    "CASE WHEN e.errors IS NULL OR NOT json_valid(e.errors) THEN '[]'"
+    " WHEN json_type(e.errors) = 'array' THEN e.errors ELSE '[]' END"
+)
+
+
+def _backfill_error_groups(conn: sqlite3.Connection) -> None:
+    """Group the errors of events stored before this migration, exactly as the writer
+    groups new ones (see ``writer.error_group_keys``)."""
+    text = "CASE json_type(j.value, '$.{0}') WHEN 'text' THEN json_extract(j.value, '$.{0}') END"
+    keyword = f"coalesce({text.format('keyword')}, '')"
+    detail = " ".join(
+        f"WHEN '{kw}' THEN {text.format('params.' + param)}"
+        for kw, param in GROUP_DETAIL_PARAMS.items()
+    )
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE _error_keys AS
+        SELECT e.id AS event_id,
+               coalesce(e.schema_title, '') AS schema_title,
+               coalesce(e.schema_version, '') AS schema_version,
+               coalesce({text.format("dataPath")}, '') AS data_path,
+               {keyword} AS keyword,
+               coalesce(CASE {keyword} {detail} END, '') AS detail,
+               {text.format("message")} AS message
+        FROM events e,
+             json_each({_ERRORS_ARRAY}) j
+        WHERE e.errors IS NOT NULL AND j.type = 'object'
+        UNION ALL
+        SELECT e.id, coalesce(e.schema_title, ''), coalesce(e.schema_version, ''), '',
+               '{ERROR_VERDICT_KEYWORD}', coalesce(e.message, ''), e.message
+        FROM events e
+        WHERE e.verdict = 'error'
+          AND json_array_length({_ERRORS_ARRAY}) = 0
+        """
+    )
+    conn.execute(
+        """
+        INSERT OR IGNORE INTO error_groups
+            (schema_title, schema_version, data_path, keyword, detail, message)
+        SELECT schema_title, schema_version, data_path, keyword, detail, message
+        FROM _error_keys ORDER BY event_id
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO error_links (group_id, event_id, n)
+        SELECT g.id, k.event_id, count(*)
+        FROM _error_keys k JOIN error_groups g USING
+            (schema_title, schema_version, data_path, keyword, detail)
+        GROUP BY g.id, k.event_id
+        """
+    )
+    conn.execute("DROP TABLE _error_keys")

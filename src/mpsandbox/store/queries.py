@@ -19,6 +19,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..query import Query
+from ..query import like_escape as like_escape
+from ..query import schema_clause as _schema_clause
 from ..records import ERROR, INVALID, VALID, apply_fills
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .writer import loads
@@ -67,11 +70,6 @@ _REQUEST_SUMMARY_SQL = ", ".join(REQUEST_SUMMARY_COLUMNS) + ", length(body) AS b
 Value = str | Sequence[str] | None
 
 
-def like_escape(text: str) -> str:
-    """Escape LIKE wildcards so user text matches literally (used with ESCAPE '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _equals(column: str, value: Value) -> tuple[str, list[Any]] | None:
     if value is None:
         return None
@@ -85,27 +83,6 @@ def _equals(column: str, value: Value) -> tuple[str, list[Any]] | None:
     return f"{column} IN ({', '.join('?' * len(values))})", values
 
 
-def _schema_clause(value: str) -> tuple[str, list[Any]]:
-    """Match a schema by title, or by "title/version" where version may be a prefix.
-
-    Titles contain slashes themselves ("analytics/mediawiki/client/metrics_event"), so a
-    trailing segment counts as a version when it starts with a digit (schema titles do not
-    end in one). A full x.y.z version is an exact match, served by the (title, version, id)
-    index without sorting; a shorter one matches whole components ("1" matches 1.0.0 and
-    1.2.0, not 10.0.0) while walking the (title, id) index.
-    """
-    value = value.strip().strip("/")
-    title, _, version = value.rpartition("/")
-    if not (title and version[:1].isdigit()):
-        return "schema_title = ?", [value]
-    if version.count(".") >= 2:
-        return "schema_title = ? AND schema_version = ?", [title, version]
-    return (
-        "schema_title = ? AND (schema_version = ? OR schema_version LIKE ? ESCAPE '\\')",
-        [title, version, like_escape(version) + ".%"],
-    )
-
-
 @dataclass
 class EventFilter:
     """What the faces filter events on; every field set narrows the result (AND).
@@ -113,9 +90,12 @@ class EventFilter:
     Equality fields accept one value or a list of values (any of them). ``since`` is
     inclusive and ``until`` exclusive, both epoch seconds against ``received_at``.
     ``text`` is a case-insensitive (ASCII) substring of the event JSON as received.
+    ``error_group`` selects the events of one error group (see
+    :meth:`StoreReader.list_error_groups`). ``query`` is a parsed search (see
+    :mod:`mpsandbox.query`) whose clauses are ANDed with the other fields.
 
-    New criteria (negations, a search language) go in :meth:`clauses`, which keeps every
-    criterion a separate ``(sql, params)`` pair that can be combined or negated.
+    :meth:`clauses` is the one place SQL is composed; it keeps every criterion a separate
+    ``(sql, params)`` pair that can be combined or negated.
     """
 
     stream: Value = None
@@ -129,6 +109,12 @@ class EventFilter:
     until: float | None = None
     text: str | None = None
     request: int | None = None
+    error_group: int | None = None
+    query: Query | None = None
+    #: Event id bounds, both inclusive: a table pins its snapshot to ``max_id`` and counts
+    #: what arrived since with ``min_id``.
+    min_id: int | None = None
+    max_id: int | None = None
 
     def clauses(self) -> Iterator[tuple[str, list[Any]]]:
         for column, value in (
@@ -152,6 +138,17 @@ class EventFilter:
             yield "received_at < ?", [float(self.until)]
         if self.text:
             yield "event LIKE ? ESCAPE '\\'", [f"%{like_escape(self.text)}%"]
+        if self.error_group is not None:
+            yield (
+                "id IN (SELECT event_id FROM error_links WHERE group_id = ?)",
+                [int(self.error_group)],
+            )
+        if self.query is not None:
+            yield from self.query.clauses()
+        if self.min_id is not None:
+            yield "id >= ?", [int(self.min_id)]
+        if self.max_id is not None:
+            yield "id <= ?", [int(self.max_id)]
 
     def where(self) -> tuple[str, list[Any]]:
         """A WHERE expression (``"1"`` when nothing is set) and its parameters."""
@@ -163,7 +160,15 @@ class EventFilter:
         return (" AND ".join(sql) or "1"), params
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, "") for f in fields(self))
+        """True when the filter matches every event."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "query":
+                if value is not None and not value.is_empty():
+                    return False
+            elif value not in (None, ""):
+                return False
+        return True
 
 
 def _bytes_out(value: bytes | None) -> tuple[str | None, bool]:
@@ -258,12 +263,18 @@ class StoreReader:
         after_id: int | None = None,
         limit: int = 50,
         newest_first: bool = True,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Summary rows, paged by id.
 
         Next page newest-first: ``before_id=<last id>``. Tailing new events:
         ``after_id=<newest seen>, newest_first=False`` (oldest of the new ones first, so
         none are skipped when more than ``limit`` arrived).
+
+        ``offset`` skips that many rows of the filtered, ordered result, for a virtual
+        table that jumps to row N. It costs a walk over the skipped rows (on an index when
+        the filter has one), so prefer ``before_id`` for paging; combined with a cursor,
+        it counts from the cursor.
         """
         where, params = (filter or EventFilter()).where()
         if before_id is not None:
@@ -274,14 +285,79 @@ class StoreReader:
             params.append(int(after_id))
         order = "DESC" if newest_first else "ASC"
         params.append(max(0, min(int(limit), MAX_LIMIT)))
-        sql = f"SELECT {_SUMMARY_SQL} FROM events WHERE {where} ORDER BY id {order} LIMIT ?"
+        params.append(max(0, int(offset)))
+        sql = (
+            f"SELECT {_SUMMARY_SQL} FROM events WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?"
+        )
         with self._read() as conn:
             return [dict(r) for r in conn.execute(sql, params)]
 
-    def count_events(self, filter: EventFilter | None = None) -> int:
+    def count_events(self, filter: EventFilter | None = None, cap: int | None = None) -> int:
+        """How many events match; with ``cap``, stop counting there (a table can show
+        "10,000+" without counting a million rows)."""
         where, params = (filter or EventFilter()).where()
+        if cap is None:
+            sql = f"SELECT count(*) FROM events WHERE {where}"
+        else:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM events WHERE {where} LIMIT ?)"
+            params.append(max(0, int(cap)))
         with self._read() as conn:
-            return conn.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
+            return conn.execute(sql, params).fetchone()[0]
+
+    def newest_event_id(self, filter: EventFilter | None = None) -> int | None:
+        """Id of the newest matching event, None when none matches (one index step for the
+        indexed filters): a face polls it to learn that its view has new rows."""
+        where, params = (filter or EventFilter()).where()
+        sql = f"SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 1"
+        with self._read() as conn:
+            row = conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def list_error_groups(
+        self, filter: EventFilter | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Error groups of the matching events, most frequent first.
+
+        Each: ``id, schema_title, schema_version, data_path, keyword, detail, message``
+        (a sample), ``count`` (errors), ``events`` (distinct events), ``first_seen`` and
+        ``last_seen`` (received_at). Counts cover only the events still stored and matching
+        ``filter``; list a group's events with ``EventFilter(error_group=id)``.
+        """
+        where, params = (filter or EventFilter()).where()
+        params.append(max(0, min(int(limit), MAX_LIMIT)))
+        # The filter's columns are resolved inside the subquery, against events alone.
+        sql = f"""
+            SELECT g.id, g.schema_title, g.schema_version, g.data_path, g.keyword, g.detail,
+                   g.message, a.count, a.events, a.first_seen, a.last_seen
+            FROM (
+                SELECT l.group_id, sum(l.n) AS count, count(*) AS events,
+                       min(e.received_at) AS first_seen, max(e.received_at) AS last_seen
+                FROM (SELECT id, received_at FROM events WHERE {where}) AS e
+                JOIN error_links AS l ON l.event_id = e.id
+                GROUP BY l.group_id
+            ) AS a JOIN error_groups AS g ON g.id = a.group_id
+            ORDER BY a.count DESC, a.last_seen DESC, g.id
+            LIMIT ?
+        """
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(sql, params)]
+
+    def get_error_group(self, group_id: int) -> dict[str, Any] | None:
+        """One group, as :meth:`list_error_groups` gives it, counted over every stored
+        event (``count`` 0 and no dates once its events are gone); None if unknown."""
+        sql = """
+            SELECT g.id, g.schema_title, g.schema_version, g.data_path, g.keyword, g.detail,
+                   g.message, coalesce(sum(l.n), 0) AS count, count(e.id) AS events,
+                   min(e.received_at) AS first_seen, max(e.received_at) AS last_seen
+            FROM error_groups AS g
+            LEFT JOIN error_links AS l ON l.group_id = g.id
+            LEFT JOIN events AS e ON e.id = l.event_id
+            WHERE g.id = ?
+            GROUP BY g.id
+        """
+        with self._read() as conn:
+            row = conn.execute(sql, (int(group_id),)).fetchone()
+        return None if row is None else dict(row)
 
     def max_event_id(self) -> int:
         """Newest event id, 0 when empty (ids are never reused, even after a reset)."""

@@ -34,6 +34,7 @@ import orjson
 
 from ..records import ERROR, INVALID, VALID, EventRecord, RequestRecord
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
+from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
 from .retention import apply_retention
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,77 @@ def encode_event(e: EventRecord) -> list[Any]:
     ]
 
 
+#: (schema_title, schema_version, data_path, keyword, detail): an error group's identity.
+GroupKey = tuple[str, str, str, str, str]
+_LINK_COLUMNS = "group_id, event_id, n"
+#: Group ids the writer remembers; beyond this many distinct groups it starts over.
+MAX_CACHED_GROUPS = 50_000
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_KEYS_MEMO: dict[tuple[Any, ...], list[tuple[GroupKey, str | None]]] = {}
+#: At most this many entries of at most this many characters of errors JSON (~8 MiB).
+_KEYS_MEMO_SIZE = 4096
+_KEYS_MEMO_TEXT = 2048
+
+
+def error_group_keys(row: list[Any]) -> list[tuple[GroupKey, str | None]]:
+    """:func:`group_keys_of`, memoised on what it reads: the same failure tends to repeat,
+    event after event, with byte-identical errors."""
+    errors = row[16]
+    if errors is None or len(errors) > _KEYS_MEMO_TEXT:
+        return group_keys_of(row)
+    memo_key = (row[7], row[8], errors, row[4], row[18])
+    keys = _KEYS_MEMO.get(memo_key)
+    if keys is None:
+        if len(_KEYS_MEMO) >= _KEYS_MEMO_SIZE:
+            _KEYS_MEMO.clear()
+        keys = _KEYS_MEMO[memo_key] = group_keys_of(row)
+    return keys
+
+
+def group_keys_of(row: list[Any]) -> list[tuple[GroupKey, str | None]]:
+    """The error groups of an encoded events row, each with its message; [] for none.
+
+    Must agree with the backfill in migration 0002: AJV errors (objects in the errors
+    array) group by schema, dataPath, keyword and detail (the missing/extra property for
+    required/additionalProperties); an event with verdict "error" and no such errors forms
+    a group of its own keyed by its message.
+    """
+    title = row[7] or ""
+    version = row[8] or ""
+    errors: Any = None
+    if row[16] is not None:
+        try:
+            errors = loads(row[16])
+        except ValueError:
+            errors = None
+    if not isinstance(errors, list):
+        errors = []
+    if not errors:
+        if row[4] != ERROR:
+            return []
+        message = _text(row[18])
+        return [((title, version, "", ERROR_VERDICT_KEYWORD, message or ""), message)]
+    keys = []
+    for e in errors:
+        if not isinstance(e, dict):
+            continue
+        keyword = _text(e.get("keyword")) or ""
+        detail = None
+        param = GROUP_DETAIL_PARAMS.get(keyword)
+        if param is not None:
+            params = e.get("params")
+            if isinstance(params, dict):
+                detail = _text(params.get(param))
+        key = (title, version, _text(e.get("dataPath")) or "", keyword, detail or "")
+        keys.append((key, _text(e.get("message"))))
+    return keys
+
+
 def _install_fast_binding() -> None:
     """Register identity adapters for the two non-"base" types the writer binds.
 
@@ -289,6 +361,9 @@ def _reject(fut: Future, exc: BaseException) -> None:
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
+        # Links first, while they are one truncation, rather than one cascade per event.
+        conn.execute("DELETE FROM error_links")
+        conn.execute("DELETE FROM error_groups")
         events = conn.execute("DELETE FROM events").rowcount
         requests = conn.execute("DELETE FROM requests").rowcount
         conn.execute("COMMIT")
@@ -297,6 +372,23 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute("ROLLBACK")
         raise
     return {"events": events, "requests": requests}
+
+
+def _group_id(conn: sqlite3.Connection, key: GroupKey, message: str | None) -> int:
+    """The id of an error group, created (with ``message`` as its sample) if new."""
+    row = conn.execute(
+        "SELECT id FROM error_groups WHERE schema_title = ? AND schema_version = ?"
+        " AND data_path = ? AND keyword = ? AND detail = ?",
+        key,
+    ).fetchone()
+    if row is not None:
+        return row[0]
+    cur = conn.execute(
+        "INSERT INTO error_groups (schema_title, schema_version, data_path, keyword, detail,"
+        " message) VALUES (?, ?, ?, ?, ?, ?)",
+        (*key, message),
+    )
+    return cur.lastrowid
 
 
 def _next_id(conn: sqlite3.Connection, table: str) -> int:
@@ -387,6 +479,8 @@ class StoreWriter:
         self._events_since_retention = 0
         self._next_retention = 0.0
         self._retention_more = False
+        #: Error group ids by key, writer thread only; cleared on reset.
+        self._groups: dict[GroupKey, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -740,6 +834,9 @@ class StoreWriter:
                 results.append((req_id, ids))
             insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
             insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
+            failed = [row for row in event_rows if row[4] != VALID]
+            if failed:
+                new_groups = self._link_errors(conn, failed)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
@@ -753,6 +850,11 @@ class StoreWriter:
             for item in batch:
                 _reject(item.future, err)
             return
+        if failed and new_groups:
+            # Only now: ids created by a transaction that rolled back must not be reused.
+            if len(self._groups) + len(new_groups) > MAX_CACHED_GROUPS:
+                self._groups.clear()
+            self._groups.update(new_groups)
         with self._cond:
             for item in batch:
                 self._release(item)
@@ -767,6 +869,28 @@ class StoreWriter:
                 self.on_commit(event_ids)
             except Exception:
                 log.exception("on_commit callback failed")
+
+    def _link_errors(self, conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[GroupKey, int]:
+        """Link failed events (rows with ids assigned) to their error groups, creating
+        groups as needed; return the groups created, for the cache once committed."""
+        cache = self._groups
+        created: dict[GroupKey, int] = {}
+        links: list[list[Any]] = []
+        for row in rows:
+            keys = error_group_keys(row)
+            if not keys:
+                continue
+            counts: dict[int, int] = {}
+            for key, message in keys:
+                gid = cache.get(key) or created.get(key)
+                if gid is None:
+                    gid = created[key] = _group_id(conn, key, message)
+                counts[gid] = counts.get(gid, 0) + 1
+            event_id = row[0]
+            links.extend([gid, event_id, n] for gid, n in counts.items())
+        if links:
+            insert_rows(conn, "error_links", _LINK_COLUMNS, links)
+        return created
 
     def _run_call(self, call: _Call) -> None:
         conn = self._conn
@@ -784,6 +908,7 @@ class StoreWriter:
             return
         if call.fn is _reset:
             self._events_since_retention = 0
+            self._groups.clear()
         _resolve(call.future, result)
 
     def _periodic_retention(self) -> None:
