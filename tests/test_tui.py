@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
 from mpsandbox.tui.widgets.event_table import EventTable
 from mpsandbox.tui.widgets.filter_bar import FilterBar
-from tests.tui_fixture import NASTY, build_fixture_db, use_utc
+from tests.tui_fixture import NASTY, build_fixture_db, copy_db, use_utc
 
 SIZE = (150, 45)
 VALID_EVENT = {
@@ -49,10 +48,7 @@ def fixture_db(tmp_path_factory) -> Path:
 @pytest.fixture
 def settings(fixture_db: Path, tmp_path: Path):
     """A private copy of the fixture database, so tests that write do not disturb others."""
-    db = tmp_path / "tui.db"
-    with contextlib.closing(sqlite3.connect(fixture_db)) as src:
-        with contextlib.closing(sqlite3.connect(db)) as dst:
-            src.backup(dst)
+    db = copy_db(fixture_db, tmp_path / "tui.db")
     from mpsandbox.config import Settings
     from tests.tui_fixture import SCHEMA_DIRS
 

@@ -7,8 +7,11 @@ every machine. Times are shown in UTC (``use_utc``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import shutil
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,32 @@ from mpsandbox.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 WM = (ROOT / ".." / "shared" / "wm").resolve()
-SCHEMA_DIRS = (WM / "schemas/secondary/jsonschema", WM / "schemas/primary/jsonschema")
 REQ = WM / "eventgate/recorded-local-run/req"
+#: The real schema repositories, copied to a fixed place so that the paths screens show
+#: (where a schema was loaded from) are the same on every machine and in CI.
+FIXED_HOME = Path("/tmp/mpsandbox-fixture-schemas")
+SCHEMA_DIRS = (FIXED_HOME / "secondary", FIXED_HOME / "primary")
+
+
+def ensure_schema_copies() -> tuple[Path, ...]:
+    for target, origin in zip(
+        SCHEMA_DIRS,
+        (WM / "schemas/secondary/jsonschema", WM / "schemas/primary/jsonschema"),
+        strict=True,
+    ):
+        marker = target / ".complete"
+        if marker.exists():
+            continue
+        staging = target.with_name(target.name + f".{os.getpid()}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(origin, staging, symlinks=True)
+        (staging / ".complete").write_text("copied from ../shared/wm\n")
+        shutil.rmtree(target, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another process may have won the race
+            staging.rename(target)
+        shutil.rmtree(staging, ignore_errors=True)
+    return SCHEMA_DIRS
+
 
 #: 2024-10-01T12:00:00Z, when the fixture's first request arrives.
 START = 1_727_784_000.0
@@ -99,8 +126,19 @@ def fixture_requests() -> list[list[dict]]:
     return requests
 
 
-def build_fixture_db(path: Path, *, schema_dirs=SCHEMA_DIRS) -> Settings:
+def copy_db(source: Path, target: Path) -> Path:
+    """A consistent private copy (the WAL included), so a test that writes disturbs no other."""
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+    return target
+
+
+def build_fixture_db(path: Path, *, schema_dirs=None) -> Settings:
     """Write the fixture into a new database at ``path``; returns matching settings."""
+    schema_dirs = schema_dirs or ensure_schema_copies()
     settings = Settings(
         host="127.0.0.1",
         port=0,

@@ -34,6 +34,6 @@ def clean(value: object, limit: int | None = None) -> str:
     return text
 
 
-def safe(value: object, style: str = "", limit: int | None = None) -> Text:
-    """``clean`` as a Text; markup in ``value`` stays literal."""
-    return Text(clean(value, limit), style=style, no_wrap=True, end="")
+def safe(value: object, style: str = "", limit: int | None = None, *, wrap: bool = False) -> Text:
+    """``clean`` as a Text; markup in ``value`` stays literal. Single-line unless ``wrap``."""
+    return Text(clean(value, limit), style=style, no_wrap=not wrap, end="")

@@ -155,7 +155,13 @@ class DetailScreen(Screen):
                 return Text("✔ valid against " + clean(d.get("schema_uri")), style="green")
             return Text("")
         table = Table(
-            title=f"{len(errors)} validation error{'s' * (len(errors) != 1)}",
+            title=safe(
+                f"{len(errors)} validation error{'s' * (len(errors) != 1)} against "
+                f"{d.get('schema_uri')} (title {d.get('schema_title')}, "
+                f"version {d.get('schema_version')})",
+                "italic",
+                wrap=True,
+            ),
             title_justify="left",
             expand=True,
             show_lines=False,
@@ -168,13 +174,11 @@ class DetailScreen(Screen):
         for e in errors:
             x = detail(d["accepted"], e)
             table.add_row(
-                safe(_dotted(x.field)),
-                safe(x.message, "red"),
-                safe(x.expected),
-                safe(x.actual),
-                safe(
-                    f"{x.rule}  ({d.get('schema_title')} {d.get('schema_version') or ''})".rstrip()
-                ),
+                safe(_dotted(x.field), wrap=True),
+                safe(x.message, "red", wrap=True),
+                safe(x.expected, wrap=True),
+                safe(x.actual, wrap=True),
+                safe(x.rule, wrap=True),
             )
         return table
 

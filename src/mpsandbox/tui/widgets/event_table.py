@@ -119,7 +119,8 @@ def render_row(row: dict[str, Any], columns: list[Column]) -> Text:
 class EventTableHeader(Static):
     """Column titles, laid out by the same function as the rows below."""
 
-    DEFAULT_CSS = "EventTableHeader { height: 1; }"
+    # The table below always shows its vertical scrollbar; keep the columns above it aligned.
+    DEFAULT_CSS = "EventTableHeader { height: 1; padding-right: 2; }"
 
     def render(self) -> Text:
         line = Text(no_wrap=True, end="")
@@ -148,7 +149,7 @@ class EventTable(ScrollView, can_focus=True):
     """``--cursor`` styles the selected row, ``--placeholder`` a row still being read."""
 
     DEFAULT_CSS = """
-    EventTable { height: 1fr; }
+    EventTable { height: 1fr; overflow-x: hidden; overflow-y: scroll; }
     EventTable > .event-table--cursor { background: $accent 40%; text-style: bold; }
     EventTable:focus > .event-table--cursor { background: $accent 70%; }
     EventTable > .event-table--placeholder { color: $text-muted; }
@@ -343,7 +344,7 @@ class EventTable(ScrollView, can_focus=True):
     # -- rendering --------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
-        width = self.size.width
+        width = self.scrollable_content_region.width
         if index >= self._total:
             return Strip.blank(width, self.rich_style)
         row = self._rows.get(index)

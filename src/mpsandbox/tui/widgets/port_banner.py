@@ -15,6 +15,7 @@ class PortBanner(Vertical):
                  padding: 0 1; }
     PortBanner.-shown { display: block; }
     PortBanner Horizontal { height: auto; }
+    PortBanner .label { width: auto; padding: 1 1 0 0; }
     PortBanner Input { width: 16; }
     """
 
