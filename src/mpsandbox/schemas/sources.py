@@ -84,7 +84,7 @@ def parse_schema_text(text: str | bytes, location: str) -> Any:
         except orjson.JSONDecodeError:
             pass  # may still be YAML flow style; let YAML report the real problem
     try:
-        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
