@@ -16,6 +16,7 @@ from aiohttp import web
 from mpsandbox import jsonio
 from mpsandbox.config import parse_duration
 from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
+from mpsandbox.query import QuerySyntaxError, parse_query
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter
 
@@ -31,6 +32,7 @@ FILTER_PARAMS = (
     "until",
     "text",
     "request",
+    "q",
 )
 
 
@@ -38,6 +40,25 @@ class BadParam(web.HTTPBadRequest):
     def __init__(self, message: str):
         super().__init__(
             text=jsonio.dumps_str({"status": 400, "title": "bad parameter", "detail": message}),
+            content_type="application/json",
+        )
+
+
+class BadQuery(web.HTTPBadRequest):
+    """A ``q`` that does not parse: the message and the 0-based position of the problem."""
+
+    def __init__(self, text: str, err: QuerySyntaxError):
+        super().__init__(
+            text=jsonio.dumps_str(
+                {
+                    "status": 400,
+                    "title": "bad query",
+                    "detail": f"q: {err}",
+                    "message": err.message,
+                    "position": err.position,
+                    "q": text,
+                }
+            ),
             content_type="application/json",
         )
 
@@ -78,6 +99,13 @@ def filter_from_query(query) -> EventFilter:
             kwargs[key] = parse_time(query[key], key)
     if query.get("request"):
         kwargs["request"] = _int(query["request"], "request")
+    if query.get("q"):
+        try:
+            # Pinned: "since:5m" means the five minutes before this request, also while
+            # /sandbox/wait keeps counting.
+            kwargs["query"] = parse_query(query["q"], now=time.time())
+        except QuerySyntaxError as err:
+            raise BadQuery(query["q"], err) from None
     return EventFilter(**kwargs)
 
 
@@ -120,6 +148,15 @@ async def list_events(request: web.Request) -> web.Response:
         params[key] = str(rows[-1]["id"])
         nxt = str(request.url.with_query(params).relative())
     return json_ok({"events": rows, "next": nxt})
+
+
+async def list_errors(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    q = request.query
+    flt = filter_from_query(q)
+    limit = _int(q.get("limit", "100"), "limit", 1, 1000)
+    groups = await _in_thread(sandbox.reader.list_error_groups, flt, limit=limit)
+    return json_ok({"groups": groups})
 
 
 async def get_event(request: web.Request) -> web.Response:
@@ -216,6 +253,7 @@ async def openapi(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/sandbox/events", list_events)
     app.router.add_get("/sandbox/events/{id}", get_event)
+    app.router.add_get("/sandbox/errors", list_errors)
     app.router.add_get("/sandbox/stats", stats)
     app.router.add_post("/sandbox/reset", reset)
     app.router.add_get("/sandbox/wait", wait)

@@ -5,6 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from mpsandbox import __version__
+from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
+
+
+def query_help_markdown() -> str:
+    """The query language (``q``) as Markdown, rendered from mpsandbox.query's help."""
+    lines = [
+        "Search query, ANDed with the other filters. Terms are separated by spaces; "
+        "different keys must all match, the same key repeated matches any of its values. "
+        "A bad query is answered 400 with the problem and its 0-based `position`.",
+        "",
+    ]
+    lines += [f"- `{syntax}`: {meaning}" for syntax, meaning in QUERY_HELP]
+    lines += ["", "Examples:", ""]
+    lines += [f"- `{example}`: {meaning}" for example, meaning in QUERY_EXAMPLES]
+    return "\n".join(lines)
+
 
 _FILTERS = [
     ("stream", "Exact stream name (meta.stream)."),
@@ -18,6 +34,7 @@ _FILTERS = [
     ("until", "Received before: same forms as since."),
     ("text", "Case-insensitive substring of the event JSON."),
     ("request", "Row id of the request the events came in."),
+    ("q", "__QUERY_HELP__"),
 ]
 
 
@@ -27,7 +44,7 @@ def _params(names: list[tuple[str, str]]) -> list[dict[str, Any]]:
             "name": n,
             "in": "query",
             "required": False,
-            "description": d,
+            "description": query_help_markdown() if d == "__QUERY_HELP__" else d,
             "schema": {"type": "string"},
         }
         for n, d in names
@@ -129,7 +146,7 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                             ("order", "desc (default) or asc."),
                         ]
                     ),
-                    "responses": ok,
+                    "responses": {**ok, "400": {"description": "Bad parameter or query"}},
                 }
             },
             "/sandbox/events/{id}": {
@@ -145,6 +162,19 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                         }
                     ],
                     "responses": {**ok, "404": {"description": "No such event"}},
+                }
+            },
+            "/sandbox/errors": {
+                "get": {
+                    "summary": "Validation errors of the matching events, grouped by schema, "
+                    "dataPath and keyword (events that failed with an error group by their "
+                    "message), most frequent first. Each group: id, schema_title, "
+                    "schema_version, data_path, keyword, detail (missing or extra property, "
+                    "or the error message), message (a sample), count (errors), events "
+                    "(distinct events), first_seen, last_seen. List a group's events with "
+                    "/sandbox/events?q=group:ID.",
+                    "parameters": _params([*_FILTERS, ("limit", "1..1000, default 100.")]),
+                    "responses": {**ok, "400": {"description": "Bad parameter or query"}},
                 }
             },
             "/sandbox/stats": {
