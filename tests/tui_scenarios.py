@@ -1,0 +1,120 @@
+"""The screens worth a picture, each a Pilot script on the fixed fixture database.
+
+Shared by the snapshot tests and by ``scripts/screenshots`` so that the README's pictures
+are exactly what the tests check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+from mpsandbox.config import Settings
+from mpsandbox.tui.app import MpSandboxApp
+from mpsandbox.tui.widgets.event_table import EventTable
+from tests.tui_fixture import copy_db, ensure_schema_copies
+
+SIZE = (130, 40)
+
+
+def make_app(fixture_db: Path, workdir: Path) -> MpSandboxApp:
+    """A read-only app on a private copy of the fixture (nothing listens, nothing varies)."""
+    settings = Settings(
+        host="127.0.0.1",
+        port=8192,
+        db=copy_db(fixture_db, workdir / "screens.db"),
+        schema_dirs=ensure_schema_copies(),
+        cache_dir=workdir / "cache",
+        watch_schemas=False,
+    )
+    return MpSandboxApp(settings, listen=False)
+
+
+async def settle(pilot, condition: Callable[[], object] = lambda: True, timeout=10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the screen did not settle")
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+    await pilot.wait_for_scheduled_animations()
+
+
+def _loaded(pilot) -> bool:
+    tables = pilot.app.screen.query(EventTable)
+    return bool(tables) and tables.first().total > 0 and tables.first().row_at(0) is not None
+
+
+async def live(pilot) -> None:
+    await settle(pilot, lambda: _loaded(pilot))
+
+
+async def live_filtered(pilot) -> None:
+    await live(pilot)
+    await pilot.press("slash", *"is:invalid", "enter")
+    await settle(pilot, lambda: pilot.app.screen.query_one(EventTable).total == 3)
+    await pilot.press("down")
+    await settle(pilot)
+
+
+async def detail(pilot) -> None:
+    await live(pilot)
+    await pilot.press("slash", *"request:6", "enter")
+    await settle(pilot, lambda: pilot.app.screen.query_one(EventTable).total == 2)
+    await pilot.press("end", "enter")
+    await settle(pilot, lambda: getattr(pilot.app.screen, "data", None) is not None)
+
+
+async def errors(pilot) -> None:
+    await live(pilot)
+    await pilot.press("2")
+    groups = pilot.app.screen.query_one("#error-groups")
+    await settle(pilot, lambda: groups.row_count > 0)
+    await pilot.press("down", "enter")
+    await settle(pilot, lambda: pilot.app.screen.query_one("#group-events").table.total)
+
+
+async def schemas(pilot) -> None:
+    await live(pilot)
+    await pilot.press("3")
+    await pilot.press("slash", *"/analytics/product_metrics/web/base/9.9.9", "enter")
+    screen = pilot.app.screen
+    await settle(
+        pilot,
+        lambda: (
+            "does not resolve" in str(screen.query_one("#probe-result").render())
+            and "schemas," in str(screen.query_one("#sources").render())
+        ),
+    )
+
+
+async def help_screen(pilot) -> None:
+    await live(pilot)
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+async def port_taken(pilot) -> None:
+    await live(pilot)
+    app = pilot.app
+    app.status = replace(
+        app.status,
+        read_only=False,
+        port=8192,
+        port_problem="port 8192 on 127.0.0.1 is already in use (another mpsandbox, or the "
+        "EventGate devserver?). Stop it, or choose another port with --port 8193.",
+    )
+    await settle(pilot)
+
+
+SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
+    "live": live,
+    "live-filtered": live_filtered,
+    "detail": detail,
+    "errors": errors,
+    "schemas": schemas,
+    "help": help_screen,
+    "port-taken": port_taken,
+}
