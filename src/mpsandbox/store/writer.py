@@ -202,32 +202,85 @@ def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
     ]
 
 
+#: id(explanation) -> (explanation, its JSON text). The pipeline hands every event of a
+#: schema the same explanation dict (copied before any per-event change), so its text is
+#: encoded once per schema instead of once per event. The dict is kept alive with its text,
+#: so an id cannot be reused while cached.
+_EXPLANATION_TEXT: dict[int, tuple[Any, str | None]] = {}
+_EXPLANATION_CACHE_MAX = 256
+
+
+def _explanation_text(explanation: Any) -> str | None:
+    key = id(explanation)
+    hit = _EXPLANATION_TEXT.get(key)
+    if hit is not None and hit[0] is explanation:
+        return hit[1]
+    text = _dumps_or_null(explanation)
+    if isinstance(explanation, dict):
+        if len(_EXPLANATION_TEXT) >= _EXPLANATION_CACHE_MAX:
+            _EXPLANATION_TEXT.clear()
+        _EXPLANATION_TEXT[key] = (explanation, text)
+    return text
+
+
 def encode_event(e: EventRecord) -> list[Any]:
     """An events row with id and request_id left as None for the writer to assign."""
-    if e.verdict not in VERDICTS:
-        raise ValueError(f"unknown verdict {e.verdict!r} (expected one of {sorted(VERDICTS)})")
-    f = indexed_fields(e.received, e.fills)
+    verdict = e.verdict
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r} (expected one of {sorted(VERDICTS)})")
+    received = e.received
+    fills = e.fills
+    action = session_id = pageview_id = meta_id = dt = None
+    if isinstance(received, dict):
+        action = received.get("action")
+        if not isinstance(action, str):
+            action = None
+        performer = received.get("performer")
+        if isinstance(performer, dict):
+            session_id = performer.get("session_id")
+            if not isinstance(session_id, str):
+                session_id = None
+            pageview_id = performer.get("pageview_id")
+            if not isinstance(pageview_id, str):
+                pageview_id = None
+        meta = received.get("meta")
+        if isinstance(meta, dict):
+            meta_id = meta.get("id")
+            if not isinstance(meta_id, str):
+                meta_id = None
+        dt = received.get("dt")
+        if not isinstance(dt, str):
+            dt = None
+        if fills:
+            if meta_id is None:
+                meta_id = _fill_str(fills, "meta.id")
+            if dt is None:
+                dt = _fill_str(fills, "dt")
+    elif fills:  # indexed_fields, inlined: this runs for every event
+        meta_id = _fill_str(fills, "meta.id")
+        dt = _fill_str(fills, "dt")
+    errors = e.errors
     return [
         None,
         None,
         int(e.index),
         float(e.received_at),
-        e.verdict,
+        verdict,
         _opt_str(e.stream),
         _opt_str(e.schema_uri),
         _opt_str(e.schema_title),
         _opt_str(e.schema_version),
-        f["action"],
-        f["session_id"],
-        f["pageview_id"],
-        f["meta_id"],
-        f["dt"],
-        dumps(e.received),
-        _dumps_or_null(e.fills),
-        _dumps_or_null(e.errors),
+        action,
+        session_id,
+        pageview_id,
+        meta_id,
+        dt,
+        dumps(received),
+        dumps(fills) if fills else None,
+        dumps(errors) if errors else None,
         _opt_str(e.errors_text),
         _opt_str(e.message),
-        _dumps_or_null(e.explanation),
+        _explanation_text(e.explanation),
     ]
 
 
