@@ -46,6 +46,9 @@ NOTE_BODY_LIMIT = 64 * 1024
 #: Total body bytes that pending notes may hold; beyond it, note bodies are dropped whole.
 NOTE_BYTES_BUDGET = 32 * 1024 * 1024
 
+#: Seconds since the last commit within which the writer counts as busy and may linger.
+LINGER_BUSY = 0.05
+
 #: Writer connection tuning; user pragmas passed to StoreWriter override these.
 #: 16 MiB of page cache: enough for the upper levels of every index at a million events, and
 #: small enough that the whole sandbox stays well under 150 MB resident.
@@ -384,6 +387,8 @@ class StoreWriter:
         retention_chunk: int = 20_000,
         batch_events: int = 5_000,
         batch_requests: int = 2_000,
+        linger: float = 0.002,
+        linger_events: int = 128,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         pragmas: Mapping[str, Any] | None = None,
         max_pending_notes: int = MAX_PENDING_NOTES,
@@ -393,6 +398,14 @@ class StoreWriter:
         self.on_commit = on_commit
         self.batch_events = max(1, batch_events)
         self.batch_requests = max(1, batch_requests)
+        #: Group commit under load: when the previous commit ended less than LINGER_BUSY
+        #: seconds ago and fewer than `linger_events` are queued, wait up to `linger` seconds
+        #: for more. Every commit rewrites a page of each of the 13 B-trees it touches, so a
+        #: commit of 4 requests writes several times the bytes per event of one of 32; an idle
+        #: writer commits at once.
+        self.linger = max(0.0, linger)
+        self.linger_events = linger_events
+        self._last_commit = 0.0
         self.busy_timeout = busy_timeout
         self.pragmas = {**WRITER_PRAGMAS, **(pragmas or {})}
         self.max_pending_notes = max_pending_notes
@@ -731,6 +744,8 @@ class StoreWriter:
                     if wait <= 0:
                         break
                     self._cond.wait(wait)
+                if self._queue and self.linger:
+                    self._linger()
                 if not self._queue:
                     if self._closing:
                         return
@@ -743,6 +758,22 @@ class StoreWriter:
                 self._write_batch(work)
             if not self._closing and self._retention_due():
                 self._periodic_retention()
+
+    def _linger(self) -> None:
+        """Wait briefly for a bigger batch when busy (see `linger`; _cond held)."""
+        start = time.monotonic()
+        if start - self._last_commit > LINGER_BUSY:
+            return
+        deadline = start + self.linger
+        while (
+            not self._closing
+            and self._pending_events < self.linger_events
+            and isinstance(self._queue[0], _Write)
+        ):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._cond.wait(remaining)
 
     def _take(self) -> list[_Write] | _Call:
         """Everything writable at the head of the queue, up to the batch limits (_cond held)."""
@@ -806,6 +837,7 @@ class StoreWriter:
             for item in batch:
                 _reject(item.future, err)
             return
+        self._last_commit = time.monotonic()
         with self._cond:
             for item in batch:
                 self._release(item)
