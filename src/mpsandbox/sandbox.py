@@ -114,9 +114,13 @@ class Sandbox:
 
     async def store(self, request: RequestRecord, events: list[EventRecord]) -> list[Committed]:
         """Write a request and its events; return only after they are committed."""
-        fut = self.writer.submit(request, events)
+        submit_async = getattr(self.writer, "submit_async", None)
+        if submit_async is not None:
+            fut = submit_async(request, events)
+        else:
+            fut = asyncio.wrap_future(self.writer.submit(request, events))
         try:
-            request_id, event_ids = await asyncio.wrap_future(fut)
+            request_id, event_ids = await fut
         except StoreError:
             self.write_failures += 1
             raise
