@@ -355,3 +355,16 @@ def test_bare_command_without_a_terminal_runs_headless(tmp_path):
         proc.terminate()
         proc.wait(30)
     assert "headless" in proc.stderr.read()
+
+
+async def test_an_unusable_database_is_reported_not_fatal(settings, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    app = MpSandboxApp(settings.with_(db=blocker / "x.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.status.store_problem, 20, "the store problem")
+        assert not app.status.listening
+        await until(pilot, lambda: "store unusable" in screen_text(app), what="the header")
+        await pilot.press("2")  # other screens still work without a store
+        await pilot.press("3")
+        assert app.is_running

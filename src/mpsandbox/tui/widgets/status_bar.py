@@ -34,6 +34,9 @@ def status_text(status) -> Text:
     elif status.starting:
         line.append("◌ starting on port ", style="yellow")
         line.append(str(status.port), style="yellow")
+    elif status.store_problem:
+        line.append("✖ store unusable: ", style="bold red")
+        line.append(clean(status.store_problem, 160), style="red")
     elif status.port_problem:
         line.append(f"✖ not listening: port {status.port} is busy", style="bold red")
     else:
