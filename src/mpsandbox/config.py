@@ -7,7 +7,7 @@ intake the same way.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import platformdirs
@@ -112,3 +112,34 @@ def from_environment(base: Settings | None = None) -> Settings:
     if "MPSANDBOX_CACHE" in env:
         changes["cache_dir"] = Path(env["MPSANDBOX_CACHE"])
     return replace(s, **changes)
+
+
+def settings_to_json(settings: Settings) -> dict:
+    """Settings as plain JSON, to start an intake in another process exactly alike."""
+    out: dict = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = [str(v) if isinstance(v, Path) else v for v in value]
+        out[f.name] = value
+    return out
+
+
+def settings_from_json(data: dict) -> Settings:
+    """The inverse of :func:`settings_to_json`; unknown keys are refused, not ignored."""
+    known = {f.name: f for f in fields(Settings)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    changes: dict = {}
+    for name, value in data.items():
+        if name in ("db", "cache_dir"):
+            value = Path(value)
+        elif name == "schema_dirs":
+            value = tuple(Path(v) for v in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        changes[name] = value
+    return Settings(**changes)

@@ -1,8 +1,8 @@
-"""The hand-over between the intake's thread and the UI's loop.
+"""The hand-over between the intake host's reader thread and the UI's loop.
 
-The intake calls :meth:`Feed.push` with every committed batch; it only adds numbers under
-a lock and asks for one wake-up, so it never waits for the UI. The UI drains the totals
-when it is ready (at most a few times a second however fast events arrive).
+The host calls :meth:`Feed.push` with every committed batch; it only adds numbers under a
+lock and asks for one wake-up, so it never waits for the UI. The UI drains the totals when
+it is ready (at most a few times a second however fast events arrive).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mpsandbox.sandbox import Committed
+from mpsandbox.host import Batch
 
 
 @dataclass(slots=True)
@@ -34,19 +34,17 @@ class Feed:
         self._pending = Drained()
         self._asked = False
 
-    def push(self, committed: list[Committed]) -> None:
+    def push(self, batch: Batch) -> None:
         with self._lock:
             p = self._pending
-            if not committed:  # the store was reset
+            if batch.reset:  # what came before the reset no longer exists
                 self._pending = p = Drained(reset=True)
-            for c in committed:
-                v = c.record.verdict
-                p.by_verdict[v] = p.by_verdict.get(v, 0) + 1
-                if c.event_id > p.newest_id:
-                    p.newest_id = c.event_id
-            if committed:
-                p.events += len(committed)
-                p.arrivals.append((time.monotonic(), len(committed)))
+            for verdict, n in batch.by_verdict.items():
+                p.by_verdict[verdict] = p.by_verdict.get(verdict, 0) + n
+            p.newest_id = max(p.newest_id, batch.newest_id)
+            if batch.events:
+                p.events += batch.events
+                p.arrivals.append((time.monotonic(), batch.events))
             ask, self._asked = not self._asked, True
         if ask:
             self._wake()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -50,10 +53,7 @@ class SchemasScreen(Screen):
 
     @property
     def registry(self) -> SchemaRegistry:
-        """The running intake's registry (it knows load errors); else one built alike."""
-        host = self.app.host
-        if host is not None and host.sandbox is not None:
-            return host.sandbox.registry
+        """A registry built like the intake's (same settings), for the catalog and probe."""
         if self._own_registry is None:
             self._own_registry = build_registry(self.app.settings)
         return self._own_registry
@@ -68,9 +68,15 @@ class SchemasScreen(Screen):
     async def _scan(self) -> None:
         registry = self.registry
         catalogs = await self.app.read(lambda: [catalog(s) for s in registry.sources])
-        self.query_one("#sources", Static).update(
-            render_sources(catalogs, dict(registry.load_errors))
-        )
+        load_errors = dict(registry.load_errors)
+        host = self.app.host
+        if host is not None and host.running:
+            # Files the running intake failed to load when an event needed them.
+            with contextlib.suppress(Exception):
+                load_errors.update(
+                    await asyncio.wait_for(asyncio.wrap_future(host.call("load_errors")), 5)
+                )
+        self.query_one("#sources", Static).update(render_sources(catalogs, load_errors))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
