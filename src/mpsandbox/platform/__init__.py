@@ -1,0 +1,1 @@
+"""Metrics Platform rules: stream configs, sampling, attributes, identifiers, experiments (pure functions)."""

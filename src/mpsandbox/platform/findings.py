@@ -1,0 +1,198 @@
+"""Per-event findings: what the platform rules noticed about one event.
+
+A finding is data: a stable dotted ``kind`` (filterable as ``finding:KIND``), a
+``severity``, a one-line ``message`` for people and the ``facts`` (JSON-serialisable
+inputs and numbers) behind it. :data:`KINDS` lists every kind the rules can produce,
+for help screens and documentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What one finding kind means: its severity and a short description."""
+
+    severity: Severity
+    description: str
+
+
+#: Every finding kind, its severity and what it means. Keys are stable: they are
+#: stored with events and used in filters.
+KINDS: dict[str, KindInfo] = {
+    # sampling
+    "sampling.decision": KindInfo(
+        "info",
+        "The stream samples: unit, rate, the identifier used and the decision by the "
+        "web (JS) rule and the app (Java/Android) rule.",
+    ),
+    "sampling.out_of_sample": KindInfo(
+        "warning",
+        "The client should have sampled this event out: the identifier is out of sample "
+        "at the stream's rate, so production never receives it.",
+    ),
+    "sampling.rules_disagree": KindInfo(
+        "info",
+        "The web rule and the app rule decide differently for this identifier and rate "
+        "(rate 1 with an id starting ffffffff).",
+    ),
+    "sampling.identifier_missing": KindInfo(
+        "warning",
+        "The stream samples by a unit whose identifier the event does not carry, so the "
+        "decision cannot be checked.",
+    ),
+    "sampling.unknown_unit": KindInfo(
+        "warning",
+        "The stream's sample unit is not pageview, session or device; the JS client "
+        "treats every event as out of sample.",
+    ),
+    "sampling.invalid_rate": KindInfo(
+        "warning",
+        "The stream's sample rate is missing, not a number or outside 0..1; the JS "
+        "client treats every event as out of sample.",
+    ),
+    "sampling.sample_field_mismatch": KindInfo(
+        "warning",
+        "The event's own sample field (copied by the JS library) disagrees with the "
+        "stream config's sample.",
+    ),
+    # contextual attributes
+    "attributes.missing_requested": KindInfo(
+        "warning",
+        "The stream's provide_values requests contextual attributes the event lacks "
+        "(or has as null, which clients never send).",
+    ),
+    "attributes.unrequested_present": KindInfo(
+        "warning",
+        "The event carries contextual attributes the stream did not request: a privacy "
+        "smell (the client should only send what is configured).",
+    ),
+    "attributes.unknown_requested": KindInfo(
+        "info",
+        "provide_values names an attribute no client knows; clients ignore it.",
+    ),
+    "attributes.curation_failed": KindInfo(
+        "warning",
+        "A curation rule of the stream fails for this event (or its value is missing); "
+        "the client would not have sent it.",
+    ),
+    "attributes.null_value": KindInfo(
+        "info",
+        "A contextual attribute is present with a null value; clients omit nulls.",
+    ),
+    # identifiers and time
+    "ids.session_id_format": KindInfo(
+        "warning", "performer.session_id does not have the format of the event's platform."
+    ),
+    "ids.pageview_id_format": KindInfo(
+        "warning", "performer.pageview_id does not have the format of the event's platform."
+    ),
+    "ids.app_install_id_format": KindInfo("warning", "agent.app_install_id is not a UUID."),
+    "time.dt_format": KindInfo(
+        "warning",
+        "dt is not ISO-8601 UTC with milliseconds and Z (Java/Android: whole seconds).",
+    ),
+    "time.dt_future": KindInfo(
+        "warning", "dt is further in the future than the receive time allows (clock skew)."
+    ),
+    "time.dt_past": KindInfo(
+        "warning", "dt is older than the receive time allows (clock skew or a stale queue)."
+    ),
+    "time.client_dt_legacy": KindInfo(
+        "info", "A legacy event with client_dt and no dt: the server fills dt."
+    ),
+    "time.client_dt_and_dt": KindInfo(
+        "warning", "The event has both client_dt and dt; legacy clients send only client_dt."
+    ),
+    "time.dt_missing": KindInfo("warning", "The event has neither dt nor client_dt."),
+    # experiments
+    "experiment.unknown": KindInfo(
+        "warning", "The event's experiment is not in the loaded experiments."
+    ),
+    "experiment.not_enrolled": KindInfo(
+        "error",
+        "By the mw-user assignment this subject is not enrolled in the experiment, so no "
+        "experiment event should exist.",
+    ),
+    "experiment.group_mismatch": KindInfo(
+        "error", "The event's assigned group differs from the group computed for the subject."
+    ),
+    "experiment.group_unknown": KindInfo(
+        "warning", "The event's assigned group is not one of the experiment's groups."
+    ),
+    "experiment.subject_id_format": KindInfo(
+        "warning",
+        "experiment.subject_id is not 'awaiting' (edge-unique), 'overridden' or a 64-hex "
+        "sha256 (mw-user), or does not fit the sampling unit.",
+    ),
+    "experiment.sampling_unit": KindInfo(
+        "warning",
+        "experiment.sampling_unit is not one the platform uses, or disagrees with the "
+        "loaded experiment.",
+    ),
+    "experiment.coordinator": KindInfo(
+        "warning", "experiment.coordinator is not 'default' (or 'forced' for overrides)."
+    ),
+    "experiment.other_assigned": KindInfo(
+        "warning",
+        "experiment.other_assigned is not a map of valid experiment names to valid group "
+        "names, or includes the event's own experiment.",
+    ),
+    "experiment.name_format": KindInfo(
+        "warning", "The experiment or group name does not match the platform's name rules."
+    ),
+    "experiment.overridden": KindInfo(
+        "error",
+        "The event claims an overridden enrollment (subject_id 'overridden' or coordinator "
+        "'forced'); production never sends events for overridden experiments.",
+    ),
+    "experiment.inactive": KindInfo(
+        "warning", "The event arrived outside the experiment's start and end dates."
+    ),
+    "experiment.stream_mismatch": KindInfo(
+        "warning", "The event's stream is not the experiment's configured stream."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the platform rules noticed about one event."""
+
+    kind: str
+    severity: Severity
+    message: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "facts": dict(self.facts),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            kind=str(data["kind"]),
+            severity=data["severity"],
+            message=str(data["message"]),
+            facts=dict(data.get("facts") or {}),
+        )
+
+
+def finding(kind: str, message: str, **facts: Any) -> Finding:
+    """A finding of a registered kind, with the kind's severity."""
+    info = KINDS[kind]
+    return Finding(kind=kind, severity=info.severity, message=message, facts=facts)
