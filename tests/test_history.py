@@ -1,0 +1,105 @@
+"""Stateful findings: duplicates, funnels by dt, app sessions, repeated exposures."""
+
+from __future__ import annotations
+
+from mpsandbox.platform.history import History, funnel_steps
+
+
+def ev(**fields):
+    base = {"meta": {"stream": "s"}, "action": "click"}
+    base.update(fields)
+    return base
+
+
+def kinds(findings):
+    return [f.kind for f in findings]
+
+
+def test_duplicate_meta_id_and_identical_events():
+    h = History()
+    a = ev(meta={"id": "x", "stream": "s"}, dt="2024-10-01T12:00:00.000Z")
+    assert h.observe(a, received_at=1, ref=1) == []
+    again = h.observe(dict(a), received_at=2, ref=2)
+    assert set(kinds(again)) == {"duplicate.meta_id", "duplicate.event"}
+    assert again[0].facts["first"] == 1
+    other = ev(meta={"id": "x", "stream": "s"}, dt="2024-10-01T12:00:01.000Z")
+    assert kinds(h.observe(other, received_at=3)) == ["duplicate.meta_id"]
+
+
+def step(pos, second, token="t1", instrument="i"):
+    return ev(
+        funnel_event_sequence_position=pos,
+        funnel_entry_token=token,
+        instrument_name=instrument,
+        dt=f"2024-10-01T12:00:{second:02d}.000Z",
+    )
+
+
+def test_funnels_are_judged_by_dt_not_arrival():
+    h = History()
+    # Steps 1, 3, 2 by arrival, but 1, 2, 3 by dt: out-of-order beacons are fine...
+    assert h.observe(step(1, 1), received_at=1) == []
+    assert kinds(h.observe(step(3, 3), received_at=2)) == ["funnel.gap"]
+    assert h.observe(step(2, 2), received_at=3) == []
+    # ...a step whose dt puts it before a lower position is disorder; a repeat is a repeat.
+    assert kinds(h.observe(step(5, 0, token="t2"), received_at=4)) == ["funnel.gap"]
+    assert kinds(h.observe(step(4, 9, token="t2"), received_at=5)) == ["funnel.disorder"]
+    assert kinds(h.observe(step(2, 4), received_at=6)) == ["funnel.repeat"]
+    # Another token or instrument is another funnel.
+    assert h.observe(step(1, 1, instrument="other"), received_at=7) == []
+
+
+def test_whole_funnel_judgement():
+    steps = funnel_steps([step(2, 2), step(1, 1), step(4, 4), step(4, 5), step(3, 6)])
+    assert [s["position"] for s in steps] == [1, 2, 4, 4, 3]
+    assert [s["problems"] for s in steps] == [[], [], ["gap"], ["repeat"], ["disorder"]]
+
+
+def app_event(session, clock):
+    return ev(
+        agent={"client_platform": "android", "client_platform_family": "app"},
+        performer={"session_id": session},
+        dt=f"2024-10-01T{clock}Z",
+    )
+
+
+def test_app_sessions_that_outlive_thirty_minutes_are_flagged():
+    h = History()
+    assert h.observe(app_event("a" * 20, "12:00:00"), received_at=1) == []
+    assert h.observe(app_event("a" * 20, "12:30:00"), received_at=2) == []  # exactly 30 min
+    [f] = h.observe(app_event("a" * 20, "13:00:01"), received_at=3)
+    assert f.kind == "session.inactive_kept_id" and f.facts["inactive_s"] == 30 * 60 + 1
+    web = ev(
+        agent={"client_platform": "mediawiki_js"},
+        performer={"session_id": "b" * 20},
+        dt="2024-10-01T12:00:00Z",
+    )
+    later = dict(web, dt="2024-10-01T14:00:00Z")
+    assert h.observe(web, received_at=4) == [] and h.observe(later, received_at=5) == []
+
+
+def test_repeated_exposures_in_one_pageview():
+    h = History()
+    exposure = ev(
+        action="experiment_exposure",
+        performer={"pageview_id": "p" * 20},
+        experiment={"enrolled": "my-experiment", "assigned": "control"},
+    )
+    assert h.observe(exposure, received_at=1, ref=7) == []
+    [f] = h.observe(dict(exposure, dt="2024-10-01T12:00:00Z"), received_at=2)
+    assert f.kind == "experiment.repeated_exposure" and f.facts["first"] == 7
+
+
+def test_memory_is_bounded():
+    h = History(max_events=100, max_groups=10)
+    for i in range(1000):
+        h.observe(
+            ev(
+                meta={"id": str(i), "stream": "s"},
+                funnel_entry_token=str(i),
+                funnel_event_sequence_position=1,
+                dt="2024-10-01T12:00:00Z",
+            ),
+            received_at=i,
+        )
+    assert len(h._meta_ids) == 100 and len(h._funnels) == 10
