@@ -72,6 +72,23 @@ def schema_options(fn):
             is_flag=True,
             help="Accept schemas production would refuse as insecure.",
         ),
+        click.option(
+            "--stream-config",
+            "stream_config",
+            default=None,
+            metavar="FILE|URL",
+            help="Stream configs (YAML or JSON: a $wgEventStreams-style map or the API's "
+            '{"streams": ...}), or a dev wiki\'s api.php?action=streamconfigs&format=json URL. '
+            "With it, events of undeclared streams or the wrong schema title are errors, "
+            "as in production. Without it, every stream is allowed.",
+        ),
+        click.option(
+            "--stream-config-refresh",
+            default=None,
+            metavar="DURATION",
+            help="How often a stream config URL is fetched again (default 60s; 0 never). "
+            "A file is re-read when it changes.",
+        ),
     ]
     # click lists options in the reverse order of decoration: apply the last first.
     for option in reversed(options):
@@ -124,7 +141,32 @@ def build_settings(**opts: Any) -> Settings:
         changes["intake_paths"] = tuple(dict.fromkeys([DEFAULT_INTAKE_PATH, *paths]))
     if opts.get("no_watch"):
         changes["watch_schemas"] = False
+    if opts.get("stream_config"):
+        changes["stream_config"] = opts["stream_config"]
+    if opts.get("stream_config_refresh"):
+        try:
+            changes["stream_config_refresh_s"] = parse_duration(opts["stream_config_refresh"])
+        except ValueError:
+            raise click.BadParameter(
+                f"{opts['stream_config_refresh']!r} is not a duration",
+                param_hint="--stream-config-refresh",
+            ) from None
     return s.with_(**changes)
+
+
+def check_stream_config(settings: Settings) -> None:
+    """Refuse a stream config file that cannot be used, in one line, before anything starts
+    (exit 2). A URL is fetched when the intake starts (a failure there exits 2 as well)."""
+    from mpsandbox.platform.stream_configs import StreamConfigError, is_url, load_location
+
+    location = settings.stream_config
+    if not location or is_url(location):
+        return
+    try:
+        load_location(location)
+    except StreamConfigError as exc:
+        click.echo(f"mpsandbox: stream config {exc}", err=True)
+        sys.exit(2)
 
 
 def server_options(fn):
@@ -197,6 +239,7 @@ def main(ctx: click.Context, **opts: Any) -> None:
         ctx.invoke(serve, **opts)
         return
     settings = build_settings(**opts)
+    check_stream_config(settings)
     sys.exit(run_tui(settings))
 
 
@@ -225,12 +268,17 @@ def run_tui(settings: Settings, *, listen: bool = True) -> int:
 def serve(output: str | None = None, **opts: Any) -> None:
     """Run the intake headless, printing one line per stored event."""
     from mpsandbox.intake.server import PortBusy, serve_forever
+    from mpsandbox.platform.stream_configs import StreamConfigError
     from mpsandbox.store import StoreError
 
     settings = build_settings(**opts)
+    check_stream_config(settings)
     jsonl = None if output in (None, "none") else output == "jsonl"
     try:
         code = run_async(serve_forever(settings, jsonl=jsonl, quiet=output == "none"))
+    except StreamConfigError as exc:
+        click.echo(f"mpsandbox: stream config {exc}", err=True)
+        sys.exit(2)
     except PortBusy as exc:
         click.echo(f"mpsandbox: {exc}", err=True)
         sys.exit(2)
@@ -261,6 +309,7 @@ def validate(source: str, fmt: str, **opts: Any) -> None:
     from mpsandbox.validate_file import ReadError, run_validate
 
     settings = build_settings(**opts)
+    check_stream_config(settings)
     try:
         code = run_validate(settings, source, fmt=fmt, out=sys.stdout)
     except ReadError as exc:

@@ -49,6 +49,11 @@ class Settings:
     #: Write from a child process (see store/process_writer.py) rather than a thread.
     writer_process: bool = True
     watch_schemas: bool = True
+    #: Stream configs (a file, or a dev wiki's `api.php?action=streamconfigs` URL); None
+    #: means none: every stream is allowed, like `$wgEventLoggingStreamNames = false`.
+    stream_config: str | None = None
+    #: How often a stream config URL is fetched again (a file is re-read when it changed).
+    stream_config_refresh_s: float = 60.0
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (
         {
@@ -111,6 +116,8 @@ def from_environment(base: Settings | None = None) -> Settings:
         changes["max_body"] = parse_size(env["MPSANDBOX_MAX_BODY"])
     if "MPSANDBOX_CACHE" in env:
         changes["cache_dir"] = Path(env["MPSANDBOX_CACHE"])
+    if env.get("MPSANDBOX_STREAM_CONFIG"):
+        changes["stream_config"] = env["MPSANDBOX_STREAM_CONFIG"]
     return replace(s, **changes)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,58 @@ import orjson
 
 from mpsandbox import jsonio
 from mpsandbox.fillins import FillPlan, plan_fills, write_fills
+from mpsandbox.platform.stream_configs import StreamConfigs
 from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, join_path
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.validator import errors_text
 
 MISSING_SCHEMA = "Field(s) $schema were missing from event and could not be extracted."
+#: eventgate-wikimedia's MissingFieldError when a stream config is in use and the event has
+#: no meta.stream (its stream_field).
+MISSING_STREAM = "Field(s) meta.stream were missing from event and could not be extracted."
+_ABSENT = object()
+
+
+def _js_string(value: Any) -> str:
+    """``String(value)`` as JavaScript writes it into eventgate-wikimedia's messages."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    if isinstance(value, list):
+        return ",".join("" if v is None else _js_string(v) for v in value)
+    if isinstance(value, dict):
+        return "[object Object]"
+    return str(value)
+
+
+def _js_truthy(value: Any) -> bool:
+    if isinstance(value, dict | list):
+        return True
+    return bool(value) and value == value  # NaN is falsy
+
+
+def event_repr(event: Any) -> str:
+    """eventgate-wikimedia's makeEventRepr: ``event <meta.id> of schema at <$schema>
+    destined to stream <meta.stream>``, each part only when present."""
+    meta = event.get("meta") if isinstance(event, dict) else None
+    event_id = meta.get("id") if isinstance(meta, dict) else None
+    schema_uri = event.get("$schema") if isinstance(event, dict) else None
+    stream = meta.get("stream") if isinstance(meta, dict) else None
+    out = "event"
+    if _js_truthy(event_id):
+        out += f" {_js_string(event_id)}"
+    if _js_truthy(schema_uri):
+        out += f" of schema at {_js_string(schema_uri)}"
+    if _js_truthy(stream):
+        out += f" destined to stream {_js_string(stream)}"
+    return out
 
 
 @dataclass(slots=True)
@@ -53,9 +100,18 @@ def _clone(event: Any) -> Any:
 
 
 class Pipeline:
-    def __init__(self, registry: SchemaRegistry, *, fill_ins: bool = True):
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        *,
+        fill_ins: bool = True,
+        stream_configs: StreamConfigs | None = None,
+    ):
         self.registry = registry
         self.fill_ins = fill_ins
+        #: The stream configs in force, swapped whole when a refresh brings a new copy;
+        #: None allows every stream (`$wgEventLoggingStreamNames = false`).
+        self.stream_configs = stream_configs
 
     def judge_batch(
         self, events: list[Any], ctx: RequestContext, working: list[Any] | None = None
@@ -122,6 +178,12 @@ class Pipeline:
             write_fills(working, planned)
             for path, value in planned:
                 fills[join_path(path)] = {"value": value, "by": "fill"}
+        configs = self.stream_configs
+        if configs is not None and not self._allowed_in_stream(
+            record, configs, working, compiled.schema, uri, memo
+        ):
+            record.fills = fills
+            return record
         for path, value in compiled.apply_defaults(working):
             fills.setdefault(join_path(path), {"value": value, "by": "default"})
         record.fills = fills
@@ -138,3 +200,107 @@ class Pipeline:
         record.errors = errors
         record.errors_text = errors_text(errors)
         return record
+
+    def _allowed_in_stream(
+        self,
+        record: EventRecord,
+        configs: StreamConfigs,
+        event: Any,
+        schema: Any,
+        uri: str,
+        memo: dict,
+    ) -> bool:
+        """eventgate-wikimedia's ensureEventAllowedInStream, after the fill-ins and before
+        validation: the stream must be configured and its ``schema_title`` must equal the
+        schema's ``title``. On failure the record becomes an error with production's message.
+        The explanation records the config that judged the event either way."""
+        meta = event.get("meta") if isinstance(event, dict) else None
+        raw_stream = meta.get("stream", _ABSENT) if isinstance(meta, dict) else _ABSENT
+        if raw_stream is _ABSENT:
+            record.verdict = ERROR
+            record.message = MISSING_STREAM
+            record.explanation = {
+                **record.explanation,
+                "stream_config": {
+                    "source": configs.source,
+                    "outcome": "no_stream",
+                    "reason": "a stream config is in use, so every event must name its "
+                    "stream in meta.stream",
+                },
+            }
+            return False
+        stream = _js_string(raw_stream)
+        schema_title = schema.get("title") if isinstance(schema, dict) else None
+        # The explanation is shared by every event of this schema and stream (the store
+        # encodes each distinct dict once), so build it once per config snapshot.
+        cache = memo.get("stream_explanations")
+        if cache is None or cache[0] is not configs or len(cache[1]) > 1000:
+            cache = memo["stream_explanations"] = (configs, {})
+        key = (id(record.explanation), stream)
+        hit = cache[1].get(key)
+        if hit is None:
+            hit = cache[1][key] = self._stream_verdict(
+                configs, stream, schema_title, uri, record.explanation
+            )
+        outcome, explanation = hit
+        record.explanation = explanation
+        if outcome is None:
+            return True
+        record.verdict = ERROR
+        record.message = outcome(event_repr(event))
+        return False
+
+    @staticmethod
+    def _stream_verdict(
+        configs: StreamConfigs,
+        stream: str,
+        schema_title: Any,
+        uri: str,
+        base: dict,
+    ) -> tuple[Callable[[str], str] | None, dict]:
+        """(None or a message maker taking the event's repr, the explanation)."""
+        facts: dict[str, Any] = {"source": configs.source, "stream": stream}
+        match = configs.match(stream)
+        if match is not None:
+            facts["matched"] = match.key
+            facts["config"] = match.settings
+        message: Callable[[str], str] | None = None
+        allowed = match.settings.get("schema_title") if match is not None else None
+        if schema_title is None:
+            facts["outcome"] = "schema_without_title"
+            facts["reason"] = f"the schema at {uri} has no title, so no stream can accept it"
+            message = lambda r: f"Schema at {uri} must define a 'title' field. From {r}"  # noqa: E731
+        elif match is None:
+            facts["outcome"] = "not_configured"
+            facts["reason"] = (
+                f"no stream config names {stream} or has a /regex/ key matching it; "
+                f"configured: {', '.join(configs.names()[:20])}"
+                + (" ..." if len(configs) > 20 else "")
+            )
+            message = lambda r: f"{r} is not allowed in stream; {stream} is not configured."  # noqa: E731
+        elif not match.settings:
+            facts["outcome"] = "no_settings"
+            facts["reason"] = f"{match.key} is configured with no settings at all"
+            message = lambda r: (  # noqa: E731
+                f"{r} is not allowed in stream; {stream} is configured but does not have "
+                "any settings."
+            )
+        elif "schema_title" not in match.settings:
+            facts["outcome"] = "no_schema_title"
+            facts["reason"] = f"the config of {match.key} has no schema_title"
+            message = lambda r: (  # noqa: E731
+                f"{r} is not allowed in stream; {stream} does not have a schema_title setting."
+            )
+        elif schema_title != allowed:
+            facts["outcome"] = "schema_title_mismatch"
+            facts["schema_title"] = schema_title
+            facts["reason"] = (
+                f"{match.key} accepts schema title {_js_string(allowed)}, but {uri} is "
+                f"titled {_js_string(schema_title)}"
+            )
+            message = lambda r: (  # noqa: E731
+                f"{r} is not allowed in stream; schema title must be {_js_string(allowed)}."
+            )
+        else:
+            facts["outcome"] = "allowed"
+        return message, {**base, "stream_config": facts}

@@ -15,6 +15,7 @@ from typing import Any
 
 from mpsandbox.config import Settings
 from mpsandbox.pipeline import Pipeline
+from mpsandbox.platform.stream_configs import StreamConfigs, StreamConfigSource
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
@@ -53,6 +54,17 @@ class Sandbox:
         self.settings = settings
         self.registry = build_registry(settings)
         self.pipeline = Pipeline(self.registry, fill_ins=settings.fill_ins)
+        self.stream_source: StreamConfigSource | None = None
+        if settings.stream_config:
+            self.stream_source = StreamConfigSource(
+                settings.stream_config,
+                refresh_s=settings.stream_config_refresh_s,
+                on_change=self._stream_configs_changed,
+            )
+        #: Local sample-rate overrides (stream name -> rate) applied to the served configs.
+        self.stream_rate_overrides: dict[str, float] = {}
+        self._stream_stop: asyncio.Event | None = None
+        self._stream_task: asyncio.Task | None = None
         retention = None
         if settings.max_events is not None or settings.max_age_s is not None:
             retention = (settings.max_events, settings.max_age_s)
@@ -77,7 +89,32 @@ class Sandbox:
         self.writer.start()
         self.reader = StoreReader(self.settings.db)
 
+    @property
+    def stream_configs(self) -> StreamConfigs | None:
+        """The stream configs in force (None: no --stream-config, every stream allowed)."""
+        return self.pipeline.stream_configs
+
+    async def load_stream_configs(self) -> None:
+        """First load of --stream-config, off the event loop; raises StreamConfigError."""
+        if self.stream_source is None:
+            return
+        loop = asyncio.get_running_loop()
+        configs = await loop.run_in_executor(None, self.stream_source.load)
+        self.pipeline.stream_configs = configs
+
+    def _stream_configs_changed(self, configs: StreamConfigs) -> None:
+        self.pipeline.stream_configs = configs
+
+    async def start_stream_refresh(self) -> None:
+        if self.stream_source is None or self.stream_source.refresh_s <= 0:
+            return
+        self._stream_stop = asyncio.Event()
+        self._stream_task = asyncio.create_task(
+            self.stream_source.run(self._stream_stop), name="stream-config-refresh"
+        )
+
     async def start_watching(self) -> None:
+        await self.start_stream_refresh()
         if not self.settings.watch_schemas:
             return
         from mpsandbox.schemas.watcher import watch_sources
@@ -88,6 +125,11 @@ class Sandbox:
         )
 
     async def close(self) -> None:
+        if self._stream_stop is not None:
+            self._stream_stop.set()
+        if self._stream_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._stream_task, 2)
         if self._watch_stop is not None:
             self._watch_stop.set()
         if self._watch_task is not None:

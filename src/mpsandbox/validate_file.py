@@ -43,7 +43,17 @@ def read_events(source: str) -> list[Any]:
 
 def run_validate(settings: Settings, source: str, *, fmt: str, out: TextIO) -> int:
     events = read_events(source)
-    pipeline = Pipeline(build_registry(settings), fill_ins=settings.fill_ins)
+    stream_configs = None
+    if settings.stream_config:
+        from mpsandbox.platform.stream_configs import StreamConfigError, load_location
+
+        try:
+            stream_configs = load_location(settings.stream_config)
+        except StreamConfigError as exc:
+            raise ReadError(f"stream config {exc}") from None
+    pipeline = Pipeline(
+        build_registry(settings), fill_ins=settings.fill_ins, stream_configs=stream_configs
+    )
     ctx = RequestContext(headers={})
     records = pipeline.judge_batch(events, ctx)
     bad = 0

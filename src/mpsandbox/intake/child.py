@@ -29,6 +29,7 @@ from typing import Any
 from mpsandbox import jsonio
 from mpsandbox.config import settings_from_json
 from mpsandbox.intake.server import PortBusy, RunningServer, start_server
+from mpsandbox.platform.stream_configs import StreamConfigError
 from mpsandbox.sandbox import Committed
 from mpsandbox.store import StoreError
 
@@ -100,6 +101,9 @@ async def _serve(out: _Out) -> int:
         return 2
     except (StoreError, OSError) as exc:
         out.send({"failed": "store", "message": str(exc)})
+        return 2
+    except StreamConfigError as exc:
+        out.send({"failed": "stream_config", "message": f"stream config {exc}"})
         return 2
     server.sandbox.add_listener(lambda committed: out.send(_summary(committed)))
     out.send({"ready": True, "url": server.url, "port": server.port, "db": str(settings.db)})

@@ -52,6 +52,7 @@ class RunningServer:
 async def start_server(settings: Settings, sandbox: Sandbox | None = None) -> RunningServer:
     """Start the intake on settings.host:port (port 0 picks a free one)."""
     sandbox = sandbox or Sandbox(settings)
+    await sandbox.load_stream_configs()  # a bad --stream-config fails before anything opens
     sandbox.start()
     app = make_app(sandbox)
     runner = web.AppRunner(
