@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from mpsandbox import __version__, jsonio
-from mpsandbox.intake import eventgate_routes, inspect_routes
+from mpsandbox.intake import eventgate_routes, inspect_routes, stream_config_routes
 from mpsandbox.intake.protocol import CORS_HEADERS
 from mpsandbox.sandbox import Sandbox
 
@@ -85,4 +85,5 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app[eventgate_routes.SANDBOX_KEY] = sandbox
     eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
     inspect_routes.add_routes(app)
+    stream_config_routes.add_routes(app)
     return app

@@ -204,6 +204,53 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                 }
             },
             "/sandbox/openapi.json": {"get": {"summary": "This document.", "responses": ok}},
+            "/w/api.php": {
+                "get": {
+                    "summary": "MediaWiki's Action API for action=streamconfigs only "
+                    '(EventStreamConfig): {"streams": {name: settings}} with every setting, '
+                    "`stream` and `topics`; unknown streams left out; local sample-rate "
+                    "overrides applied. No action answers a help page; another action "
+                    "answers a MediaWiki `badvalue` error (HTTP 200).",
+                    "parameters": _params(
+                        [
+                            ("action", "streamconfigs"),
+                            ("format", "json (the only output format)"),
+                            ("streams", "Stream names joined with |; default every stream."),
+                            (
+                                "constraints",
+                                "key=value settings constraints joined with |, e.g. "
+                                "destination_event_service=eventgate-analytics-external; "
+                                "nested keys as a[b]=v; values compared as PHP strings.",
+                            ),
+                            ("all_settings", "Accepted and ignored (always all settings)."),
+                        ]
+                    ),
+                    "responses": ok,
+                }
+            },
+            "/v1/stream-configs": {
+                "get": {
+                    "summary": "eventgate-wikimedia's stream configs route: every configured "
+                    "stream (names and /regex/ keys) as {name: settings}. 404 without "
+                    "--stream-config.",
+                    "responses": {**ok, "404": {"description": "No stream config loaded"}},
+                }
+            },
+            "/v1/stream-configs/{streams}": {
+                "get": {
+                    "summary": "The named streams (comma or pipe separated) as "
+                    "{name: settings}; unknown streams left out. 404 without --stream-config.",
+                    "parameters": [
+                        {
+                            "name": "streams",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {**ok, "404": {"description": "No stream config loaded"}},
+                }
+            },
         }
     )
     return {
