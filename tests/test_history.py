@@ -103,3 +103,36 @@ def test_memory_is_bounded():
             received_at=i,
         )
     assert len(h._meta_ids) == 100 and len(h._funnels) == 10
+
+
+def test_every_stateful_kind_is_produced_by_these_tests():
+    from mpsandbox.platform.findings import KINDS, STATEFUL_KINDS
+
+    h = History()
+    produced: set[str] = set()
+    script = [
+        ev(meta={"id": "m", "stream": "s"}),
+        ev(meta={"id": "m", "stream": "s"}),
+        step(1, 1),
+        step(3, 3),
+        step(3, 4),
+        step(2, 0),
+        app_event("c" * 20, "10:00:00"),
+        app_event("c" * 20, "11:00:00"),
+        ev(
+            action="experiment_exposure",
+            performer={"pageview_id": "q" * 20},
+            experiment={"enrolled": "exp-name-1"},
+        ),
+        ev(
+            action="experiment_exposure",
+            performer={"pageview_id": "q" * 20},
+            experiment={"enrolled": "exp-name-1"},
+            dt="2024-10-01T12:00:00Z",
+        ),
+    ]
+    for i, e in enumerate(script):
+        for f in h.observe(e, received_at=i):
+            produced.add(f.kind)
+            assert f.severity == KINDS[f.kind].severity and "\n" not in f.message
+    assert produced == set(STATEFUL_KINDS)

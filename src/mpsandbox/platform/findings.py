@@ -158,7 +158,50 @@ KINDS: dict[str, KindInfo] = {
     "experiment.stream_mismatch": KindInfo(
         "warning", "The event's stream is not the experiment's configured stream."
     ),
+    # stateful: judged against earlier events (platform/history.py)
+    "duplicate.meta_id": KindInfo(
+        "warning", "Another event with the same meta.id was received earlier."
+    ),
+    "duplicate.event": KindInfo(
+        "warning", "An identical event (same JSON as received) was received earlier."
+    ),
+    "funnel.repeat": KindInfo(
+        "warning",
+        "This funnel step (instrument, funnel_entry_token, sequence position) was "
+        "already received.",
+    ),
+    "funnel.gap": KindInfo(
+        "warning",
+        "Ordered by dt, the funnel step before this one has a lower position than the "
+        "one just before it should (steps are missing in between).",
+    ),
+    "funnel.disorder": KindInfo(
+        "warning",
+        "Ordered by dt, this funnel step comes before a step with a lower position (or "
+        "after one with a higher position).",
+    ),
+    "session.inactive_kept_id": KindInfo(
+        "warning",
+        "An app event more than 30 minutes after the previous one of the same session "
+        "kept the session id; apps start a new session after 30 minutes.",
+    ),
+    "experiment.repeated_exposure": KindInfo(
+        "warning",
+        "Another exposure event for the same experiment in the same pageview: exposures "
+        "are de-duplicated per page.",
+    ),
 }
+
+#: Kinds judged against earlier events (platform/history.py), not by rules.evaluate.
+STATEFUL_KINDS: tuple[str, ...] = (
+    "duplicate.meta_id",
+    "duplicate.event",
+    "funnel.repeat",
+    "funnel.gap",
+    "funnel.disorder",
+    "session.inactive_kept_id",
+    "experiment.repeated_exposure",
+)
 
 
 @dataclass(frozen=True)

@@ -18,48 +18,12 @@ from typing import Any
 
 import orjson
 
-from mpsandbox.platform.findings import KINDS, Finding, KindInfo
+from mpsandbox.platform.findings import KINDS, Finding
 from mpsandbox.platform.identifiers import parse_dt, platform_kind
 
 #: Apps start a new session after 30 minutes in the background (PLATFORM.md §6).
 APP_SESSION_TIMEOUT_S = 30 * 60
 EXPOSURE_ACTION = "experiment_exposure"
-
-KINDS.update(
-    {
-        "duplicate.meta_id": KindInfo(
-            "warning", "Another event with the same meta.id was received earlier."
-        ),
-        "duplicate.event": KindInfo(
-            "warning", "An identical event (same JSON as received) was received earlier."
-        ),
-        "funnel.repeat": KindInfo(
-            "warning",
-            "This funnel step (instrument, funnel_entry_token, sequence position) was "
-            "already received.",
-        ),
-        "funnel.gap": KindInfo(
-            "warning",
-            "Ordered by dt, the funnel step before this one has a lower position than the "
-            "one just before it should (steps are missing in between).",
-        ),
-        "funnel.disorder": KindInfo(
-            "warning",
-            "Ordered by dt, this funnel step comes before a step with a lower position (or "
-            "after one with a higher position).",
-        ),
-        "session.inactive_kept_id": KindInfo(
-            "warning",
-            "An app event more than 30 minutes after the previous one of the same session "
-            "kept the session id; apps start a new session after 30 minutes.",
-        ),
-        "experiment.repeated_exposure": KindInfo(
-            "warning",
-            "Another exposure event for the same experiment in the same pageview: exposures "
-            "are de-duplicated per page.",
-        ),
-    }
-)
 
 
 def _get(event: Any, *path: str) -> Any:
@@ -277,8 +241,8 @@ class History:
         if not pageview or not name:
             return []
         key = (str(pageview), str(name))
-        first = self._exposures.get(key)
-        if first is not None:
+        if key in self._exposures:
+            first = self._exposures[key]
             return [
                 _finding(
                     "experiment.repeated_exposure",
