@@ -52,6 +52,9 @@ class EventList(Vertical):
             if table.waiting:
                 line.append(f"  {table.waiting:,} newer", style="bold")
             line.append("  · f to follow")
-        line.append(f"   {table.total:,} events", style="dim")
-        state.update(line)
+        if table.counting:
+            line.append(f"   {table.total:,}+ events, counting…", style="dim")
+        else:
+            line.append(f"   {table.total:,} events", style="dim")
+        state.update(line, layout=False)  # one line, always: no need to lay out the screen
         state.set_class(not table.following, "-paused")

@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events, work
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -33,12 +34,30 @@ from mpsandbox.tui.safe_text import clean, safe
 _MARGIN_PAGES = 1
 #: Past this many cached rows, rows far from the viewport are forgotten.
 _CACHE_LIMIT = 3_000
+#: Rendered rows kept (a few screens' worth); the cache starts over beyond this.
+_STRIP_CACHE_LIMIT = 300
+#: A table that follows new events adds the matches among them to its last exact count
+#: (a count over a range of ids, however big the store); it counts everything again in the
+#: background at most this often, so rows deleted meanwhile (retention, a ``since:5m``
+#: window sliding on) leave the total within seconds.
+_RECOUNT_INTERVAL = 10.0
 
 BADGES = {
     VALID: (" valid ", "bold #000000 on #3fb950"),
     INVALID: ("invalid", "bold #ffffff on #d1242f"),
     ERROR: (" error ", "bold #000000 on #d29922"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Count:
+    """``total`` rows match ``filter`` up to event id ``anchor``; ``full_at`` is when the
+    full count this derives from ran (time.monotonic())."""
+
+    filter: EventFilter
+    anchor: int
+    total: int
+    full_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +230,20 @@ class EventTable(ScrollView, can_focus=True):
         self._total = 0
         self._waiting = 0
         self._rows: dict[int, dict[str, Any]] = {}
+        self._strips: dict[tuple[Any, int, Style], Strip] = {}
+        self._frame: tuple[int, Style, Style] | None = None
+        #: The generation of the snapshot being read, if any; new events that arrive
+        #: meanwhile only set ``_refresh_again``.
+        self._snapshot_running: int | None = None
+        self._refresh_again = False
         self._generation = 0
         self._loading: tuple[int, int, int] | None = None
+        #: The last exact count, reused while following (see _RECOUNT_INTERVAL).
+        self._count: _Count | None = None
+        #: True while ``total`` only counts the rows read so far (a full count runs).
+        self._counting = False
+        #: The filter a background count runs for, if any.
+        self._counting_for: EventFilter | None = None
         self.set_reactive(EventTable.following, follow)
 
     # -- public API -------------------------------------------------------------------------
@@ -227,6 +258,12 @@ class EventTable(ScrollView, can_focus=True):
     @property
     def waiting(self) -> int:
         return self._waiting
+
+    @property
+    def counting(self) -> bool:
+        """True while the matches are still being counted: ``total`` is then the number of
+        rows read so far, and grows to the exact figure when the count finishes."""
+        return self._counting
 
     @property
     def selected_id(self) -> int | None:
@@ -245,55 +282,120 @@ class EventTable(ScrollView, can_focus=True):
         self._filter = event_filter
         if follow is not None:
             self.following = follow
-        if self.following:
-            self._anchor = None
-        self._reload(keep_cursor=False)
+        self._reload(keep_cursor=False, newest=self.following or self._anchor is None)
 
     def store_changed(self, reset: bool = False) -> None:
         """New events were committed (or the store was reset): refresh what that changes."""
-        if reset or self.following or self._anchor is None:
-            self._anchor = None
-            self._reload(keep_cursor=False)
+        if reset:
+            self._count = None
+            self._counting_for = None
+            self.workers.cancel_group(self, "event-table-count")
+            self._reload(keep_cursor=False, newest=True)
+        elif self.following:
+            if self._snapshot_running is not None:
+                # One read at a time: another would cancel this one, and under sustained
+                # load (a read slower than the gap between deliveries) nothing would land.
+                self._refresh_again = True
+            else:
+                self._reload(keep_cursor=False, newest=True, refresh=True)
+        elif self._anchor is None:
+            self._reload(keep_cursor=False, newest=True)
         else:
             self._count_waiting()
 
     # -- loading ----------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._reload(keep_cursor=False)
+        self._reload(keep_cursor=False, newest=True)
 
     def _bounded(self, anchor: int | None) -> EventFilter:
         return self._filter if anchor is None else replace(self._filter, max_id=anchor)
 
-    def _reload(self, keep_cursor: bool) -> None:
+    def _reload(self, keep_cursor: bool, newest: bool = False, refresh: bool = False) -> None:
+        """Read a new snapshot: up to the newest event (``newest``) or the current anchor.
+
+        ``refresh`` marks the reads that only bring in new events while following: one that
+        lands after the user moved away is dropped, so the rows under the cursor stay put.
+        """
         self._generation += 1
-        self._load_snapshot(self._generation, keep_cursor)
+        self._load_snapshot(self._generation, keep_cursor, newest, refresh)
 
     @work(exclusive=True, group="event-table-snapshot")
-    async def _load_snapshot(self, generation: int, keep_cursor: bool) -> None:
+    async def _load_snapshot(
+        self, generation: int, keep_cursor: bool, newest: bool, refresh: bool
+    ) -> None:
+        self._snapshot_running = generation
+        try:
+            await self._read_snapshot(generation, keep_cursor, newest, refresh)
+        finally:
+            if self._snapshot_running == generation:  # not replaced by a newer read
+                self._snapshot_running = None
+                if self._refresh_again:
+                    self._refresh_again = False
+                    if self.following:
+                        self.call_later(self._reload, False, True, True)
+
+    async def _read_snapshot(
+        self, generation: int, keep_cursor: bool, newest: bool, refresh: bool
+    ) -> None:
+        """Rows first, so they are on screen at once; then the total.
+
+        The total is exact at once when every match fits in the rows read, or when the
+        last exact count for this filter can be extended by the events that arrived since
+        (a range of ids). Otherwise the table shows what it read, flags ``counting``, and a
+        background count (one at a time, on the app's slow-read thread) fills in the total.
+        """
         reader = self.app.reader
         if reader is None:
             return
         flt = self._filter
-        anchor = self._anchor
+        anchor = None if newest else self._anchor
+        known = self._count if self._count is not None and self._count.filter is flt else None
         page = max(1, self.size.height)
         top = int(self.scroll_y) if keep_cursor else 0
         start = max(0, top - page * _MARGIN_PAGES)
+        limit = page * (1 + 2 * _MARGIN_PAGES)
 
-        def read() -> tuple[int, int, list[dict[str, Any]]]:
+        def read() -> tuple[int | None, int | None, list[dict[str, Any]]] | None:
+            if generation != self._generation:
+                return None  # superseded while it waited for a reader thread
             new_anchor = anchor if anchor is not None else reader.newest_event_id(flt)
-            bounded = replace(flt, max_id=new_anchor)
-            total = reader.count_events(bounded)
-            rows = reader.list_events(bounded, offset=start, limit=page * (1 + 2 * _MARGIN_PAGES))
+            rows = reader.list_events(replace(flt, max_id=new_anchor), offset=start, limit=limit)
+            total: int | None = None
+            if len(rows) < limit and (rows or start == 0):
+                total = start + len(rows)
+            elif known is not None and new_anchor is not None and new_anchor >= known.anchor:
+                total = known.total
+                if new_anchor > known.anchor:
+                    since = replace(flt, min_id=known.anchor + 1, max_id=new_anchor)
+                    total += reader.count_events(since)
             return new_anchor, total, rows
 
-        new_anchor, total, rows = await self.app.read(read)
-        if generation != self._generation:
+        result = await self.app.read(read)
+        if result is None or generation != self._generation:
             return
+        if refresh and not self.following:
+            # The user moved while this was read: keep the rows under the cursor.
+            self._count_waiting()
+            return
+        new_anchor, total, rows = result
         self._anchor = new_anchor
-        self._total = total
         self._waiting = 0
         self._rows = {start + i: row for i, row in enumerate(rows)}
-        self.virtual_size = Size(self.size.width, total)
+        recount = False
+        if total is None:
+            self._counting = True
+            total = start + len(rows)
+            recount = True
+        else:
+            self._counting = False
+            if new_anchor is not None:
+                full_at = known.full_at if known is not None else time.monotonic()
+                latest = self._count
+                if latest is None or latest.filter is not flt or full_at >= latest.full_at:
+                    self._count = _Count(flt, new_anchor, total, full_at)
+                recount = time.monotonic() - full_at > _RECOUNT_INTERVAL
+        self._total = total
+        self._set_height(total)
         if not keep_cursor:
             self.cursor = 0
             self.scroll_to(y=0, animate=False, immediate=True)
@@ -301,6 +403,68 @@ class EventTable(ScrollView, can_focus=True):
             self.cursor = min(self.cursor, max(0, total - 1))
         self.refresh()
         self.post_message(self.Counted(self, total, 0))
+        if recount and self._counting_for is not flt:
+            self._count_total(flt)
+
+    @work(exclusive=True, group="event-table-count")
+    async def _count_total(self, flt: EventFilter) -> None:
+        """Count every match of ``flt`` up to the shown anchor, then keep the total exact
+        while the anchor moves on (adding the matches among the new events)."""
+        self._counting_for = flt
+        try:
+            full = True
+            while (reader := self.app.reader) is not None and flt is self._filter:
+                anchor = self._anchor
+                known = self._count if not full and self._count is not None else None
+                if anchor is None or (known is not None and anchor == known.anchor):
+                    break
+
+                def count(anchor: int = anchor, known: _Count | None = known) -> int | None:
+                    if flt is not self._filter:
+                        return None  # the user typed on: skip the work
+                    if known is None:
+                        return reader.count_events(replace(flt, max_id=anchor))
+                    since = replace(flt, min_id=known.anchor + 1, max_id=anchor)
+                    return known.total + reader.count_events(since)
+
+                started = time.monotonic()
+                if known is None:
+                    total = await self.app.read_slow(count)
+                else:
+                    total = await self.app.read(count)
+                if total is None or flt is not self._filter:
+                    return
+                full_at = started if known is None else known.full_at
+                self._count = _Count(flt, anchor, total, full_at)
+                full = False
+                if anchor == self._anchor:
+                    self._counting = False
+                    self._total = total
+                    self._set_height(total)
+                    self.cursor = min(self.cursor, max(0, total - 1))
+                    self.refresh()
+                    self.post_message(self.Counted(self, total, self._waiting))
+                    break
+                # The table moved to newer events meanwhile: add the matches among them.
+        finally:
+            if self._counting_for is flt:
+                self._counting_for = None
+
+    def _set_height(self, total: int) -> None:
+        """Set the scroll range to ``total`` rows.
+
+        Not through ``virtual_size`` as such: it is a layout reactive, and a layout pass
+        re-renders the whole screen, ten times a second while events stream in. Only this
+        widget's scroll range changes: update the scrollbar and repaint the table.
+        """
+        size = Size(self.size.width, total)
+        if size == self.virtual_size:
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        scrollbar = self.vertical_scrollbar
+        scrollbar.window_virtual_size = total
+        scrollbar.refresh()
+        self.refresh()
 
     @work(exclusive=True, group="event-table-waiting")
     async def _count_waiting(self) -> None:
@@ -330,11 +494,13 @@ class EventTable(ScrollView, can_focus=True):
     async def _load_window(self, generation: int, start: int, limit: int) -> None:
         reader = self.app.reader
         if reader is None or self._anchor is None:
+            self._loading = None
             return
         bounded = self._bounded(self._anchor)
         rows = await self.app.read(reader.list_events, bounded, offset=start, limit=limit)
         self._loading = None
         if generation != self._generation:
+            self.call_later(self._ensure_rows)  # for the snapshot now shown, if still needed
             return
         if len(self._rows) > _CACHE_LIMIT:
             self._rows = {k: v for k, v in self._rows.items() if abs(k - start) < limit * 2}
@@ -342,23 +508,52 @@ class EventTable(ScrollView, can_focus=True):
         self.refresh()
 
     # -- rendering --------------------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Work out the width and styles once per frame rather than once per line: each
+        # style asks every ancestor for its colours (a third of a millisecond a line).
+        self._frame = (
+            self.scrollable_content_region.width,
+            self.rich_style,
+            self.get_component_rich_style("event-table--cursor"),
+        )
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_y) + y
-        width = self.scrollable_content_region.width
+        frame = self._frame
+        if frame is None:
+            frame = (
+                self.scrollable_content_region.width,
+                self.rich_style,
+                self.get_component_rich_style("event-table--cursor"),
+            )
+        width, base, cursor_style = frame
         if index >= self._total:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         row = self._rows.get(index)
         if row is None:
             self.call_after_refresh(self._ensure_rows)
             style = self.get_component_rich_style("event-table--placeholder")
             return Strip([Segment("  reading…".ljust(width), style)], width)
-        text = render_row(row, layout_columns(width))
-        base = self.rich_style
         if index == self.cursor:
-            base = base + self.get_component_rich_style("event-table--cursor")
-        segments = list(text.render(self.app.console))
-        strip = Strip(segments).crop_extend(0, width, base)
-        return strip.apply_style(base) if index == self.cursor else strip
+            base = base + cursor_style
+        # A stored event never changes: a row is rendered once per width and style, not on
+        # every refresh (ten a second while events stream in, each shifting every row).
+        key = (row["id"], width, base)
+        strip = self._strips.get(key)
+        if strip is None:
+            text = render_row(row, layout_columns(width))
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).crop_extend(0, width, base)
+            if index == self.cursor:
+                strip = strip.apply_style(base)
+            if len(self._strips) >= _STRIP_CACHE_LIMIT:
+                self._strips.clear()
+            self._strips[key] = strip
+        return strip
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -380,7 +575,9 @@ class EventTable(ScrollView, can_focus=True):
         self.post_message(self.FollowChanged(self, following))
 
     def watch_cursor(self, old: int, new: int) -> None:
-        self.refresh()
+        # Only the two rows whose highlight changes (scrolling repaints the rest).
+        self.refresh_line(old)
+        self.refresh_line(new)
 
     def _move_to(self, index: int) -> None:
         if self._total == 0:
@@ -415,8 +612,7 @@ class EventTable(ScrollView, can_focus=True):
     def action_follow(self) -> None:
         """Jump to the newest event and keep following."""
         self.following = True
-        self._anchor = None
-        self._reload(keep_cursor=False)
+        self._reload(keep_cursor=False, newest=True)
 
     def action_open(self) -> None:
         event_id = self.selected_id

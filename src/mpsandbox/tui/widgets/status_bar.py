@@ -18,7 +18,9 @@ class StatusBar(Static):
         self.watch(self.app, "status", self._show, init=True)
 
     def _show(self, status) -> None:
-        self.update(status_text(status))
+        # One line, always: no need to lay out the screen (the counts change ten times a
+        # second while events stream in).
+        self.update(status_text(status), layout=False)
 
 
 def status_text(status) -> Text:
