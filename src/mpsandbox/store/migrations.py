@@ -282,3 +282,43 @@ def _backfill_error_groups(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("DROP TABLE _error_keys")
+
+
+@migration("0004_overrides")
+def _overrides(conn: sqlite3.Connection) -> None:
+    # Local overrides (experiment groups, stream sample rates, flags; see overrides.py) and
+    # their change log, so "revert all" and "undo the last change" are single steps.
+    conn.execute(
+        """
+        CREATE TABLE overrides (
+            kind TEXT NOT NULL CHECK (kind IN ('experiment', 'sample_rate', 'flag')),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at REAL NOT NULL,
+            PRIMARY KEY (kind, key)
+        )
+        """
+    )
+    # One row per override touched by a change; a change (set, delete, clear, revert) is a
+    # batch. old_* is the row before (NULL: absent), new_value after (NULL: removed).
+    # reverted_by is the batch that undid this one.
+    conn.execute(
+        """
+        CREATE TABLE override_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            batch INTEGER NOT NULL,
+            at REAL NOT NULL,
+            action TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            old_value TEXT,
+            old_set_by TEXT,
+            old_set_at REAL,
+            new_value TEXT,
+            by TEXT NOT NULL,
+            reverted_by INTEGER
+        )
+        """
+    )
+    conn.execute("CREATE INDEX override_log_batch ON override_log(batch)")

@@ -124,6 +124,8 @@ def _child_main(conn: Any, parent_end: Any, path: str, options: dict[str, Any]) 
         "reset": writer.reset,
         "flush": writer.flush,
         "retention": writer.run_retention,
+        # a picklable fn(connection) (a module-level function or a partial of one)
+        "call": writer.run_in_writer,
     }
     stop = False
     try:
@@ -425,6 +427,12 @@ class ProcessStoreWriter:
 
     def run_retention(self, max_events: int | None, max_age_s: float | None) -> Future:
         return self._call("retention", max_events, max_age_s)
+
+    def run_in_writer(self, fn: Any) -> Future:
+        """Run ``fn(connection)`` in the store process, after everything queued before it,
+        as ``StoreWriter.run_in_writer``. ``fn`` and its result cross the pipe, so both must
+        pickle (a module-level function, or a ``functools.partial`` of one)."""
+        return self._call("call", fn)
 
     def stats(self) -> dict[str, Any]:
         child: dict[str, Any] = {}
