@@ -7,6 +7,7 @@ on a cache miss; storing is the caller's business.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,10 +18,15 @@ import orjson
 
 from mpsandbox import jsonio
 from mpsandbox.fillins import FillPlan, plan_fills, write_fills
+from mpsandbox.platform.experiments import Experiments
+from mpsandbox.platform.history import History
+from mpsandbox.platform.rules import evaluate
 from mpsandbox.platform.stream_configs import StreamConfigs
 from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, join_path
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.validator import errors_text
+
+log = logging.getLogger(__name__)
 
 MISSING_SCHEMA = "Field(s) $schema were missing from event and could not be extracted."
 #: eventgate-wikimedia's MissingFieldError when a stream config is in use and the event has
@@ -106,9 +112,15 @@ class Pipeline:
         *,
         fill_ins: bool = True,
         stream_configs: StreamConfigs | None = None,
+        experiments: Experiments | None = None,
+        history: History | None = None,
     ):
         self.registry = registry
         self.fill_ins = fill_ins
+        #: Loaded experiments (``--experiments``), for the experiment findings.
+        self.experiments = experiments
+        #: The recent past, for duplicate, funnel, session and exposure findings.
+        self.history = history if history is not None else History()
         #: The stream configs in force, swapped whole when a refresh brings a new copy;
         #: None allows every stream (`$wgEventLoggingStreamNames = false`).
         self.stream_configs = stream_configs
@@ -126,6 +138,43 @@ class Pipeline:
         ]
 
     def judge(
+        self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None
+    ) -> EventRecord:
+        """Judge one event: schema, fill-ins, stream rules, validation, then the platform
+        rules' findings (which never change the verdict: production does not apply them)."""
+        record = self._judge(event, ctx, index, working=working)
+        if isinstance(event, dict):
+            record.findings = self._findings(record, ctx, index)
+        return record
+
+    def _findings(self, record: EventRecord, ctx: RequestContext, index: int) -> list[dict]:
+        event = record.received
+        configs = self.stream_configs
+        stream_config = configs.get(record.stream) if configs and record.stream else None
+        try:
+            found = evaluate(
+                event,
+                stream=record.stream,
+                stream_config=stream_config,
+                experiments=self.experiments,
+                received_at=ctx.received_at,
+            )
+            found += self.history.observe(
+                event, received_at=ctx.received_at, ref={"request": ctx.request_id, "idx": index}
+            )
+        except Exception as exc:  # a rule's bug must not cost the event
+            log.exception("platform rules failed")
+            return [
+                {
+                    "kind": "rules.failed",
+                    "severity": "info",
+                    "message": str(exc),
+                    "facts": {"error": type(exc).__name__},
+                }
+            ]
+        return [f.as_dict() for f in found]
+
+    def _judge(
         self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None
     ) -> EventRecord:
         stream = _get(event, "meta", "stream")

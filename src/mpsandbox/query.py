@@ -66,6 +66,15 @@ QUERY_HELP: list[tuple[str, str]] = [
     ("request:N", "events that came in request number N"),
     ("has:error", "events with validation errors, or that failed with an error"),
     ("has:fill", "events the intake filled fields into (production fill-ins, defaults)"),
+    (
+        "has:finding",
+        "events the platform rules found something wrong with (warnings and errors, not info)",
+    ),
+    (
+        "finding:KIND",
+        "events with that finding (finding:sampling.out_of_sample), or any finding of a "
+        "family (finding:sampling, finding:funnel)",
+    ),
     ("group:N", "events in error group N (see the errors list)"),
     (
         "since:WHEN  until:WHEN",
@@ -103,7 +112,7 @@ class QuerySyntaxError(ValueError):
 
 
 VERDICTS = ("valid", "invalid", "error")
-HAS_VALUES = ("error", "fill")
+HAS_VALUES = ("error", "fill", "finding")
 
 #: Every key the language knows, with what its value is.
 KEYS: dict[str, str] = {
@@ -115,7 +124,8 @@ KEYS: dict[str, str] = {
     "request": "a request number",
     "is": "valid, invalid or error",
     "schema": "a schema title, title/version or prefix/*",
-    "has": "error or fill",
+    "has": "error, fill or finding",
+    "finding": "a finding kind such as sampling.out_of_sample, or a family such as sampling",
     "since": "a date/time or a duration such as 5m",
     "until": "a date/time or a duration such as 5m",
     "group": "an error group number",
@@ -137,6 +147,7 @@ _DESCRIBE = {
     "request": "request",
     "schema": "schema",
     "group": "error group",
+    "finding": "finding",
 }
 _KEY_WORD = re.compile(r"[A-Za-z_]+")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
@@ -208,7 +219,19 @@ class Term:
             return "request_id = ?", [int(value)]
         if key == "group":
             return "id IN (SELECT event_id FROM error_links WHERE group_id = ?)", [int(value)]
+        if key == "finding":
+            if "." in value:
+                return "id IN (SELECT event_id FROM event_findings WHERE kind = ?)", [value]
+            return (
+                "id IN (SELECT event_id FROM event_findings WHERE kind >= ? AND kind < ?)",
+                [value + ".", value + "/"],  # "/" sorts right after "."
+            )
         if key == "has":
+            if value == "finding":
+                return (
+                    "id IN (SELECT event_id FROM event_findings WHERE severity != 'info')",
+                    [],
+                )
             if value == "fill":
                 return "(fills IS NOT NULL AND fills NOT IN ('', '{}'))", []
             return "(verdict = 'error' OR (errors IS NOT NULL AND errors NOT IN ('', '[]')))", []
@@ -228,7 +251,7 @@ class Term:
         elif key == "is":
             text = value
         elif key == "has":
-            text = "with errors" if value == "error" else "with fill-ins"
+            text = {"error": "with errors", "fill": "with fill-ins"}.get(value, "with findings")
         elif key in ("since", "until"):
             text = f"{'since' if key == 'since' else 'before'} {_describe_time(self)}"
         elif key == "schema" and value.endswith("*"):
@@ -393,7 +416,20 @@ def _make_term(key: str, value: str, negated: bool, start: int, vpos: int) -> Te
         v = value.lower()
         if v not in HAS_VALUES:
             raise QuerySyntaxError(
-                f'has: takes error or fill; got "{value}"{_suggest(v, HAS_VALUES)}', vpos
+                f'has: takes error, fill or finding; got "{value}"{_suggest(v, HAS_VALUES)}',
+                vpos,
+            )
+        value = v
+    elif key == "finding":
+        from mpsandbox.platform.findings import KINDS
+
+        v = value.lower()
+        families = sorted({k.split(".", 1)[0] for k in KINDS})
+        if v not in KINDS and v not in families:
+            raise QuerySyntaxError(
+                f'finding: takes a finding kind or family; got "{value}"'
+                f"{_suggest(v, [*KINDS, *families])} (families: {', '.join(families)})",
+                vpos,
             )
         value = v
     elif key in ("request", "group"):

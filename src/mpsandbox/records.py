@@ -65,6 +65,8 @@ class EventRecord:
     fills: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Structured explanation: where the schema came from, what was tried, hints.
     explanation: dict[str, Any] = field(default_factory=dict)
+    #: What the platform rules found (platform.findings.Finding.as_dict() each).
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def accepted(self) -> Any:

@@ -284,6 +284,82 @@ def _backfill_error_groups(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE _error_keys")
 
 
+@migration("0003_findings")
+def _findings(conn: sqlite3.Connection) -> None:
+    # What the platform rules found (platform/rules.py, platform/history.py), as JSON on
+    # the event, plus one row per (kind, event) so `finding:KIND` and `has:finding` read an
+    # index. The producer's platform (agent.client_platform) is kept for the sessions view.
+    conn.execute("ALTER TABLE events ADD COLUMN findings TEXT")
+    conn.execute("ALTER TABLE events ADD COLUMN platform TEXT")
+    conn.execute(
+        """
+        CREATE TABLE event_findings (
+            kind TEXT NOT NULL,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            severity TEXT NOT NULL,
+            PRIMARY KEY (kind, event_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute("CREATE INDEX event_findings_event ON event_findings(event_id)")
+    # Sessions, summarised as events are written (a GROUP BY over a million events would
+    # take seconds). They cover everything received since the last reset: retention does
+    # not shrink them.
+    conn.execute(
+        """
+        CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            platform TEXT,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            events INTEGER NOT NULL DEFAULT 0,
+            findings INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute("CREATE INDEX sessions_last_seen ON sessions(last_seen)")
+    conn.execute(
+        """
+        CREATE TABLE session_pageviews (
+            session_id TEXT NOT NULL,
+            pageview_id TEXT NOT NULL,
+            PRIMARY KEY (session_id, pageview_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE session_streams (
+            session_id TEXT NOT NULL,
+            stream TEXT NOT NULL,
+            events INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (session_id, stream)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO sessions (session_id, first_seen, last_seen, events)
+        SELECT session_id, min(received_at), max(received_at), count(*)
+        FROM events WHERE session_id IS NOT NULL GROUP BY session_id
+        """
+    )
+    conn.execute(
+        """
+        INSERT OR IGNORE INTO session_pageviews
+        SELECT DISTINCT session_id, pageview_id FROM events
+        WHERE session_id IS NOT NULL AND pageview_id IS NOT NULL
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO session_streams
+        SELECT session_id, stream, count(*) FROM events
+        WHERE session_id IS NOT NULL AND stream IS NOT NULL GROUP BY session_id, stream
+        """
+    )
+
+
 @migration("0004_overrides")
 def _overrides(conn: sqlite3.Connection) -> None:
     # Local overrides (experiment groups, stream sample rates, flags; see overrides.py) and

@@ -44,9 +44,14 @@ SUMMARY_COLUMNS = (
     "pageview_id",
     "meta_id",
     "dt",
+    "platform",
 )
 _SUMMARY_SQL = (
-    ", ".join(SUMMARY_COLUMNS) + ", coalesce(json_array_length(errors), 0) AS errors_count"
+    ", ".join(SUMMARY_COLUMNS)
+    + ", coalesce(json_array_length(errors), 0) AS errors_count"
+    # Warnings and errors the platform rules found (info findings are not problems).
+    + ", (SELECT count(*) FROM event_findings f WHERE f.event_id = events.id"
+    " AND f.severity != 'info') AS findings_count"
 )
 
 REQUEST_SUMMARY_COLUMNS = (
@@ -375,6 +380,7 @@ class StoreReader:
             d["fills"] = loads(d["fills"], {})
             d["errors"] = loads(d["errors"], [])
             d["explanation"] = loads(d["explanation"], {})
+            d["findings"] = loads(d.get("findings"), [])
             d["errors_count"] = len(d["errors"])
             d["accepted"] = apply_fills(d["event"], d["fills"])
             req = conn.execute("SELECT * FROM requests WHERE id = ?", (d["request_id"],)).fetchone()
@@ -387,6 +393,50 @@ class StoreReader:
                 )
             ]
         return d
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def list_sessions(
+        self, *, limit: int = 100, offset: int = 0, platform: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Sessions, most recently active first, with their pageview count and streams."""
+        where, params = "1", []
+        if platform:
+            where, params = "s.platform = ?", [platform]
+        params += [max(0, min(int(limit), MAX_LIMIT)), max(0, int(offset))]
+        sql = f"""
+            SELECT s.*,
+                   (SELECT count(*) FROM session_pageviews p
+                    WHERE p.session_id = s.session_id) AS pageviews,
+                   (SELECT json_group_object(stream, events) FROM session_streams t
+                    WHERE t.session_id = s.session_id) AS streams
+            FROM sessions s WHERE {where}
+            ORDER BY s.last_seen DESC LIMIT ? OFFSET ?
+        """
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.execute(sql, params)]
+        for r in rows:
+            r["streams"] = loads(r["streams"], {})
+        return rows
+
+    def count_sessions(self) -> int:
+        with self._read() as conn:
+            return conn.execute("SELECT count(*) FROM sessions").fetchone()[0]
+
+    def session_events(self, session_id: str, limit: int = 2_000) -> list[dict[str, Any]]:
+        """A session's events (newest ``limit``), each with its event JSON and findings,
+        in dt order (receive order where dt is missing): the session's timeline."""
+        sql = f"""
+            SELECT {_SUMMARY_SQL}, event, findings FROM events
+            WHERE session_id = ? ORDER BY id DESC LIMIT ?
+        """
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.execute(sql, (session_id, int(limit)))]
+        for r in rows:
+            r["event"] = loads(r["event"])
+            r["findings"] = loads(r["findings"], [])
+        rows.sort(key=lambda r: (r.get("dt") or "", r["received_at"], r["id"]))
+        return rows
 
     # -- requests --------------------------------------------------------------------------
 

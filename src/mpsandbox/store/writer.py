@@ -62,8 +62,11 @@ _REQUEST_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title, schema_version,"
     " action, session_id, pageview_id, meta_id, dt, event, fills, errors, errors_text, message,"
-    " explanation"
+    " explanation, findings, platform"
 )
+#: Positions in an events row (see encode_event).
+_RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
+_FINDINGS, _PLATFORM = 20, 21
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
 #: handful of statement texts covers every batch (and stays in the statement cache).
 _CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
@@ -234,8 +237,13 @@ def encode_event(e: EventRecord) -> list[Any]:
         raise ValueError(f"unknown verdict {verdict!r} (expected one of {sorted(VERDICTS)})")
     received = e.received
     fills = e.fills
-    action = session_id = pageview_id = meta_id = dt = None
+    action = session_id = pageview_id = meta_id = dt = platform = None
     if isinstance(received, dict):
+        agent = received.get("agent")
+        if isinstance(agent, dict):
+            platform = agent.get("client_platform")
+            if not isinstance(platform, str):
+                platform = None
         action = received.get("action")
         if not isinstance(action, str):
             action = None
@@ -285,6 +293,8 @@ def encode_event(e: EventRecord) -> list[Any]:
         _opt_str(e.errors_text),
         _opt_str(e.message),
         _explanation_text(e.explanation),
+        dumps(e.findings) if e.findings else None,
+        platform,
     ]
 
 
@@ -414,12 +424,86 @@ def _reject(fut: Future, exc: BaseException) -> None:
         fut.set_exception(exc)
 
 
+_FINDING_COLUMNS = "kind, event_id, severity"
+
+
+def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """One event_findings row per (kind, event), so finding filters read an index."""
+    links: list[list[Any]] = []
+    for row in rows:
+        text = row[_FINDINGS]
+        if text is None:
+            continue
+        seen: set[str] = set()
+        for f in loads(text, []):
+            kind = f.get("kind") if isinstance(f, dict) else None
+            if isinstance(kind, str) and kind not in seen:
+                seen.add(kind)
+                links.append([kind, row[0], str(f.get("severity") or "warning")])
+    if links:
+        insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
+
+
+def _summarise_sessions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Fold the batch's events into the sessions summary (one upsert per session)."""
+    sessions: dict[str, list[Any]] = {}
+    pageviews: set[tuple[str, str]] = set()
+    streams: dict[tuple[str, str], int] = {}
+    for row in rows:
+        sid = row[_SESSION]
+        if sid is None:
+            continue
+        at = row[_RECEIVED_AT]
+        findings = 0
+        if row[_FINDINGS] is not None:
+            findings = sum(
+                1
+                for f in loads(row[_FINDINGS], [])
+                if isinstance(f, dict) and f.get("severity") != "info"
+            )
+        s = sessions.get(sid)
+        if s is None:
+            sessions[sid] = [sid, row[_PLATFORM], at, at, 1, findings]
+        else:
+            s[1] = s[1] or row[_PLATFORM]
+            s[2], s[3] = min(s[2], at), max(s[3], at)
+            s[4] += 1
+            s[5] += findings
+        if row[_PAGEVIEW] is not None:
+            pageviews.add((sid, row[_PAGEVIEW]))
+        if row[_STREAM] is not None:
+            key = (sid, row[_STREAM])
+            streams[key] = streams.get(key, 0) + 1
+    if not sessions:
+        return
+    conn.executemany(
+        "INSERT INTO sessions (session_id, platform, first_seen, last_seen, events, findings)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(session_id) DO UPDATE SET"
+        " platform = coalesce(platform, excluded.platform),"
+        " first_seen = min(first_seen, excluded.first_seen),"
+        " last_seen = max(last_seen, excluded.last_seen),"
+        " events = events + excluded.events, findings = findings + excluded.findings",
+        list(sessions.values()),
+    )
+    if pageviews:
+        conn.executemany("INSERT OR IGNORE INTO session_pageviews VALUES (?, ?)", pageviews)
+    if streams:
+        conn.executemany(
+            "INSERT INTO session_streams VALUES (?, ?, ?) ON CONFLICT(session_id, stream)"
+            " DO UPDATE SET events = events + excluded.events",
+            [[sid, stream, n] for (sid, stream), n in streams.items()],
+        )
+
+
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Links first, while they are one truncation, rather than one cascade per event.
         conn.execute("DELETE FROM error_links")
         conn.execute("DELETE FROM error_groups")
+        conn.execute("DELETE FROM event_findings")
+        for table in ("sessions", "session_pageviews", "session_streams"):
+            conn.execute(f"DELETE FROM {table}")
         events = conn.execute("DELETE FROM events").rowcount
         requests = conn.execute("DELETE FROM requests").rowcount
         conn.execute("COMMIT")
@@ -921,6 +1005,8 @@ class StoreWriter:
             failed = [row for row in event_rows if row[4] != VALID]
             if failed:
                 new_groups = self._link_errors(conn, failed)
+            _link_findings(conn, event_rows)
+            _summarise_sessions(conn, event_rows)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
