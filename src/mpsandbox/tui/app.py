@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from mpsandbox.config import Settings
-from mpsandbox.host import IntakeHost
+from mpsandbox.host import IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError, StoreReader
@@ -158,14 +158,14 @@ class MpSandboxApp(App[int]):
             self.host = IntakeHost(self.settings)
             self.host.add_listener(self.feed.push)
         try:
-            server = self.host.start(port=port)
+            url = self.host.start(port=port)
         except PortBusy as exc:
             self.call_from_thread(self._intake_failed, str(exc), exc.port)
             return
-        except (StoreError, OSError) as exc:
+        except (StoreError, IntakeError, OSError) as exc:
             self.call_from_thread(self._intake_failed, str(exc), None, store=True)
             return
-        self.call_from_thread(self._intake_started, server.url, server.port)
+        self.call_from_thread(self._intake_started, url, self.host.port)
 
     def _intake_started(self, url: str, port: int) -> None:
         self._open_reader()
@@ -309,10 +309,9 @@ class MpSandboxApp(App[int]):
     @work(exclusive=True, group="reset")
     async def _reset_store(self) -> None:
         host = self.host
-        if host is None or host.sandbox is None:
+        if host is None or not host.running:
             return
-        sandbox = host.sandbox
-        await asyncio.wrap_future(host.submit(sandbox.reset))
+        await asyncio.wrap_future(host.call("reset"))
         self.notify("Store reset: every request and event was deleted.")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
