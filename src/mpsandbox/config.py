@@ -54,6 +54,13 @@ class Settings:
     stream_config: str | None = None
     #: How often a stream config URL is fetched again (a file is re-read when it changed).
     stream_config_refresh_s: float = 60.0
+    #: Test Kitchen experiments (YAML or JSON; see platform/experiments.py); None: none.
+    experiments_file: str | None = None
+    #: Instrument configs served at /api/v1/instruments: a YAML/JSON file or a folder of
+    #: them (see intake/override_routes.py); None: an empty list.
+    instruments: str | None = None
+    #: The dev wiki's URL, shown with the experiment overrides' ?mpo=... added.
+    wiki_url: str | None = None
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (
         {
@@ -118,6 +125,10 @@ def from_environment(base: Settings | None = None) -> Settings:
         changes["cache_dir"] = Path(env["MPSANDBOX_CACHE"])
     if env.get("MPSANDBOX_STREAM_CONFIG"):
         changes["stream_config"] = env["MPSANDBOX_STREAM_CONFIG"]
+    if env.get("MPSANDBOX_EXPERIMENTS"):
+        changes["experiments_file"] = env["MPSANDBOX_EXPERIMENTS"]
+    if env.get("MPSANDBOX_WIKI_URL"):
+        changes["wiki_url"] = env["MPSANDBOX_WIKI_URL"]
     return replace(s, **changes)
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mpsandbox.config import Settings
+from mpsandbox.overrides import Overrides
 from mpsandbox.pipeline import Pipeline
+from mpsandbox.platform.experiments import Experiments, ExperimentsError, load_experiments
 from mpsandbox.platform.stream_configs import StreamConfigs, StreamConfigSource
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.schemas.registry import SchemaRegistry
@@ -61,8 +64,22 @@ class Sandbox:
                 refresh_s=settings.stream_config_refresh_s,
                 on_change=self._stream_configs_changed,
             )
-        #: Local sample-rate overrides (stream name -> rate) applied to the served configs.
+        #: Local sample-rate overrides (stream name -> rate) applied to the served configs;
+        #: kept equal to the `sample_rate` overrides in the store (see refresh_overrides).
         self.stream_rate_overrides: dict[str, float] = {}
+        #: The loaded --experiments (None without it); a file that changes is read again,
+        #: and a broken edit keeps the last good copy (experiments_error says why).
+        self.experiments: Experiments | None = None
+        self.experiments_error: str | None = None
+        self._experiments_mtime: float | None = None
+        if settings.experiments_file:
+            self._experiments_mtime = _mtime(settings.experiments_file)
+            self.experiments = load_experiments(settings.experiments_file)
+        #: Local overrides (overrides.py), opened by start(); writes go through the writer.
+        self.overrides: Overrides | None = None
+        self._overrides_task: asyncio.Task | None = None
+        self._overrides_revision = -1
+        self._overrides_stop: asyncio.Event | None = None
         self._stream_stop: asyncio.Event | None = None
         self._stream_task: asyncio.Task | None = None
         retention = None
@@ -88,6 +105,69 @@ class Sandbox:
         """Open the store (creating and migrating it); raises StoreError with a clear message."""
         self.writer.start()
         self.reader = StoreReader(self.settings.db)
+        self.overrides = Overrides(
+            self.settings.db,
+            experiments=self.experiments,
+            wiki_url=self.settings.wiki_url,
+            write=self._write_overrides,
+            busy_timeout=self.settings.busy_timeout,
+        )
+        self.refresh_overrides()
+
+    # overrides -------------------------------------------------------------------------
+    def _write_overrides(self, fn: Callable[[Any], Any]) -> Any:
+        """Run an overrides write on the store's single writer and wait for it (called
+        from a worker thread, never on the event loop)."""
+        return self.writer.run_in_writer(fn).result(timeout=60)
+
+    def refresh_overrides(self) -> bool:
+        """Pick up override changes made by any process (the CLI, the API, the TUI) and a
+        changed experiments file; True when the overrides changed. Blocks on SQLite."""
+        self._reload_experiments()
+        if self.overrides is None:
+            return False
+        self.overrides.refresh()
+        # Compared with what this sandbox last applied, not with the Overrides object's own
+        # cache, which its reads and writes refresh too.
+        if self.overrides.revision == self._overrides_revision:
+            return False
+        self._overrides_revision = self.overrides.revision
+        rates = self.overrides.rate_overrides()
+        if rates != self.stream_rate_overrides:
+            self.stream_rate_overrides = rates  # rebinding: readers never see it half-made
+        return True
+
+    async def refresh_overrides_async(self) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(None, self.refresh_overrides)
+
+    def _reload_experiments(self) -> None:
+        path = self.settings.experiments_file
+        if not path:
+            return
+        mtime = _mtime(path)
+        if mtime == self._experiments_mtime:
+            return
+        self._experiments_mtime = mtime
+        try:
+            self.experiments = load_experiments(path)
+        except ExperimentsError as exc:
+            self.experiments_error = str(exc)
+            log.warning("experiments file not reloaded, keeping the last good copy: %s", exc)
+            return
+        self.experiments_error = None
+        if self.overrides is not None:
+            self.overrides.experiments = self.experiments
+
+    async def _poll_overrides(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
+            try:
+                await self.refresh_overrides_async()
+            except Exception:  # a locked or vanished file must not end the polling
+                log.debug("overrides refresh failed", exc_info=True)
 
     @property
     def stream_configs(self) -> StreamConfigs | None:
@@ -115,6 +195,11 @@ class Sandbox:
 
     async def start_watching(self) -> None:
         await self.start_stream_refresh()
+        if self.overrides is not None:
+            self._overrides_stop = asyncio.Event()
+            self._overrides_task = asyncio.create_task(
+                self._poll_overrides(self._overrides_stop), name="overrides-refresh"
+            )
         if not self.settings.watch_schemas:
             return
         from mpsandbox.schemas.watcher import watch_sources
@@ -125,6 +210,11 @@ class Sandbox:
         )
 
     async def close(self) -> None:
+        if self._overrides_stop is not None:
+            self._overrides_stop.set()
+        if self._overrides_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._overrides_task, 2)
         if self._stream_stop is not None:
             self._stream_stop.set()
         if self._stream_task is not None:
@@ -138,6 +228,8 @@ class Sandbox:
         await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
         if self.reader is not None:
             self.reader.close()
+        if self.overrides is not None:
+            self.overrides.close()
 
     # intents ---------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -222,3 +314,10 @@ class Sandbox:
                 return None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime_ns / 1e9
+    except OSError:
+        return None

@@ -38,8 +38,10 @@ def _json(data: Any, headers: dict[str, str] | None = None) -> web.Response:
     )
 
 
-def _configs(request: web.Request) -> tuple[StreamConfigs | None, dict[str, float]]:
+async def _configs(request: web.Request) -> tuple[StreamConfigs | None, dict[str, float]]:
     sandbox = request.app[SANDBOX_KEY]
+    # An override set a moment ago by the CLI (another process) is served at once.
+    await sandbox.refresh_overrides_async()
     return sandbox.stream_configs, sandbox.stream_rate_overrides
 
 
@@ -72,7 +74,7 @@ async def api_php(request: web.Request) -> web.Response:
             "servedby": "mpsandbox",
         }
         return _json(body, headers={"MediaWiki-API-Error": "badvalue"})
-    configs, overrides = _configs(request)
+    configs, overrides = await _configs(request)
     streams = None
     if "streams" in request.query:
         streams = [s for s in split_multi(request.query["streams"]) if s]
@@ -86,7 +88,7 @@ async def api_php(request: web.Request) -> web.Response:
 
 async def eventgate_stream_configs(request: web.Request) -> web.Response:
     """eventgate-wikimedia's ``GET /v1/stream-configs/:streams?``."""
-    configs, overrides = _configs(request)
+    configs, overrides = await _configs(request)
     if configs is None:
         # eventgate-wikimedia adds the route only with stream configs: Express's 404
         from mpsandbox.intake.app import EXPRESS_404
