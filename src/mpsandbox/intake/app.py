@@ -8,7 +8,12 @@ import logging
 from aiohttp import web
 
 from mpsandbox import __version__, jsonio
-from mpsandbox.intake import eventgate_routes, inspect_routes, stream_config_routes
+from mpsandbox.intake import (
+    eventgate_routes,
+    inspect_routes,
+    override_routes,
+    stream_config_routes,
+)
 from mpsandbox.intake.protocol import CORS_HEADERS
 from mpsandbox.sandbox import Sandbox
 
@@ -86,4 +91,5 @@ def make_app(sandbox: Sandbox) -> web.Application:
     eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
     inspect_routes.add_routes(app)
     stream_config_routes.add_routes(app)
+    override_routes.add_routes(app)
     return app

@@ -251,6 +251,7 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                     "responses": {**ok, "404": {"description": "No stream config loaded"}},
                 }
             },
+            **_override_paths(ok),
         }
     )
     return {
@@ -262,4 +263,110 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": {"problem": _problem_schema()}},
+    }
+
+
+def _override_paths(ok: dict[str, Any]) -> dict[str, Any]:
+    """Local overrides, the Test Kitchen-style configuration API and the sampling what-if."""
+    bad = {"400": {"description": "Bad parameter or body", "content": _problem_ref()}}
+    summary = (
+        "Answers {overrides: [{kind, key, value, set_by, set_at, set_at_iso}], mpo (the "
+        "?mpo= value forcing every experiment override), wiki_url (--wiki-url with mpo added; "
+        "null without it), rate_overrides {stream: rate}, flags {name: value}, revision, "
+        "history (newest 20 changes)}"
+    )
+    return {
+        "/sandbox/overrides": {
+            "get": {"summary": "Every local override. " + summary + ".", "responses": ok},
+            "put": {
+                "summary": "Set one override. " + summary + ", plus override and previous.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["kind", "key", "value"],
+                                "properties": {
+                                    "kind": {
+                                        "type": "string",
+                                        "enum": ["experiment", "sample_rate", "flag"],
+                                    },
+                                    "key": {
+                                        "type": "string",
+                                        "description": "Experiment name, stream name (or a "
+                                        "/regex/ key of the stream configs) or flag name.",
+                                    },
+                                    "value": {
+                                        "description": "A group (experiment names and groups "
+                                        "follow Test Kitchen's rules, and must be loaded ones "
+                                        "with --experiments), a rate in 0..1, or any JSON."
+                                    },
+                                    "set_by": {"type": "string", "enum": ["api", "tui"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**ok, **bad},
+            },
+            "delete": {
+                "summary": "Remove one override (kind and key), every override of a kind "
+                "(kind), or all (no parameters), in one step. " + summary + ", plus removed.",
+                "parameters": _params(
+                    [
+                        ("kind", "experiment, sample_rate or flag."),
+                        ("key", "The override's key (needs kind)."),
+                    ]
+                ),
+                "responses": {**ok, **bad, "404": {"description": "No such override"}},
+            },
+        },
+        "/sandbox/overrides/revert": {
+            "post": {
+                "summary": "Undo the newest override change not yet undone (a set, a delete, "
+                "a clear of all); repeat to step back further. " + summary + ", plus reverted "
+                "(null when there was nothing to undo).",
+                "responses": ok,
+            }
+        },
+        "/api/v1/experiments": {
+            "get": {
+                "summary": "Test Kitchen's experiments API (what TestKitchen's ConfigsFetcher "
+                "reads from $wgTestKitchenInstrumentConfiguratorBaseUrl): a list of rows "
+                "{name, start, end, user_identifier_type, groups, sample_rate {default, "
+                "<rate>: [dbnames]}, stream_name, contextual_attributes, schema_id?} from "
+                "--experiments. An experiment override serves groups [group] and sample_rate "
+                "{default: 1} (everyone enrolled in that group) and adds mpsandbox_override "
+                "with what it replaced.",
+                "responses": ok,
+            }
+        },
+        "/api/v1/instruments": {
+            "get": {
+                "summary": "Test Kitchen's instruments API: rows {name, start, end, "
+                "sample_unit, sample_rate, stream_name, schema_title, contextual_attributes} "
+                "from --instruments (empty without it). A sample-rate override of an "
+                "instrument's stream serves sample_rate {default: rate} and adds "
+                "mpsandbox_override.",
+                "responses": {**ok, "500": {"description": "Definitions cannot be read"}},
+            }
+        },
+        "/sandbox/whatif/sampling": {
+            "get": {
+                "summary": "How many distinct captured ids of the sample unit (sessions, "
+                "pageviews or devices) would be in sample at a rate, by the web (JS) rule and "
+                "the app (Java) rule: scopes.stream (events of the stream) and scopes.all "
+                "(every stored event), each {ids, web: {in_sample, out_of_sample, share}, "
+                "app: {...}}.",
+                "parameters": _params(
+                    [
+                        ("stream", "The stream (its sample.unit and rate are the defaults)."),
+                        ("rate", "0..1; default the stream's overridden, else configured rate."),
+                        ("unit", "session, pageview or device; default the stream's unit."),
+                    ]
+                ),
+                "responses": {**ok, **bad},
+            }
+        },
     }

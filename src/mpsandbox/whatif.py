@@ -1,0 +1,74 @@
+"""What if a stream sampled at another rate: how many of the captured sessions, pageviews or
+devices would be in sample, by the web (JS) rule and by the app (Java/Android) rule.
+
+The identifiers are the distinct ones in the store for the sample unit
+(``performer.session_id``, ``performer.pageview_id`` or ``agent.app_install_id``), counted
+in two scopes: the events of the stream itself, and every captured event (a client that
+already samples sends the stream only from in-sample ids, so the stream alone under-counts
+the population). Textual-free; reads through the connection it is given.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from mpsandbox.platform.sampling import (
+    APP_UNITS,
+    app_in_sample,
+    identifier_field,
+    web_in_sample,
+)
+
+#: unit -> SQL expression of the identifier in ``events``
+_ID_SQL = {
+    "session": "session_id",
+    "pageview": "pageview_id",
+    "device": "CASE WHEN json_valid(event) AND json_type(event, '$.agent.app_install_id') = "
+    "'text' THEN json_extract(event, '$.agent.app_install_id') END",
+}
+UNITS = tuple(_ID_SQL)
+assert set(UNITS) == set(APP_UNITS)
+
+
+def distinct_ids(conn: sqlite3.Connection, unit: str, stream: str | None = None) -> list[str]:
+    """The distinct identifiers of ``unit`` in stored events (of ``stream``, when given)."""
+    expr = _ID_SQL[unit]
+    sql = f"SELECT DISTINCT {expr} AS ident FROM events WHERE ident IS NOT NULL"
+    args: tuple = ()
+    if stream is not None:
+        sql += " AND stream = ?"
+        args = (stream,)
+    return [r[0] for r in conn.execute(sql, args)]
+
+
+def _share(n: int, of: int) -> float | None:
+    return None if of == 0 else n / of
+
+
+def count_in_sample(ids: list[str], rate: float, unit: str) -> dict[str, Any]:
+    """``{"ids": n, "web": {...}, "app": {...}}``, each rule with in/out counts and share."""
+    n = len(ids)
+    out: dict[str, Any] = {"ids": n}
+    for rule, decide in (("web", web_in_sample), ("app", app_in_sample)):
+        k = sum(1 for i in ids if decide(i, rate, unit))
+        out[rule] = {"in_sample": k, "out_of_sample": n - k, "share": _share(k, n)}
+    return out
+
+
+def sampling_whatif(
+    conn: sqlite3.Connection, *, unit: str, rate: float, stream: str | None = None
+) -> dict[str, Any]:
+    """The what-if for one unit and rate; ``scopes.stream`` only when a stream is given."""
+    if unit not in _ID_SQL:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)}; got {unit!r}")
+    scopes: dict[str, Any] = {}
+    if stream is not None:
+        scopes["stream"] = count_in_sample(distinct_ids(conn, unit, stream), rate, unit)
+    scopes["all"] = count_in_sample(distinct_ids(conn, unit), rate, unit)
+    return {
+        "unit": unit,
+        "identifier_field": identifier_field(unit),
+        "rate": rate,
+        "scopes": scopes,
+    }
