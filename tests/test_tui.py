@@ -87,10 +87,10 @@ def screen_text(app) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(settings, messages: list[Message] | None = None, listen: bool = True):
+async def running(settings, messages: list[Message] | None = None, listen: bool = True, size=SIZE):
     app = MpSandboxApp(settings, listen=listen)
     hook = messages.append if messages is not None else None
-    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+    async with app.run_test(size=size, message_hook=hook) as pilot:
         if listen:
             await until(
                 pilot,
@@ -265,7 +265,7 @@ async def test_busy_port_shows_a_banner_and_listens_elsewhere(settings):
 
 
 async def test_event_content_is_rendered_literally_and_safely(settings):
-    async with running(settings) as (app, pilot):
+    async with running(settings, size=(150, 120)) as (app, pilot):
         nasty = {
             **VALID_EVENT,
             "action": NASTY["markup"][:60],
@@ -368,3 +368,21 @@ async def test_an_unusable_database_is_reported_not_fatal(settings, tmp_path):
         await pilot.press("2")  # other screens still work without a store
         await pilot.press("3")
         assert app.is_running
+
+
+async def test_findings_show_in_the_table_the_detail_and_the_filter(settings):
+    async with running(settings) as (app, pilot):
+        table = app.screen.query_one(EventTable)
+        twice = {**VALID_EVENT, "meta": {**VALID_EVENT["meta"], "id": "dup-0001"}}
+        assert await post(intake_url(app), twice) == 201
+        assert await post(intake_url(app), twice) == 201
+        await until(pilot, lambda: table.total == 33, what="both events")
+        assert table.row_at(0)["findings_count"] >= 1
+        await pilot.press("slash", *"finding:duplicate.meta_id", "enter")
+        await until(pilot, lambda: table.total == 1, what="the finding filter")
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.data, what="detail"
+        )
+        text = screen_text(app)
+        assert "duplicate.meta_id" in text and "dup-0001" in text

@@ -61,6 +61,7 @@ class DetailScreen(Screen):
         with VerticalScroll(id="detail-body"):
             yield Static(f"Reading event #{self.event_id}…", id="detail-summary")
             yield Static("", id="detail-errors", classes="section")
+            yield Static("", id="detail-findings", classes="section")
             yield Static("", id="detail-event", classes="section")
             yield Static("", id="detail-fills", classes="section")
             yield Static("", id="detail-request", classes="section")
@@ -93,6 +94,7 @@ class DetailScreen(Screen):
     def _show(self, d: dict[str, Any]) -> None:
         self.query_one("#detail-summary", Static).update(self._summary(d))
         self.query_one("#detail-errors", Static).update(self._errors(d))
+        self.query_one("#detail-findings", Static).update(self._findings(d))
         self.query_one("#detail-event", Static).update(self._event(d))
         self.query_one("#detail-fills", Static).update(self._fills(d))
         self.query_one("#detail-request", Static).update(self._request(d))
@@ -179,6 +181,34 @@ class DetailScreen(Screen):
                 safe(x.expected, wrap=True),
                 safe(x.actual, wrap=True),
                 safe(x.rule, wrap=True),
+            )
+        return table
+
+    def _findings(self, d: dict[str, Any]) -> Table | Text:
+        findings = d.get("findings") or []
+        if not findings:
+            return Text("No platform findings.", style="dim")
+        table = Table(
+            title=Text(f"Platform findings ({len(findings)})", style="italic"),
+            title_justify="left",
+            expand=True,
+        )
+        table.add_column("kind", style="bold", overflow="fold")
+        table.add_column("severity")
+        table.add_column("what", overflow="fold", ratio=2)
+        table.add_column("facts", style="dim", overflow="fold", ratio=2)
+        order = {"error": 0, "warning": 1, "info": 2}
+        for f in sorted(findings, key=lambda f: order.get(f.get("severity"), 3)):
+            severity = str(f.get("severity"))
+            style = {"error": "bold red", "warning": "yellow"}.get(severity, "dim")
+            facts = ", ".join(
+                f"{k}={jsonio.dumps_str(v)}" for k, v in (f.get("facts") or {}).items()
+            )
+            table.add_row(
+                safe(f.get("kind"), wrap=True),
+                safe(severity, style),
+                safe(f.get("message"), wrap=True),
+                safe(facts, "", 600, wrap=True),
             )
         return table
 

@@ -72,7 +72,8 @@ def layout_columns(width: int) -> list[Column]:
     fixed = [
         Column("time", "time", 12),
         Column("verdict", "verdict", 7),
-        Column("errors", "errs", 4),
+        # Validation errors, then (+N) the platform rules' warnings and errors.
+        Column("errors", "errs", 6),
         Column("action", "action", 14),
         Column("session", "session", 8),
         Column("id", "id", 8),
@@ -108,7 +109,13 @@ def _cell(row: dict[str, Any], key: str, width: int) -> Text:
         return Text(label, style=style)
     if key == "errors":
         n = row.get("errors_count") or 0
-        return Text(f"{n:>3}" if n else "  ·", style="bold red" if n else "dim")
+        f = row.get("findings_count") or 0
+        if not (n or f):
+            return Text("    ·", style="dim")
+        text = Text(f"{n:>3}" if n else "   ", style="bold red")
+        if f:
+            text.append(f"+{f}", style="bold yellow")
+        return text
     if key == "schema":
         title, version = row.get("schema_title"), row.get("schema_version")
         if not title:
