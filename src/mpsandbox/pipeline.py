@@ -28,6 +28,10 @@ from mpsandbox.schemas.validator import errors_text
 
 log = logging.getLogger(__name__)
 
+#: Findings that only make sense when the event's schema has the field: a schema without
+#: ``dt`` (a smoke test, a legacy capsule) cannot be blamed for an event without one.
+_NEEDS_SCHEMA_FIELD = {"time.dt_missing": ("dt",)}
+
 MISSING_SCHEMA = "Field(s) $schema were missing from event and could not be extracted."
 #: eventgate-wikimedia's MissingFieldError when a stream config is in use and the event has
 #: no meta.stream (its stream_field).
@@ -121,6 +125,9 @@ class Pipeline:
         self.experiments = experiments
         #: The recent past, for duplicate, funnel, session and exposure findings.
         self.history = history if history is not None else History()
+        #: Local sample-rate overrides (stream or /regex/ key -> rate): the sampling findings
+        #: judge with the rate the sandbox serves, as a client configured from it would.
+        self.rate_overrides: dict[str, float] = {}
         #: The stream configs in force, swapped whole when a refresh brings a new copy;
         #: None allows every stream (`$wgEventLoggingStreamNames = false`).
         self.stream_configs = stream_configs
@@ -150,7 +157,15 @@ class Pipeline:
     def _findings(self, record: EventRecord, ctx: RequestContext, index: int) -> list[dict]:
         event = record.received
         configs = self.stream_configs
-        stream_config = configs.get(record.stream) if configs and record.stream else None
+        stream_config = None
+        if configs is not None and record.stream:
+            match = configs.match(record.stream)
+            if match is not None:
+                stream_config = match.settings
+                rate = self.rate_overrides.get(record.stream, self.rate_overrides.get(match.key))
+                if rate is not None:
+                    sample = dict(stream_config.get("sample") or {}, rate=rate)
+                    stream_config = {**stream_config, "sample": sample}
         try:
             found = evaluate(
                 event,
@@ -172,6 +187,15 @@ class Pipeline:
                     "facts": {"error": type(exc).__name__},
                 }
             ]
+        if record.schema_uri and any(f.kind in _NEEDS_SCHEMA_FIELD for f in found):
+            compiled = self.registry.resolve(record.schema_uri).compiled
+            if compiled is not None:
+                found = [
+                    f
+                    for f in found
+                    if f.kind not in _NEEDS_SCHEMA_FIELD
+                    or compiled.declares(_NEEDS_SCHEMA_FIELD[f.kind])
+                ]
         return [f.as_dict() for f in found]
 
     def _judge(

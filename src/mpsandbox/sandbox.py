@@ -75,6 +75,7 @@ class Sandbox:
         if settings.experiments_file:
             self._experiments_mtime = _mtime(settings.experiments_file)
             self.experiments = load_experiments(settings.experiments_file)
+            self.pipeline.experiments = self.experiments
         #: Local overrides (overrides.py), opened by start(); writes go through the writer.
         self.overrides: Overrides | None = None
         self._overrides_task: asyncio.Task | None = None
@@ -135,6 +136,7 @@ class Sandbox:
         rates = self.overrides.rate_overrides()
         if rates != self.stream_rate_overrides:
             self.stream_rate_overrides = rates  # rebinding: readers never see it half-made
+            self.pipeline.rate_overrides = rates
         return True
 
     async def refresh_overrides_async(self) -> bool:
@@ -155,6 +157,7 @@ class Sandbox:
             log.warning("experiments file not reloaded, keeping the last good copy: %s", exc)
             return
         self.experiments_error = None
+        self.pipeline.experiments = self.experiments
         if self.overrides is not None:
             self.overrides.experiments = self.experiments
 
