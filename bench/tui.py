@@ -1119,7 +1119,13 @@ def main() -> None:
             raise SystemExit(f"building the database failed:\n{proc.stderr}")
         built = json.loads(proc.stdout.strip().splitlines()[-1])
         built["wall_s"] = time.perf_counter() - t0
+        for suffix in ("-wal", "-shm"):  # of a database this one replaces
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
         tmp_db.replace(db)
+        for stale in db.parent.glob(db.name.rsplit("-", 1)[0] + "-*.db"):
+            if stale != db:  # built for other store migrations: no longer usable
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{stale}{suffix}").unlink(missing_ok=True)
     size_mb = db.stat().st_size / 2**20
     print(f"database: {db} ({size_mb:,.0f} MB)", flush=True)
 
