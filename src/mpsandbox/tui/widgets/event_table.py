@@ -237,7 +237,7 @@ class EventTable(ScrollView, can_focus=True):
         self._total = 0
         self._waiting = 0
         self._rows: dict[int, dict[str, Any]] = {}
-        self._strips: dict[tuple[Any, int, Style], Strip] = {}
+        self._strips: dict[tuple[Any, ...], Strip] = {}
         self._frame: tuple[int, Style, Style] | None = None
         #: The generation of the snapshot being read, if any; new events that arrive
         #: meanwhile only set ``_refresh_again``.
@@ -547,19 +547,24 @@ class EventTable(ScrollView, can_focus=True):
             return Strip([Segment("  reading…".ljust(width), style)], width)
         if index == self.cursor:
             base = base + cursor_style
-        # A stored event never changes: a row is rendered once per width and style, not on
-        # every refresh (ten a second while events stream in, each shifting every row).
-        key = (row["id"], width, base)
-        strip = self._strips.get(key)
+        # A row is rendered once per content, width and style, not on every refresh (ten a
+        # second while events stream in, each shifting every row). The key is the whole row
+        # (not just its id), so a value read again differently (a count) renders anew.
+        try:
+            key: tuple[Any, ...] | None = (tuple(row.values()), width, base)
+            strip = self._strips.get(key)
+        except TypeError:  # an unhashable value: render without the cache
+            key, strip = None, None
         if strip is None:
             text = render_row(row, layout_columns(width))
             segments = list(text.render(self.app.console))
             strip = Strip(segments).crop_extend(0, width, base)
             if index == self.cursor:
                 strip = strip.apply_style(base)
-            if len(self._strips) >= _STRIP_CACHE_LIMIT:
-                self._strips.clear()
-            self._strips[key] = strip
+            if key is not None:
+                if len(self._strips) >= _STRIP_CACHE_LIMIT:
+                    self._strips.clear()
+                self._strips[key] = strip
         return strip
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
