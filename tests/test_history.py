@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mpsandbox.platform.history import History, funnel_steps
+from mpsandbox.platform.history import History, dt_gaps, funnel_steps, session_funnels
 
 
 def ev(**fields):
@@ -136,3 +136,44 @@ def test_every_stateful_kind_is_produced_by_these_tests():
             produced.add(f.kind)
             assert f.severity == KINDS[f.kind].severity and "\n" not in f.message
     assert produced == set(STATEFUL_KINDS)
+
+
+def test_session_funnels_group_by_instrument_and_token_and_judge_each_whole():
+    def step(pos, second, token="t1", instrument="checkout"):
+        return {
+            "instrument_name": instrument,
+            "funnel_entry_token": token,
+            "funnel_event_sequence_position": pos,
+            "dt": f"2024-10-01T12:00:{second:02d}Z",
+        }
+
+    events = [
+        step(1, 0),
+        step(3, 5),
+        step(2, 9),  # by dt after 3: disorder
+        step(1, 1, token="t2"),
+        step(2, 2, token="t2"),
+        {"action": "not a step"},
+        step(1, 3, token="t2", instrument=""),  # no instrument: a funnel of its own
+    ]
+    funnels = session_funnels(events)
+    assert [(f["instrument"], f["token"]) for f in funnels] == [
+        ("checkout", "t1"),
+        ("checkout", "t2"),
+        ("", "t2"),
+    ]
+    first = funnels[0]
+    assert [(s["position"], s["problems"]) for s in first["steps"]] == [
+        (1, []),
+        (3, ["gap"]),
+        (2, ["disorder"]),
+    ]
+    assert first["problems"] == {"gap": 1, "disorder": 1}
+    assert funnels[1]["problems"] == {} and funnels[2]["problems"] == {}
+    assert first["steps"][1]["event"] is events[1]  # the caller's own dicts
+
+
+def test_dt_gaps_skip_unparsable_timestamps():
+    dts = ["2024-10-01T12:00:00Z", "2024-10-01T12:00:02.5Z", None, "bad", "2024-10-01T12:01:02.5Z"]
+    assert dt_gaps(dts) == [None, 2.5, None, None, 60.0]
+    assert dt_gaps([]) == []

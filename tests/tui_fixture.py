@@ -126,6 +126,112 @@ def fixture_requests() -> list[list[dict]]:
     return requests
 
 
+#: Where the platform fixture's stream configs and experiments are written: a fixed place,
+#: like the schema copies, so the paths screens show are the same everywhere.
+PLATFORM_HOME = Path("/tmp/mpsandbox-fixture-platform")
+WIKI_URL = "http://localhost:8080/wiki/Main_Page"
+
+STREAM_CONFIG = """\
+# the fixture's stream configs, a $wgEventStreams-style map
+product_metrics.web_base:
+  schema_title: analytics/product_metrics/web/base
+  destination_event_service: eventgate-analytics-external
+  sample: {unit: session, rate: 0.5}
+  producers:
+    metrics_platform_client:
+      provide_values: [agent_client_platform, performer_session_id]
+product_metrics.app_base:
+  schema_title: analytics/product_metrics/app/base
+  sample: {unit: device, rate: 1}
+/^mpsandbox\\..+/:
+  schema_title: mpsandbox/smoke_test
+"""
+
+EXPERIMENTS = """\
+- name: fixture-button-test
+  groups: [control, treatment]
+  sample_rate: 0.5
+  sampling_unit: edge-unique
+  stream: product_metrics.web_base
+- name: fixture-user-test
+  groups: [control, treatment, b]
+  sample_rate: 1
+  sampling_unit: mw-user
+  stream: product_metrics.web_base
+"""
+
+#: The platform fixture's own session: two pageviews, a funnel with a gap, a repeat and
+#: steps in disorder (by dt), and events of two experiments.
+PLATFORM_SESSION = "c0ffee0c0ffee0c0ffee"
+
+
+def platform_files() -> tuple[Path, Path]:
+    """The stream config and experiments files (written once, atomically)."""
+    PLATFORM_HOME.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, text in (("streams.yaml", STREAM_CONFIG), ("experiments.yaml", EXPERIMENTS)):
+        target = PLATFORM_HOME / name
+        if not target.exists() or target.read_text() != text:
+            staging = target.with_name(f"{name}.{os.getpid()}.tmp")
+            staging.write_text(text)
+            staging.replace(target)
+        out.append(target)
+    return out[0], out[1]
+
+
+def platform_requests() -> list[list[dict]]:
+    """Requests the platform screens need, appended after :func:`fixture_requests`."""
+    valid = _load("valid_web_base.json")
+    base = 1000
+    out: list[list[dict]] = []
+
+    def ev(n: int, second: float, **fields: Any) -> dict:
+        e = _with_meta(valid, base + n)
+        e["dt"] = f"2024-10-01T12:{int(second // 60):02d}:{second % 60:06.3f}Z"
+        e["performer"] = {
+            "is_logged_in": False,
+            "session_id": PLATFORM_SESSION,
+            "pageview_id": fields.pop("pageview", "aaaa1111bbbb2222cccc"),
+        }
+        e.update(fields)
+        return e
+
+    funnel = {"instrument_name": "fixture-funnel", "funnel_entry_token": "entry-token-1"}
+    out.append([ev(1, 10, action="init", **funnel, funnel_event_sequence_position=1)])
+    out.append([ev(2, 14.5, action="click", **funnel, funnel_event_sequence_position=3)])
+    # sent later, but by dt before step 3: disorder
+    out.append([ev(3, 12, action="click", **funnel, funnel_event_sequence_position=4)])
+    out.append([ev(4, 20, action="click", **funnel, funnel_event_sequence_position=3)])
+    second_page = "dddd3333eeee4444ffff"
+    for i, (exp, group) in enumerate(
+        [
+            ("fixture-button-test", "treatment"),
+            ("fixture-button-test", "treatment"),
+            ("fixture-button-test", "control"),
+            ("fixture-user-test", "b"),
+        ]
+    ):
+        experiment = {
+            "enrolled": exp,
+            "assigned": group,
+            "subject_id": "awaiting",
+            "sampling_unit": "edge-unique",
+            "coordinator": "default",
+        }
+        out.append(
+            [
+                ev(
+                    10 + i,
+                    95 + i * 3,
+                    action="experiment_exposure",
+                    experiment=experiment,
+                    pageview=second_page,
+                )
+            ]
+        )
+    return out
+
+
 def copy_db(source: Path, target: Path) -> Path:
     """A consistent private copy (the WAL included), so a test that writes disturbs no other."""
     with (
@@ -136,8 +242,19 @@ def copy_db(source: Path, target: Path) -> Path:
     return target
 
 
-def build_fixture_db(path: Path, *, schema_dirs=None) -> Settings:
-    """Write the fixture into a new database at ``path``; returns matching settings."""
+def platform_settings(settings: Settings) -> Settings:
+    """``settings`` with the platform fixture's stream configs, experiments and wiki URL."""
+    streams, experiments = platform_files()
+    return settings.with_(
+        stream_config=str(streams), experiments_file=str(experiments), wiki_url=WIKI_URL
+    )
+
+
+def build_fixture_db(path: Path, *, schema_dirs=None, platform: bool = False) -> Settings:
+    """Write the fixture into a new database at ``path``; returns matching settings.
+
+    ``platform``: judged with the fixture's stream configs and experiments, with the
+    platform screens' session, funnel and experiment events appended."""
     schema_dirs = schema_dirs or ensure_schema_copies()
     settings = Settings(
         host="127.0.0.1",
@@ -148,10 +265,16 @@ def build_fixture_db(path: Path, *, schema_dirs=None) -> Settings:
         watch_schemas=False,
         writer_process=False,
     )
+    requests = fixture_requests()
+    if platform:
+        settings = platform_settings(settings)
+        requests += platform_requests()
     sandbox = Sandbox(settings)
     sandbox.start()
+    if sandbox.stream_source is not None:
+        sandbox.pipeline.stream_configs = sandbox.stream_source.load()
     try:
-        for i, events in enumerate(fixture_requests()):
+        for i, events in enumerate(requests):
             at = START + i * 7.25
             body = jsonio.dumps(events if len(events) > 1 else events[0])
             headers = [

@@ -72,3 +72,31 @@ def sampling_whatif(
         "rate": rate,
         "scopes": scopes,
     }
+
+
+def stream_sample(
+    configs: Any, stream: str, rate_overrides: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """What a stream samples by, as the served config says: ``{"key", "unit",
+    "configured_rate", "override_rate", "rate"}`` (``rate`` is the override when there is
+    one, else the configured rate; None when neither is a number). ``configs`` is a
+    :class:`~mpsandbox.platform.stream_configs.StreamConfigs` (or None: nothing configured).
+    An override keyed by the stream's name wins over one keyed by its ``/regex/`` key."""
+    match = configs.match(stream) if configs is not None else None
+    settings = match.settings if match is not None else {}
+    sample = settings.get("sample") if isinstance(settings.get("sample"), dict) else {}
+    configured = sample.get("rate")
+    if isinstance(configured, bool) or not isinstance(configured, int | float):
+        configured = None
+    overrides = rate_overrides or {}
+    override = overrides.get(stream)
+    if override is None and match is not None:
+        override = overrides.get(match.key)
+    rate = override if override is not None else configured
+    return {
+        "key": None if match is None else match.key,
+        "unit": sample.get("unit"),
+        "configured_rate": configured,
+        "override_rate": override,
+        "rate": None if rate is None else float(rate),
+    }

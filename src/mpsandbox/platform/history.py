@@ -254,3 +254,50 @@ class History:
             ]
         self._exposures.remember(key, ref)
         return []
+
+
+def funnel_key(event: Any) -> tuple[str, str] | None:
+    """The funnel an event is a step of: (instrument, funnel_entry_token), as the stateful
+    check groups them; None when it is no funnel step."""
+    if not isinstance(event, dict):
+        return None
+    pos = event.get("funnel_event_sequence_position")
+    token = event.get("funnel_entry_token")
+    if not isinstance(pos, int) or isinstance(pos, bool) or not token:
+        return None
+    return str(event.get("instrument_name") or event.get("funnel_name") or ""), str(token)
+
+
+def session_funnels(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every funnel among one session's events, each judged whole by :func:`funnel_steps`.
+
+    Returns ``{"instrument", "token", "steps", "problems"}`` per funnel (in order of first
+    appearance); ``problems`` counts each problem kind over the funnel's steps.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in events:
+        key = funnel_key(e)
+        if key is not None:
+            groups.setdefault(key, []).append(e)
+    out = []
+    for (instrument, token), members in groups.items():
+        steps = funnel_steps(members)
+        problems: dict[str, int] = {}
+        for s in steps:
+            for p in s["problems"]:
+                problems[p] = problems.get(p, 0) + 1
+        out.append({"instrument": instrument, "token": token, "steps": steps, "problems": problems})
+    return out
+
+
+def dt_gaps(dts: Iterable[Any]) -> list[float | None]:
+    """Seconds from each timestamp (ISO-8601 ``dt``) to the one before it in the list:
+    None for the first and wherever either side does not parse."""
+    out: list[float | None] = []
+    previous: float | None = None
+    for value in dts:
+        t = parse_dt(value)
+        out.append(None if t is None or previous is None else t - previous)
+        if t is not None:
+            previous = t
+    return out

@@ -438,6 +438,54 @@ class StoreReader:
         rows.sort(key=lambda r: (r.get("dt") or "", r["received_at"], r["id"]))
         return rows
 
+    # -- streams and experiments -----------------------------------------------------------
+
+    def seen_streams(self, limit: int = 500) -> list[str]:
+        """Distinct streams of stored events, in name order: one index step per stream
+        (a skip scan of ``events_stream``), however many events each has."""
+        sql = """
+            WITH RECURSIVE s(name) AS (
+                SELECT min(stream) FROM events
+                UNION ALL
+                SELECT (SELECT min(stream) FROM events WHERE stream > s.name) FROM s
+                WHERE s.name IS NOT NULL
+            )
+            SELECT name FROM s WHERE name IS NOT NULL LIMIT ?
+        """
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(sql, (max(0, int(limit)),))]
+
+    def experiment_enrollment(self, scan: int = 200_000) -> dict[str, Any]:
+        """Events per experiment and group (``experiment.enrolled`` / ``.assigned``) among
+        the newest ``scan`` events: ``{"groups": [{"experiment", "group", "events"}],
+        "scanned": n, "bounded": bool}`` (``bounded`` when older events were left out).
+        The JSON is read only for events that mention ``"experiment"``."""
+        sql = """
+            SELECT json_extract(event, '$.experiment.enrolled') AS name,
+                   json_extract(event, '$.experiment.assigned') AS grp, count(*) AS n
+            FROM (SELECT event FROM events ORDER BY id DESC LIMIT ?)
+            WHERE instr(event, '"experiment"') AND json_valid(event)
+              AND json_type(event, '$.experiment.enrolled') = 'text'
+            GROUP BY name, grp ORDER BY name, grp
+        """
+        with self._read(snapshot=True) as conn:
+            rows = conn.execute(sql, (max(0, int(scan)),)).fetchall()
+            total = conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM events LIMIT ?)", (int(scan) + 1,)
+            ).fetchone()[0]
+        return {
+            "groups": [{"experiment": n, "group": g, "events": c} for n, g, c in rows],
+            "scanned": min(total, scan),
+            "bounded": total > scan,
+        }
+
+    def sampling_whatif(self, *, unit: str, rate: float, stream: str | None = None) -> dict:
+        """:func:`mpsandbox.whatif.sampling_whatif` on this reader's connection."""
+        from mpsandbox.whatif import sampling_whatif
+
+        with self._read(snapshot=True) as conn:
+            return sampling_whatif(conn, unit=unit, rate=rate, stream=stream)
+
     # -- requests --------------------------------------------------------------------------
 
     def get_request(self, request_id: int) -> dict[str, Any] | None:
