@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.tui_fixture import build_fixture_db, use_utc  # noqa: E402
-from tests.tui_scenarios import SCENARIOS, SIZE, make_app  # noqa: E402
+from tests.tui_scenarios import PLATFORM, SCENARIOS, SIZE, make_app  # noqa: E402
 
 
 async def shoot(out: Path) -> list[Path]:
@@ -24,10 +24,13 @@ async def shoot(out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         fixture = Path(tmp) / "fixture.db"
         build_fixture_db(fixture)
+        platform_fixture = Path(tmp) / "platform.db"
+        build_fixture_db(platform_fixture, platform=True)
         for name, scenario in SCENARIOS.items():
             work = Path(tmp) / name
             work.mkdir()
-            app = make_app(fixture, work)
+            platform = name in PLATFORM
+            app = make_app(platform_fixture if platform else fixture, work, platform=platform)
             async with app.run_test(size=SIZE) as pilot:
                 await scenario(pilot)
                 path = out / f"{name}.svg"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.tui_fixture import build_fixture_db, use_utc
-from tests.tui_scenarios import SCENARIOS, SIZE, make_app
+from tests.tui_scenarios import PLATFORM, SCENARIOS, SIZE, make_app
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,16 @@ def fixture_db(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def platform_db(tmp_path_factory) -> Path:
+    use_utc()
+    path = tmp_path_factory.mktemp("snap-platform") / "fixture.db"
+    build_fixture_db(path, platform=True)
+    return path
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_screen(snap_compare, fixture_db, tmp_path, name):
-    app = make_app(fixture_db, tmp_path)
+def test_screen(snap_compare, fixture_db, platform_db, tmp_path, name):
+    platform = name in PLATFORM
+    app = make_app(platform_db if platform else fixture_db, tmp_path, platform=platform)
     assert snap_compare(app, terminal_size=SIZE, run_before=SCENARIOS[name])

@@ -14,21 +14,27 @@ from pathlib import Path
 from mpsandbox.config import Settings
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.widgets.event_table import EventTable
-from tests.tui_fixture import copy_db, ensure_schema_copies
+from tests.tui_fixture import copy_db, ensure_schema_copies, platform_settings
 
 SIZE = (130, 40)
 
 
-def make_app(fixture_db: Path, workdir: Path) -> MpSandboxApp:
-    """A read-only app on a private copy of the fixture (nothing listens, nothing varies)."""
+def make_app(fixture_db: Path, workdir: Path, *, platform: bool = False) -> MpSandboxApp:
+    """A read-only app on a private copy of the fixture (nothing listens, nothing varies);
+    ``platform``: with the platform fixture's stream configs, experiments and wiki URL (use
+    it on a database built with ``build_fixture_db(..., platform=True)``)."""
     settings = Settings(
         host="127.0.0.1",
         port=8192,
         db=copy_db(fixture_db, workdir / "screens.db"),
         schema_dirs=ensure_schema_copies(),
+        # The built-in library's path is the checkout's, which differs between machines.
+        use_builtin_schemas=False,
         cache_dir=workdir / "cache",
         watch_schemas=False,
     )
+    if platform:
+        settings = platform_settings(settings)
     return MpSandboxApp(settings, listen=False)
 
 
@@ -109,6 +115,43 @@ async def port_taken(pilot) -> None:
     await settle(pilot)
 
 
+async def streams(pilot) -> None:
+    await live(pilot)
+    await pilot.press("4")
+    screen = pilot.app.screen
+    table = screen.query_one("#streams-table")
+    await settle(pilot, lambda: table.row_count > 0)
+    await pilot.press("w", *"0.25", "enter")
+    await settle(pilot, lambda: "at rate 0.25" in str(screen.query_one("#whatif-result").render()))
+    await pilot.press("escape")  # back to the table: the footer shows the screen's keys
+    await settle(pilot)
+
+
+async def sessions(pilot) -> None:
+    await live(pilot)
+    await pilot.press("5")
+    screen = pilot.app.screen
+    table = screen.query_one("#sessions-table")
+    await settle(pilot, lambda: table.row_count > 0)
+    await pilot.press("enter")  # the most recently active: the platform fixture's session
+    timeline = screen.query_one("#timeline-table")
+    await settle(pilot, lambda: timeline.row_count > 0)
+
+
+async def experiments(pilot) -> None:
+    await live(pilot)
+    await pilot.press("6")
+    screen = pilot.app.screen
+    table = screen.query_one("#experiments-table")
+    await settle(
+        pilot,
+        lambda: table.row_count > 0 and "treatment" in str(table.get_row_at(0)[5]),
+    )
+
+
+#: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
+PLATFORM = {"streams", "sessions", "experiments"}
+
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "live": live,
     "live-filtered": live_filtered,
@@ -117,4 +160,7 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "schemas": schemas,
     "help": help_screen,
     "port-taken": port_taken,
+    "streams": streams,
+    "sessions": sessions,
+    "experiments": experiments,
 }

@@ -22,3 +22,12 @@ class StatusChanged(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, StatusChanged)
+
+
+class OverridesChanged(Message):
+    """A screen changed the local overrides (``what`` says how, for people); screens that
+    show overrides or rates read them again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what

@@ -14,7 +14,12 @@ from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
 
 KEYS: list[tuple[str, str]] = [
     ("1 / 2 / 3", "Live events / Errors / Schemas"),
+    ("4 / 5 / 6", "Streams / Sessions / Experiments and flags"),
     ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
+    ("w, o / x", "Streams: the sampling what-if; override the rate with it / clear it"),
+    ("[ ]", "Sessions: previous / next page of sessions"),
+    ("g, f, d", "Experiments: force the next group, set a flag, delete an override"),
+    ("z / X / m", "Experiments: undo the last change / clear all / copy the mpo string"),
     ("↑ ↓ PgUp PgDn Home End, j k g G", "move in a table; moving stops following"),
     ("f", "follow the newest events again"),
     ("Enter, click the selected row", "open an event, or an error group's events"),

@@ -1,0 +1,410 @@
+"""Experiments and flags: loaded experiments, enrollment seen in the store, the local
+overrides (editable by key) and the ``mpo`` string that forces them on a dev wiki."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from mpsandbox import jsonio
+from mpsandbox.overrides import EXPERIMENT, FLAG, Override, OverrideError, parse_cli_value
+from mpsandbox.platform.experiments import Experiments, ExperimentsError, load_experiments
+from mpsandbox.query import parse_query
+from mpsandbox.store import EventFilter, StoreError
+from mpsandbox.tui.messages import OverridesChanged
+from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.widgets.status_bar import StatusBar
+
+
+def _when(ts: float | None) -> str:
+    return "" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
+
+
+class ExperimentsScreen(Screen):
+    AUTO_FOCUS = "#experiments-table"
+    BINDINGS = [
+        Binding("ctrl+r", "reload", "Reload"),
+        Binding("g", "next_group", "Force group"),
+        Binding("f", "set_flag", "Set flag"),
+        Binding("d,delete", "delete_override", "Delete override"),
+        Binding("z", "revert_last", "Undo"),
+        Binding("X", "clear_all", "Clear all"),
+        Binding("m", "copy_mpo", "Copy mpo"),
+        Binding("tab", "focus_next", "Switch pane", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experiments: Experiments | None = None
+        self.experiments_problem: str | None = None
+        self.items: list[Override] = []
+        self.mpo = ""
+        self.wiki_url: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield Static("Reading experiments…", id="experiments-summary")
+        yield DataTable(id="experiments-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="mpo-line")
+        yield Static("Local overrides", id="overrides-title")
+        yield DataTable(id="overrides-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#experiments-table", DataTable)
+        for key, title in (
+            ("name", "experiment"),
+            ("groups", "groups"),
+            ("rate", "sample rate"),
+            ("unit", "unit"),
+            ("stream", "stream"),
+            ("enrolled", "events by group"),
+            ("override", "override"),
+        ):
+            table.add_column(title, key=key)
+        overrides = self.query_one("#overrides-table", DataTable)
+        for key, title in (
+            ("kind", "kind"),
+            ("key", "key"),
+            ("value", "value"),
+            ("by", "set by"),
+            ("at", "set at"),
+        ):
+            overrides.add_column(title, key=key)
+        self.action_reload()
+
+    # -- refreshing ------------------------------------------------------------------------
+    def store_changed(self, reset: bool) -> None:
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def overrides_changed(self) -> None:
+        self._load_overrides()
+
+    def action_reload(self) -> None:
+        self._load()
+        self._load_overrides()
+
+    @work(exclusive=True, group="experiments")
+    async def _load(self) -> None:
+        app = self.app
+        path = app.settings.experiments_file
+        if path and self.experiments is None:
+            try:
+                self.experiments = await asyncio.to_thread(load_experiments, path)
+                self.experiments_problem = None
+            except ExperimentsError as exc:
+                self.experiments_problem = str(exc)
+        reader = app.reader
+        enrollment: dict[str, Any] = {"groups": [], "scanned": 0, "bounded": False}
+        findings = 0
+        if reader is not None:
+
+            def read() -> tuple[dict[str, Any], int]:
+                flt = EventFilter(query=parse_query("finding:experiment"))
+                return reader.experiment_enrollment(), reader.count_events(flt)
+
+            try:
+                enrollment, findings = await app.read_slow(read)
+            except StoreError as exc:
+                self.query_one("#experiments-summary", Static).update(
+                    Text(str(exc), style="bold red")
+                )
+                return
+        self._show_experiments(enrollment, findings)
+
+    def _show_experiments(self, enrollment: dict[str, Any], findings: int) -> None:
+        by_name: dict[str, dict[str, int]] = {}
+        for g in enrollment["groups"]:
+            by_name.setdefault(g["experiment"], {})[str(g["group"])] = g["events"]
+        summary = Text()
+        if not self.app.settings.experiments_file:
+            summary.append(" No --experiments loaded; ", style="yellow")
+            summary.append("listing the experiments events name.")
+        elif self.experiments_problem:
+            summary.append(" ✖ experiments not loaded: ", style="bold red")
+            summary.append_text(safe(self.experiments_problem, "red", 200))
+        else:
+            summary.append(f" {len(self.experiments or ())} experiments", style="bold")
+            summary.append_text(safe(f" from {self.app.settings.experiments_file}", "dim"))
+        summary.append("   ")
+        summary.append(
+            f"{findings:,} events with experiment findings",
+            style="bold yellow" if findings else "dim",
+        )
+        summary.append(" (finding:experiment)", style="dim")
+        if enrollment["bounded"]:
+            summary.append(f"; counts over the newest {enrollment['scanned']:,}", style="dim")
+        self.query_one("#experiments-summary", Static).update(summary)
+
+        forced = {o.key: o.value for o in self.items if o.kind == EXPERIMENT}
+        table = self.query_one("#experiments-table", DataTable)
+        selected = self.selected_experiment
+        table.clear()
+        names = list(self.experiments or {})
+        names += [n for n in by_name if n not in names]
+        for name in names:
+            exp = (self.experiments or {}).get(name)
+            counts = by_name.get(name, {})
+            enrolled = Text()
+            for i, (group, n) in enumerate(sorted(counts.items())):
+                if i:
+                    enrolled.append(" · ", style="dim")
+                unknown = exp is not None and group not in exp.groups
+                enrolled.append_text(safe(group, "bold red" if unknown else "bold", 24))
+                enrolled.append(f" {n:,}")
+            if not counts:
+                enrolled = Text("none", style="dim")
+            override = Text("—", style="dim")
+            if name in forced:
+                override = safe(f"forced {forced[name]}", "bold cyan", 30)
+            if exp is None:
+                cells = [
+                    safe(name, "bold yellow", 40).append(" not loaded", style="yellow"),
+                    Text("—", style="dim"),
+                    Text("—", style="dim"),
+                    Text("—", style="dim"),
+                    Text("—", style="dim"),
+                ]
+            else:
+                rate = f"{exp.default_rate:g}"
+                if exp.wiki_rates:
+                    rate += f" (+{len(exp.wiki_rates)} per wiki)"
+                cells = [
+                    safe(name, "bold", 40),
+                    safe(", ".join(exp.groups), "", 40),
+                    Text(rate),
+                    safe(exp.sampling_unit),
+                    safe(exp.stream or "—", "", 36),
+                ]
+            table.add_row(*cells, enrolled, override, key=name)
+        if selected in names:
+            table.move_cursor(row=names.index(selected))
+
+    @work(exclusive=True, group="overrides")
+    async def _load_overrides(self) -> None:
+        try:
+            overrides = await asyncio.to_thread(self.app.overrides)
+            if overrides is None:
+                return
+            if self.experiments is not None:
+                overrides.experiments = self.experiments
+            items = await self.app.read(overrides.list)
+            mpo, wiki = await self.app.read(lambda: (overrides.mpo(), overrides.wiki_url()))
+        except (StoreError, OverrideError) as exc:
+            self.query_one("#mpo-line", Static).update(Text(str(exc), style="bold red"))
+            return
+        self.items, self.mpo, self.wiki_url = items, mpo, wiki
+        self._show_overrides()
+
+    def _show_overrides(self) -> None:
+        line = Text(" mpo ", style="bold")
+        if self.mpo:
+            line.append_text(safe(self.mpo, "bold cyan", 200))
+            line.append("  (m copies it", style="dim")
+            line.append(" and the wiki URL)" if self.wiki_url else ")", style="dim")
+        else:
+            line.append(
+                "(no experiment overrides; g forces the selected one's next group)", style="dim"
+            )
+        if self.wiki_url:
+            line.append("\n wiki ", style="bold")
+            line.append_text(safe(self.wiki_url, "cyan", 300))
+        self.query_one("#mpo-line", Static).update(line)
+        table = self.query_one("#overrides-table", DataTable)
+        table.clear()
+        for o in self.items:
+            table.add_row(
+                safe(o.kind, "bold"),
+                safe(o.key, "", 48),
+                safe(jsonio.dumps_str(o.value), "cyan", 60),
+                safe(o.set_by, "dim"),
+                _when(o.set_at),
+                key=f"{o.kind}\x00{o.key}",
+            )
+        title = Text.assemble(
+            (f"Local overrides ({len(self.items)})", "bold"),
+            (
+                "  f sets a flag, d deletes the selected override, z undoes the last change,"
+                " X clears all",
+                "dim",
+            ),
+        )
+        self.query_one("#overrides-title", Static).update(title)
+        # The experiments' override column follows the overrides.
+        table = self.query_one("#experiments-table", DataTable)
+        forced = {o.key: o.value for o in self.items if o.kind == EXPERIMENT}
+        for row_key in list(table.rows):
+            name = row_key.value
+            cell = Text("—", style="dim")
+            if name in forced:
+                cell = safe(f"forced {forced[name]}", "bold cyan", 30)
+            table.update_cell(row_key, "override", cell)
+
+    def _selected(self, table_id: str) -> str | None:
+        table = self.query_one(table_id, DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+
+    @property
+    def selected_experiment(self) -> str | None:
+        return self._selected("#experiments-table")
+
+    @property
+    def selected_override(self) -> tuple[str, str] | None:
+        key = self._selected("#overrides-table")
+        if key is None:
+            return None
+        kind, _, name = key.partition("\x00")
+        return kind, name
+
+    # -- changing overrides -----------------------------------------------------------------
+    @work(group="override-change")
+    async def change(self, method: str, *args: Any) -> Any:
+        """Run one Overrides write (``set``, ``delete``, ``clear_all``, ``revert_last``)
+        with ``set_by="tui"`` in a thread; tell every screen once it committed."""
+        try:
+            overrides = await asyncio.to_thread(self.app.overrides)
+            if overrides is None:
+                raise OverrideError("no store yet")
+            if self.experiments is not None:
+                overrides.experiments = self.experiments
+            result = await asyncio.to_thread(getattr(overrides, method), *args, "tui")
+        except (OverrideError, StoreError) as exc:
+            self.notify(clean(exc, 300), title="Overrides not changed", severity="error")
+            return None
+        what = _describe(method, args, result)
+        self.notify(clean(what, 300))
+        self.app.post_message(OverridesChanged(what))
+        return result
+
+    def action_next_group(self) -> None:
+        """Force the selected experiment's next group (none → first → … → last → none)."""
+        name = self.selected_experiment
+        exp = (self.experiments or {}).get(name or "")
+        if exp is None:
+            self.notify("Select a loaded experiment first.", severity="warning")
+            return
+        current = next(
+            (o.value for o in self.items if o.kind == EXPERIMENT and o.key == name), None
+        )
+        groups = list(exp.groups)
+        index = groups.index(current) + 1 if current in groups else 0
+        if index < len(groups):
+            self.change("set", EXPERIMENT, name, groups[index])
+        else:
+            self.change("delete", EXPERIMENT, name)
+
+    def action_set_flag(self) -> None:
+        from mpsandbox.tui.screens.prompt import PromptScreen
+
+        def answered(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+            name, sep, value = text.partition("=")
+            if not sep:
+                self.notify("Write name=value, e.g. dark-mode=true", severity="warning")
+                return
+            self.change("set", FLAG, name.strip(), parse_cli_value(FLAG, value.strip()))
+
+        self.app.push_screen(
+            PromptScreen("Set a flag: name=value (JSON, or plain text)", "dark-mode=true"),
+            answered,
+        )
+
+    def action_delete_override(self) -> None:
+        if self.focused is self.query_one("#experiments-table", DataTable):
+            name = self.selected_experiment
+            if name and any(o.kind == EXPERIMENT and o.key == name for o in self.items):
+                self.change("delete", EXPERIMENT, name)
+                return
+        chosen = self.selected_override
+        if chosen is None:
+            self.notify("No override selected.", severity="warning")
+            return
+        self.change("delete", *chosen)
+
+    def action_revert_last(self) -> None:
+        self.change("revert_last")
+
+    def action_clear_all(self) -> None:
+        from mpsandbox.tui.screens.confirm import ConfirmScreen
+
+        if not self.items:
+            self.notify("There are no overrides to clear.", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.change("clear_all")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Remove all {len(self.items)} local overrides? (z brings them back)",
+                "Clear all",
+            ),
+            confirmed,
+        )
+
+    def action_copy_mpo(self) -> None:
+        if not self.mpo:
+            self.notify("No experiment overrides: the mpo string is empty.", severity="warning")
+            return
+        text = self.wiki_url or self.mpo
+        self.app.copy_to_clipboard(text)
+        self.notify(clean(f"Copied {'the wiki URL' if self.wiki_url else 'mpo'}: {text}", 300))
+
+    def screen_commands(self):
+        yield SystemCommand("Reload experiments", "Read again (ctrl+r)", self.action_reload)
+        yield SystemCommand(
+            "Force the experiment's next group",
+            "Override the selected experiment's group (g)",
+            self.action_next_group,
+        )
+        yield SystemCommand(
+            "Set a flag", "A local flag override, name=value (f)", self.action_set_flag
+        )
+        yield SystemCommand(
+            "Delete the selected override", "Remove one override (d)", self.action_delete_override
+        )
+        yield SystemCommand(
+            "Undo the last override change", "Revert the newest change (z)", self.action_revert_last
+        )
+        yield SystemCommand(
+            "Clear all overrides", "Remove every local override (X)", self.action_clear_all
+        )
+        yield SystemCommand(
+            "Copy the mpo string",
+            "The ?mpo= value, or the wiki URL with it, to the clipboard (m)",
+            self.action_copy_mpo,
+        )
+
+
+def _describe(method: str, args: tuple, result: Any) -> str:
+    if method == "set":
+        kind, key, value = args
+        return f"{kind} {key} set to {jsonio.dumps_str(value)}"
+    if method == "delete":
+        kind, key = args
+        return f"{kind} {key} override removed" if result else f"{kind} {key} had no override"
+    if method == "clear_all":
+        return f"cleared {len(result or [])} overrides"
+    if method == "revert_last":
+        if not result:
+            return "nothing to undo"
+        return f"undid the last {result['undone']['action']} ({len(result['changes'])} changed)"
+    return method
