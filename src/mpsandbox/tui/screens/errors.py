@@ -8,11 +8,11 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.safe_text import safe
+from mpsandbox.tui.screens.base import ReloadingScreen
 from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
 from mpsandbox.tui.widgets.status_bar import StatusBar
@@ -22,7 +22,7 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
 
 
-class ErrorsScreen(Screen):
+class ErrorsScreen(ReloadingScreen):
     """Error groups above, the selected group's events below."""
 
     BINDINGS = [
@@ -48,12 +48,6 @@ class ErrorsScreen(Screen):
         table.add_column("first seen", key="first")
         table.add_column("last seen", key="last")
         table.focus()
-        self.action_reload()
-
-    def store_changed(self, reset: bool) -> None:
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
         self.action_reload()
 
     def action_reload(self) -> None:

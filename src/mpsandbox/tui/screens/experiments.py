@@ -11,7 +11,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from mpsandbox import jsonio
@@ -21,6 +20,7 @@ from mpsandbox.query import parse_query
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 
@@ -28,7 +28,7 @@ def _when(ts: float | None) -> str:
     return "" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
 
 
-class ExperimentsScreen(Screen):
+class ExperimentsScreen(ReloadingScreen):
     AUTO_FOCUS = "#experiments-table"
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload"),
@@ -60,34 +60,32 @@ class ExperimentsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#experiments-table", DataTable)
-        for key, title in (
-            ("name", "experiment"),
-            ("groups", "groups"),
-            ("rate", "sample rate"),
-            ("unit", "unit"),
-            ("stream", "stream"),
-            ("enrolled", "events by group"),
-            ("override", "override"),
-        ):
-            table.add_column(title, key=key)
+        add_columns(
+            table,
+            (
+                ("name", "experiment"),
+                ("groups", "groups"),
+                ("rate", "sample rate"),
+                ("unit", "unit"),
+                ("stream", "stream"),
+                ("enrolled", "events by group"),
+                ("override", "override"),
+            ),
+        )
         overrides = self.query_one("#overrides-table", DataTable)
-        for key, title in (
-            ("kind", "kind"),
-            ("key", "key"),
-            ("value", "value"),
-            ("by", "set by"),
-            ("at", "set at"),
-        ):
-            overrides.add_column(title, key=key)
+        add_columns(
+            overrides,
+            (
+                ("kind", "kind"),
+                ("key", "key"),
+                ("value", "value"),
+                ("by", "set by"),
+                ("at", "set at"),
+            ),
+        )
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
-    def store_changed(self, reset: bool) -> None:
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
-        self.action_reload()
-
     def overrides_changed(self) -> None:
         self._load_overrides()
 

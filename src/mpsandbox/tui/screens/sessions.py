@@ -9,13 +9,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from mpsandbox.platform.findings import STATEFUL_KINDS
 from mpsandbox.platform.history import dt_gaps, session_funnels
 from mpsandbox.store import StoreError
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
 from mpsandbox.tui.widgets.event_table import BADGES
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -41,7 +41,7 @@ def _gap(seconds: float | None) -> Text:
     return Text(text, style, justify="right")
 
 
-class SessionsScreen(Screen):
+class SessionsScreen(ReloadingScreen):
     AUTO_FOCUS = "#sessions-table"
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload"),
@@ -70,39 +70,40 @@ class SessionsScreen(Screen):
 
     def on_mount(self) -> None:
         sessions = self.query_one("#sessions-table", DataTable)
-        for key, title in (
-            ("id", "session"),
-            ("platform", "platform"),
-            ("first", "first seen"),
-            ("last", "last seen"),
-            ("pageviews", "pageviews"),
-            ("events", "events"),
-            ("streams", "streams"),
-            ("findings", "findings"),
-        ):
-            sessions.add_column(title, key=key)
+        add_columns(
+            sessions,
+            (
+                ("id", "session"),
+                ("platform", "platform"),
+                ("first", "first seen"),
+                ("last", "last seen"),
+                ("pageviews", "pageviews"),
+                ("events", "events"),
+                ("streams", "streams"),
+                ("findings", "findings"),
+            ),
+        )
         timeline = self.query_one("#timeline-table", DataTable)
-        for key, title in (
-            ("dt", "dt"),
-            ("gap", "gap"),
-            ("verdict", "verdict"),
-            ("stream", "stream"),
-            ("action", "action"),
-            ("pageview", "pageview"),
-            ("funnel", "funnel step"),
-            ("findings", "findings"),
-            ("id", "id"),
-        ):
-            timeline.add_column(title, key=key)
+        add_columns(
+            timeline,
+            (
+                ("dt", "dt"),
+                ("gap", "gap"),
+                ("verdict", "verdict"),
+                ("stream", "stream"),
+                ("action", "action"),
+                ("pageview", "pageview"),
+                ("funnel", "funnel step"),
+                ("findings", "findings"),
+                ("id", "id"),
+            ),
+        )
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
     def store_changed(self, reset: bool) -> None:
         if reset:
             self.page = 0
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
         self.action_reload()
 
     def action_reload(self) -> None:

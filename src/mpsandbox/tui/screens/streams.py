@@ -11,7 +11,6 @@ from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from mpsandbox.overrides import SAMPLE_RATE, OverrideError
@@ -21,6 +20,7 @@ from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
 from mpsandbox.tui.widgets.status_bar import StatusBar
 from mpsandbox.whatif import UNITS, stream_sample
 
@@ -45,7 +45,7 @@ def _rate(value: Any) -> str:
     return "—" if value is None else f"{value:g}"
 
 
-class StreamsScreen(Screen):
+class StreamsScreen(ReloadingScreen):
     AUTO_FOCUS = "#streams-table"
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload"),
@@ -74,30 +74,23 @@ class StreamsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#streams-table", DataTable)
-        for key, title in (
-            ("stream", "stream"),
-            ("unit", "unit"),
-            ("rate", "rate"),
-            ("valid", "valid"),
-            ("invalid", "invalid"),
-            ("error", "error"),
-            ("findings", "findings"),
-            ("expected", "expected in/out (web)"),
-            ("schema", "schema_title"),
-        ):
-            table.add_column(title, key=key)
+        add_columns(
+            table,
+            (
+                ("stream", "stream"),
+                ("unit", "unit"),
+                ("rate", "rate"),
+                ("valid", "valid"),
+                ("invalid", "invalid"),
+                ("error", "error"),
+                ("findings", "findings"),
+                ("expected", "expected in/out (web)"),
+                ("schema", "schema_title"),
+            ),
+        )
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
-    def store_changed(self, reset: bool) -> None:
-        self.action_reload()
-
-    def on_screen_resume(self) -> None:
-        self.action_reload()
-
-    def overrides_changed(self) -> None:
-        self.action_reload()
-
     def action_reload(self) -> None:
         self._load()
 

@@ -1,0 +1,32 @@
+"""What the data screens share: re-reading when the store or the overrides change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.screen import Screen
+from textual.widgets import DataTable
+
+
+class ReloadingScreen(Screen):
+    """A screen that shows store data: it re-reads on new events, on a reset, when the
+    overrides change and when it comes back into view (screens of other modes are not told
+    while hidden). Subclasses implement ``action_reload``."""
+
+    def action_reload(self) -> None:
+        raise NotImplementedError
+
+    def store_changed(self, reset: bool) -> None:
+        self.action_reload()
+
+    def on_screen_resume(self) -> None:
+        self.action_reload()
+
+    def overrides_changed(self) -> None:
+        self.action_reload()
+
+
+def add_columns(table: DataTable, columns: Iterable[tuple[str, str]]) -> None:
+    """(key, title) pairs; the keys let rows be updated and read by column."""
+    for key, title in columns:
+        table.add_column(title, key=key)
