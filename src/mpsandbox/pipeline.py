@@ -22,7 +22,7 @@ from mpsandbox.platform.experiments import Experiments
 from mpsandbox.platform.history import History
 from mpsandbox.platform.rules import evaluate
 from mpsandbox.platform.stream_configs import StreamConfigs
-from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, join_path
+from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, field_at, join_path
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.validator import errors_text
 
@@ -90,15 +90,6 @@ class RequestContext:
     #: Lower-cased header names.
     headers: Mapping[str, str] = field(default_factory=dict)
     peer: str | None = None
-
-
-def _get(event: Any, *path: str) -> Any:
-    node = event
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def _clone(event: Any) -> Any:
@@ -201,7 +192,7 @@ class Pipeline:
     def _judge(
         self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None
     ) -> EventRecord:
-        stream = _get(event, "meta", "stream")
+        stream = field_at(event, "meta", "stream")
         record = EventRecord(
             index=index,
             received=event,

@@ -74,6 +74,17 @@ class EventRecord:
         return apply_fills(self.received, self.fills)
 
 
+def field_at(event: Any, *path: str) -> Any:
+    """``event[path[0]][path[1]]...``, or None as soon as a step is missing or not an
+    object (events are whatever clients sent)."""
+    node = event
+    for part in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
 def split_path(dotted: str) -> list[str]:
     """Split a fill path like ``http.request_headers.user-agent``.
 

@@ -20,18 +20,11 @@ import orjson
 
 from mpsandbox.platform.findings import KINDS, Finding
 from mpsandbox.platform.identifiers import parse_dt, platform_kind
+from mpsandbox.records import field_at
 
 #: Apps start a new session after 30 minutes in the background (PLATFORM.md §6).
 APP_SESSION_TIMEOUT_S = 30 * 60
 EXPOSURE_ACTION = "experiment_exposure"
-
-
-def _get(event: Any, *path: str) -> Any:
-    for part in path:
-        if not isinstance(event, dict):
-            return None
-        event = event.get(part)
-    return event
 
 
 def _finding(kind: str, message: str, **facts: Any) -> Finding:
@@ -87,9 +80,9 @@ def funnel_steps(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     steps = []
     for e in events:
-        pos = _get(e, "funnel_event_sequence_position")
+        pos = field_at(e, "funnel_event_sequence_position")
         if isinstance(pos, int) and not isinstance(pos, bool):
-            steps.append((parse_dt(_get(e, "dt")) or 0.0, pos, e))
+            steps.append((parse_dt(field_at(e, "dt")) or 0.0, pos, e))
     steps.sort(key=lambda s: (s[0], s[1]))
     out: list[dict[str, Any]] = []
     seen: set[int] = set()
@@ -136,7 +129,7 @@ class History:
 
     def _duplicates(self, event: dict, received_at: float, ref: Any) -> list[Finding]:
         found = []
-        meta_id = _get(event, "meta", "id")
+        meta_id = field_at(event, "meta", "id")
         if isinstance(meta_id, str) and meta_id:
             first = self._meta_ids.get(meta_id)
             if first is not None:
@@ -211,7 +204,7 @@ class History:
         return []
 
     def _session(self, event: dict) -> list[Finding]:
-        session = _get(event, "performer", "session_id")
+        session = field_at(event, "performer", "session_id")
         if not isinstance(session, str) or platform_kind(event) not in ("android", "ios"):
             return []
         dt = parse_dt(event.get("dt"))
@@ -236,8 +229,8 @@ class History:
     def _exposure(self, event: dict, ref: Any) -> list[Finding]:
         if event.get("action") != EXPOSURE_ACTION:
             return []
-        pageview = _get(event, "performer", "pageview_id")
-        name = _get(event, "experiment", "name") or _get(event, "experiment", "enrolled")
+        pageview = field_at(event, "performer", "pageview_id")
+        name = field_at(event, "experiment", "name") or field_at(event, "experiment", "enrolled")
         if not pageview or not name:
             return []
         key = (str(pageview), str(name))

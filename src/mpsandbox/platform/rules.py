@@ -15,15 +15,7 @@ from mpsandbox.platform import experiments as exps
 from mpsandbox.platform import identifiers as ids
 from mpsandbox.platform import sampling
 from mpsandbox.platform.findings import Finding, finding
-
-
-def _get(event: Any, *path: str) -> Any:
-    node = event
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
+from mpsandbox.records import field_at
 
 
 def _fmt_rate(rate: Any) -> str:
@@ -153,7 +145,7 @@ def check_sample_field(
 
 
 def _has_provide_values(stream_config: dict[str, Any] | None) -> bool:
-    mpc = _get(stream_config, "producers", "metrics_platform_client")
+    mpc = field_at(stream_config, "producers", "metrics_platform_client")
     return isinstance(mpc, dict) and isinstance(mpc.get("provide_values"), list)
 
 
@@ -260,7 +252,7 @@ def check_identifiers(event: dict[str, Any]) -> list[Finding]:
         ("session_id", "ids.session_id_format"),
         ("pageview_id", "ids.pageview_id_format"),
     ):
-        value = _get(event, "performer", field)
+        value = field_at(event, "performer", field)
         if value is None:
             continue
         if not ids.session_id_ok(value, kind):
@@ -275,7 +267,7 @@ def check_identifiers(event: dict[str, Any]) -> list[Finding]:
                     expected=ids.ID_EXPECTATIONS[kind],
                 )
             )
-    install_id = _get(event, "agent", "app_install_id")
+    install_id = field_at(event, "agent", "app_install_id")
     if install_id is not None and not ids.app_install_id_ok(install_id):
         out.append(
             finding(
@@ -560,7 +552,7 @@ def check_experiment_config(
         and isinstance(subject, str)
         and exps.SUBJECT_ID_RE.fullmatch(subject)
     ):
-        wiki = _get(event, "mediawiki", "database")
+        wiki = field_at(event, "mediawiki", "database")
         rate = config.rate_for(wiki if isinstance(wiki, str) else None)
         hash_ = exps.user_hash(subject)
         enrolled = exps.is_sampled(rate, config.groups, hash_)
@@ -636,7 +628,7 @@ def evaluate(
     if not isinstance(event, dict):
         return []
     if stream is None:
-        meta_stream = _get(event, "meta", "stream")
+        meta_stream = field_at(event, "meta", "stream")
         stream = meta_stream if isinstance(meta_stream, str) else None
     findings: list[Finding] = []
     findings += check_sampling(event, stream_config)
