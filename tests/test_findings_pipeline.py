@@ -78,3 +78,37 @@ async def test_duplicates_are_found_across_requests_and_filterable(server, http)
     assert len(dupes) == 2
     assert len(await matching(http, server, "has:finding")) == 2
     assert len(await matching(http, server, "-has:finding")) == 1
+
+
+def funnel_step(position: int, second: int) -> dict:
+    return {
+        **EVENT,
+        "performer": {"is_logged_in": False, "session_id": "0" * 20},
+        "instrument_name": "checkout",
+        "funnel_entry_token": "token-1",
+        "funnel_event_sequence_position": position,
+        "dt": f"2024-10-01T12:00:{second:02d}.000Z",
+    }
+
+
+async def test_a_funnel_gap_filled_by_a_late_step_is_retracted(server, http):
+    # Arrival order 1, 3, 2; dt order 1, 2, 3: no gap once every beacon is in.
+    assert await post(http, server, funnel_step(1, 1)) == 201
+    assert await post(http, server, funnel_step(3, 3)) == 201
+    [gapped] = await matching(http, server, "finding:funnel.gap")
+    assert await post(http, server, funnel_step(2, 2)) == 201
+    assert await matching(http, server, "finding:funnel") == []
+    async with http.get(server.url + f"/sandbox/events/{gapped['id']}") as resp:
+        detail = await resp.json()
+    assert not [f for f in detail["findings"] if f["kind"].startswith("funnel.")]
+    # A real gap stays: step 5 with no 4, and a repeat is a repeat.
+    assert await post(http, server, [funnel_step(5, 5), funnel_step(2, 6)]) == 201
+    kinds = {
+        f["kind"]
+        for e in await matching(http, server, "finding:funnel")
+        for f in (await (await http.get(server.url + f"/sandbox/events/{e['id']}")).json())[
+            "findings"
+        ]
+        if f["kind"].startswith("funnel.")
+    }
+    assert kinds == {"funnel.gap", "funnel.repeat"}

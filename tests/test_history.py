@@ -177,3 +177,17 @@ def test_dt_gaps_skip_unparsable_timestamps():
     dts = ["2024-10-01T12:00:00Z", "2024-10-01T12:00:02.5Z", None, "bad", "2024-10-01T12:01:02.5Z"]
     assert dt_gaps(dts) == [None, 2.5, None, None, 60.0]
     assert dt_gaps([]) == []
+
+
+def test_a_late_step_that_fills_a_gap_retracts_it():
+    h = History()
+    h.observe(step(1, 1), received_at=1, ref="one")
+    assert kinds(h.observe(step(3, 3), received_at=2, ref="three")) == ["funnel.gap"]
+    assert h.take_retractions() == []
+    assert h.observe(step(2, 2), received_at=3, ref="two") == []
+    assert h.take_retractions() == [("funnel.gap", "three")]
+    assert h.take_retractions() == []  # taken once
+    # A gap only partly filled stays.
+    assert kinds(h.observe(step(6, 9, token="t3"), received_at=4, ref="six")) == ["funnel.gap"]
+    h.observe(step(2, 1, token="t3"), received_at=5, ref="x")
+    assert h.take_retractions() == []

@@ -165,9 +165,16 @@ class Pipeline:
                 experiments=self.experiments,
                 received_at=ctx.received_at,
             )
-            found += self.history.observe(
-                event, received_at=ctx.received_at, ref={"request": ctx.request_id, "idx": index}
-            )
+            meta_id = field_at(event, "meta", "id")
+            if not isinstance(meta_id, str):
+                meta_id = (record.fills.get("meta.id") or {}).get("value")
+            ref = {"request": ctx.request_id, "idx": index, "meta_id": meta_id}
+            found += self.history.observe(event, received_at=ctx.received_at, ref=ref)
+            record.retracts = [
+                {"kind": kind, **r}
+                for kind, r in self.history.take_retractions()
+                if isinstance(r, dict) and r.get("meta_id")
+            ]
         except Exception as exc:  # a rule's bug must not cost the event
             log.exception("platform rules failed")
             return [

@@ -67,6 +67,9 @@ class EventRecord:
     explanation: dict[str, Any] = field(default_factory=dict)
     #: What the platform rules found (platform.findings.Finding.as_dict() each).
     findings: list[dict[str, Any]] = field(default_factory=list)
+    #: Findings of earlier events this one proved wrong ({"kind", "meta_id", ...} each),
+    #: e.g. a funnel gap it filled by arriving late; the store removes them.
+    retracts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def accepted(self) -> Any:

@@ -59,6 +59,8 @@ class FunnelStep:
     dt: float
     position: int
     ref: Any = None
+    #: A funnel.gap finding was given to this step (and not retracted yet).
+    gap: bool = False
 
 
 @dataclass(slots=True)
@@ -111,6 +113,13 @@ class History:
         self._funnels = _Bounded(max_groups)
         self._sessions = _Bounded(max_groups)
         self._exposures = _Bounded(max_groups)
+        self._retracted: list[tuple[str, Any]] = []
+
+    def take_retractions(self) -> list[tuple[str, Any]]:
+        """(kind, ref) of findings given earlier that later events proved wrong: a funnel
+        gap filled by a step that arrived late but belongs before it by dt."""
+        out, self._retracted = self._retracted, []
+        return out
 
     def clear(self) -> None:
         for table in (self._meta_ids, self._prints, self._funnels, self._sessions, self._exposures):
@@ -173,7 +182,9 @@ class History:
         if any(s.position == pos for s in funnel.steps):
             funnel.add(FunnelStep(dt or 0.0, pos, ref))
             return [_finding("funnel.repeat", f"funnel step {pos} was already received", **facts)]
-        index = funnel.add(FunnelStep(dt or 0.0, pos, ref))
+        step = FunnelStep(dt or 0.0, pos, ref)
+        index = funnel.add(step)
+        self._retract_filled_gaps(funnel)
         before = funnel.steps[index - 1] if index > 0 else None
         after = funnel.steps[index + 1] if index + 1 < len(funnel.steps) else None
         if (before is not None and before.position > pos) or (
@@ -192,6 +203,7 @@ class History:
         expected = 1 if before is None else before.position + 1
         if pos > expected:
             missing = list(range(expected, pos))
+            step.gap = True
             return [
                 _finding(
                     "funnel.gap",
@@ -202,6 +214,15 @@ class History:
                 )
             ]
         return []
+
+    def _retract_filled_gaps(self, funnel: Funnel) -> None:
+        for i, s in enumerate(funnel.steps):
+            if not s.gap:
+                continue
+            expected = 1 if i == 0 else funnel.steps[i - 1].position + 1
+            if s.position <= expected:
+                s.gap = False
+                self._retracted.append(("funnel.gap", s.ref))
 
     def _session(self, event: dict) -> list[Finding]:
         session = field_at(event, "performer", "session_id")

@@ -398,3 +398,10 @@ def _overrides(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute("CREATE INDEX override_log_batch ON override_log(batch)")
+
+
+@migration("0005_finding_retractions")
+def _finding_retractions(conn: sqlite3.Connection) -> None:
+    # Findings of earlier events that this event proved wrong (a funnel gap it filled by
+    # arriving late but belonging before by dt): kept on the event that retracted them.
+    conn.execute("ALTER TABLE events ADD COLUMN retracts TEXT")

@@ -62,11 +62,11 @@ _REQUEST_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title, schema_version,"
     " action, session_id, pageview_id, meta_id, dt, event, fills, errors, errors_text, message,"
-    " explanation, findings, platform"
+    " explanation, findings, platform, retracts"
 )
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
-_FINDINGS, _PLATFORM = 20, 21
+_FINDINGS, _PLATFORM, _RETRACTS = 20, 21, 22
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
 #: handful of statement texts covers every batch (and stays in the statement cache).
 _CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
@@ -295,6 +295,7 @@ def encode_event(e: EventRecord) -> list[Any]:
         _explanation_text(e.explanation),
         dumps(e.findings) if e.findings else None,
         platform,
+        dumps(e.retracts) if e.retracts else None,
     ]
 
 
@@ -493,6 +494,43 @@ def _summarise_sessions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None
             " DO UPDATE SET events = events + excluded.events",
             [[sid, stream, n] for (sid, stream), n in streams.items()],
         )
+
+
+def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Remove findings that later events proved wrong from the events they were given to
+    (found by meta.id, newest first), keeping each event's JSON, its links and its
+    session's count in step."""
+    for row in rows:
+        if row[_RETRACTS] is None:
+            continue
+        for r in loads(row[_RETRACTS], []):
+            if not isinstance(r, dict) or not r.get("meta_id") or not r.get("kind"):
+                continue
+            target = conn.execute(
+                "SELECT id, findings, session_id FROM events WHERE meta_id = ? AND id < ?"
+                " ORDER BY id DESC LIMIT 1",
+                (r["meta_id"], row[0]),
+            ).fetchone()
+            if target is None or target[1] is None:
+                continue
+            event_id, text, session_id = target
+            findings = loads(text, [])
+            kept = [f for f in findings if not (isinstance(f, dict) and f.get("kind") == r["kind"])]
+            if len(kept) == len(findings):
+                continue
+            removed = sum(1 for f in findings if f not in kept and f.get("severity") != "info")
+            conn.execute(
+                "UPDATE events SET findings = ? WHERE id = ?",
+                (dumps(kept) if kept else None, event_id),
+            )
+            conn.execute(
+                "DELETE FROM event_findings WHERE kind = ? AND event_id = ?", (r["kind"], event_id)
+            )
+            if session_id is not None and removed:
+                conn.execute(
+                    "UPDATE sessions SET findings = max(0, findings - ?) WHERE session_id = ?",
+                    (removed, session_id),
+                )
 
 
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
@@ -1007,6 +1045,7 @@ class StoreWriter:
                 new_groups = self._link_errors(conn, failed)
             _link_findings(conn, event_rows)
             _summarise_sessions(conn, event_rows)
+            _apply_retractions(conn, event_rows)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
