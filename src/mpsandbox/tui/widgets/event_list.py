@@ -55,6 +55,7 @@ class EventList(Vertical):
         if table.counting:
             line.append(f"   {table.total:,}+ events, counting…", style="dim")
         else:
-            line.append(f"   {table.total:,} events", style="dim")
+            noun = "event" if table.total == 1 else "events"
+            line.append(f"   {table.total:,} {noun}", style="dim")
         state.update(line, layout=False)  # one line, always: no need to lay out the screen
         state.set_class(not table.following, "-paused")
