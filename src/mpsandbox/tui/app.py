@@ -240,7 +240,13 @@ class MpSandboxApp(App[int]):
         self._open_reader()
         if store:
             self._set_status(starting=False, listening=False, store_problem=message)
-            self.notify(message, title="The store cannot be opened", severity="error", timeout=30)
+            self.notify(
+                message,
+                title="The store cannot be opened",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
         else:
             self._set_status(starting=False, listening=False, port_problem=message)
         self._deliver(reset=True)

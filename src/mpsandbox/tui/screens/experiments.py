@@ -283,10 +283,12 @@ class ExperimentsScreen(ReloadingScreen):
                 overrides.experiments = self.experiments
             result = await asyncio.to_thread(getattr(overrides, method), *args, "tui")
         except (OverrideError, StoreError) as exc:
-            self.notify(clean(exc, 300), title="Overrides not changed", severity="error")
+            self.notify(
+                clean(exc, 300), markup=False, title="Overrides not changed", severity="error"
+            )
             return None
         what = _describe(method, args, result)
-        self.notify(clean(what, 300))
+        self.notify(clean(what, 300), markup=False)
         self.app.post_message(OverridesChanged(what))
         return result
 
@@ -364,7 +366,9 @@ class ExperimentsScreen(ReloadingScreen):
             return
         text = self.wiki_url or self.mpo
         self.app.copy_to_clipboard(text)
-        self.notify(clean(f"Copied {'the wiki URL' if self.wiki_url else 'mpo'}: {text}", 300))
+        self.notify(
+            clean(f"Copied {'the wiki URL' if self.wiki_url else 'mpo'}: {text}", 300), markup=False
+        )
 
     def screen_commands(self):
         yield SystemCommand("Reload experiments", "Read again (ctrl+r)", self.action_reload)

@@ -307,13 +307,17 @@ class StreamsScreen(ReloadingScreen):
                 await asyncio.to_thread(overrides.set, SAMPLE_RATE, stream, rate, "tui")
                 what = f"{stream}: sample rate overridden to {rate:g}"
         except (OverrideError, StoreError) as exc:
-            self.notify(clean(exc, 300), title="Override not changed", severity="error")
+            self.notify(
+                clean(exc, 300), markup=False, title="Override not changed", severity="error"
+            )
             return
         if what:
-            self.notify(clean(what, 200))
+            self.notify(clean(what, 200), markup=False)
             self.app.post_message(OverridesChanged(what))
         else:
-            self.notify(clean(f"{stream} has no rate override.", 200), severity="warning")
+            self.notify(
+                clean(f"{stream} has no rate override.", 200), markup=False, severity="warning"
+            )
 
     def screen_commands(self):
         yield SystemCommand("Reload streams", "Count again (ctrl+r)", self.action_reload)
