@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -32,6 +33,9 @@ from mpsandbox.intake.server import PortBusy, RunningServer, start_server
 from mpsandbox.platform.stream_configs import StreamConfigError
 from mpsandbox.sandbox import Committed
 from mpsandbox.store import StoreError
+
+#: How much lower than the face the intake and its store process run (nice(2) steps).
+INTAKE_NICENESS = 5
 
 
 class _Out:
@@ -138,6 +142,10 @@ def main() -> None:
     # The parent owns the terminal: Ctrl-C there must not kill the intake before it has
     # drained; the parent asks it to stop by closing stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The face the user types into comes first when the cores are busy: a key press waits
+    # for a CPU at most one scheduler slice, while the intake only answers a little later.
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(INTAKE_NICENESS)
     sys.setswitchinterval(0.0005)
     out = _Out()
     try:
