@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rich.table import Table
@@ -21,17 +20,12 @@ from mpsandbox.records import VALID, split_path
 from mpsandbox.resend import curl_command
 from mpsandbox.tui.json_view import render_json
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.timefmt import full_time_ms
 from mpsandbox.tui.widgets.event_table import BADGES
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 #: Request bodies longer than this are cut on screen.
 BODY_LIMIT = 8_000
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "?"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
 
 
 def _dotted(field: tuple) -> str:
@@ -122,7 +116,7 @@ class DetailScreen(Screen):
         t.append("   stream ", style="dim")
         t.append_text(safe(d.get("stream") or "(none)", "bold"))
         t.append("\n received ", style="dim")
-        t.append(_when(d.get("received_at")))
+        t.append(full_time_ms(d.get("received_at")))
         t.append("   request ", style="dim")
         t.append(f"#{d['request_id']} item {d['idx']}")
         t.append("\n schema   ", style="dim")

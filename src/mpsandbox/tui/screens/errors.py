@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,13 +11,10 @@ from textual.widgets import DataTable, Footer, Static
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.base import ReloadingScreen
+from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
 from mpsandbox.tui.widgets.status_bar import StatusBar
-
-
-def _when(ts: float | None) -> str:
-    return "" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
 
 
 class ErrorsScreen(ReloadingScreen):
@@ -81,8 +76,8 @@ class ErrorsScreen(ReloadingScreen):
                 safe(g.get("data_path") or "(root)", "bold"),
                 safe(g.get("keyword"), "red"),
                 safe(g.get("message"), "", 48),
-                _when(g.get("first_seen")),
-                _when(g.get("last_seen")),
+                short_time(g.get("first_seen")),
+                short_time(g.get("last_seen")),
                 key=str(g["id"]),
             )
         total = sum(g["count"] for g in groups)

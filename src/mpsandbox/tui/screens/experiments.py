@@ -4,7 +4,6 @@ overrides (editable by key) and the ``mpo`` string that forces them on a dev wik
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from rich.text import Text
@@ -21,11 +20,8 @@ from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.status_bar import StatusBar
-
-
-def _when(ts: float | None) -> str:
-    return "" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
 
 
 class ExperimentsScreen(ReloadingScreen):
@@ -227,7 +223,7 @@ class ExperimentsScreen(ReloadingScreen):
                 safe(o.key, "", 48),
                 safe(jsonio.dumps_str(o.value), "cyan", 60),
                 safe(o.set_by, "dim"),
-                _when(o.set_at),
+                short_time(o.set_at),
                 key=f"{o.kind}\x00{o.key}",
             )
         title = Text.assemble(

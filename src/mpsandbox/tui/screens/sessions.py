@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rich.text import Text
@@ -16,6 +15,7 @@ from mpsandbox.platform.history import dt_gaps, session_funnels
 from mpsandbox.store import StoreError
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_table import BADGES
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -25,10 +25,6 @@ PAGE = 100
 TIMELINE_LIMIT = 2_000
 
 PROBLEM_STYLE = {"repeat": "bold magenta", "gap": "bold yellow", "disorder": "bold red"}
-
-
-def _when(ts: float | None) -> str:
-    return "" if ts is None else time.strftime("%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def _gap(seconds: float | None) -> Text:
@@ -148,8 +144,8 @@ class SessionsScreen(ReloadingScreen):
             table.add_row(
                 safe(r["session_id"], "bold cyan", 24),
                 safe(r.get("platform") or "—", "", 16),
-                _when(r.get("first_seen")),
-                _when(r.get("last_seen")),
+                short_time(r.get("first_seen")),
+                short_time(r.get("last_seen")),
                 Text(f"{r.get('pageviews') or 0:,}", justify="right"),
                 Text(f"{r.get('events') or 0:,}", justify="right"),
                 safe(names or "—", "dim", 48),

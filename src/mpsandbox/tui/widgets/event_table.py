@@ -29,6 +29,7 @@ from textual.widgets import Static
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.timefmt import clock_ms
 
 #: Rows read per window: the visible page plus a page above and below.
 _MARGIN_PAGES = 1
@@ -95,15 +96,9 @@ def layout_columns(width: int) -> list[Column]:
     ]
 
 
-def _clock(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
-
-
 def _cell(row: dict[str, Any], key: str, width: int) -> Text:
     if key == "time":
-        return safe(_clock(row.get("received_at")), "dim")
+        return safe(clock_ms(row.get("received_at")), "dim")
     if key == "verdict":
         label, style = BADGES.get(row.get("verdict"), (clean(row.get("verdict"), 7), "reverse"))
         return Text(label, style=style)
