@@ -63,8 +63,10 @@ class BadQuery(web.HTTPBadRequest):
         )
 
 
-def json_ok(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=jsonio.dumps(data), content_type="application/json")
+def json_ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=jsonio.dumps(data), content_type="application/json", headers=headers
+    )
 
 
 def parse_time(value: str, name: str) -> float:
@@ -119,7 +121,7 @@ def _int(value: str, name: str, lo: int | None = None, hi: int | None = None) ->
     return n
 
 
-async def _in_thread(fn, *args, **kwargs):
+async def in_thread(fn, *args, **kwargs):
     return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
 
 
@@ -131,7 +133,7 @@ async def list_events(request: web.Request) -> web.Response:
     before = _int(q["before"], "before") if q.get("before") else None
     after = _int(q["after"], "after") if q.get("after") else None
     oldest_first = q.get("order") == "asc"
-    rows = await _in_thread(
+    rows = await in_thread(
         sandbox.reader.list_events,
         flt,
         before_id=before,
@@ -155,14 +157,14 @@ async def list_errors(request: web.Request) -> web.Response:
     q = request.query
     flt = filter_from_query(q)
     limit = _int(q.get("limit", "100"), "limit", 1, 1000)
-    groups = await _in_thread(sandbox.reader.list_error_groups, flt, limit=limit)
+    groups = await in_thread(sandbox.reader.list_error_groups, flt, limit=limit)
     return json_ok({"groups": groups})
 
 
 async def get_event(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
     event_id = _int(request.match_info["id"], "id")
-    detail = await _in_thread(sandbox.reader.get_event, event_id)
+    detail = await in_thread(sandbox.reader.get_event, event_id)
     if detail is None:
         raise web.HTTPNotFound(
             text=jsonio.dumps_str(
@@ -175,7 +177,7 @@ async def get_event(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
-    data = await _in_thread(sandbox.reader.stats)
+    data = await in_thread(sandbox.reader.stats)
     data["writer"] = sandbox.writer.stats()
     data["refused_backlog"] = sandbox.refused_backlog
     data["write_failures"] = sandbox.write_failures
@@ -210,7 +212,7 @@ async def wait(request: web.Request) -> web.Response:
     timeout = max(0.0, min(timeout, 600.0))
     n = await sandbox.wait_for(flt, count, timeout)
     if n is None:
-        have = await _in_thread(sandbox.reader.count_events, flt)
+        have = await in_thread(sandbox.reader.count_events, flt)
         return json_ok(
             {
                 "status": 408,
@@ -228,7 +230,7 @@ async def resolve_schema(request: web.Request) -> web.Response:
     uri = request.query.get("uri")
     if not uri:
         raise BadParam("give the schema URI as ?uri=/title/1.0.0")
-    res = await _in_thread(sandbox.registry.resolve, uri)
+    res = await in_thread(sandbox.registry.resolve, uri)
     out = res.explanation()
     out["found"] = res.ok
     out["title"] = res.title

@@ -16,7 +16,6 @@ what-if.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Any
 
@@ -24,6 +23,7 @@ from aiohttp import web
 
 from mpsandbox import jsonio
 from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
+from mpsandbox.intake.inspect_routes import in_thread, json_ok
 from mpsandbox.overrides import KINDS, OverrideError
 from mpsandbox.store import StoreError
 from mpsandbox.testkitchen import (
@@ -36,20 +36,12 @@ from mpsandbox.whatif import UNITS, sampling_whatif
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=jsonio.dumps(data),
-        content_type="application/json",
-        headers={"cache-control": "no-cache"},
-    )
+    # Overrides change under the client's feet: never cached.
+    return json_ok(data, status, headers={"cache-control": "no-cache"})
 
 
 def _problem(status: int, title: str, detail: str) -> web.Response:
     return _json({"status": status, "title": title, "detail": detail}, status=status)
-
-
-async def _in_thread(fn, *args, **kwargs):
-    return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
 
 
 def _overrides(request: web.Request):
@@ -67,8 +59,8 @@ def _overrides(request: web.Request):
 async def _summary(request: web.Request, **extra: Any) -> web.Response:
     sandbox, overrides = _overrides(request)
     await sandbox.refresh_overrides_async()
-    data = await _in_thread(overrides.summary)
-    data["history"] = await _in_thread(overrides.history, 20)
+    data = await in_thread(overrides.summary)
+    data["history"] = await in_thread(overrides.history, 20)
     data.update(extra)
     return _json(data)
 
@@ -76,7 +68,7 @@ async def _summary(request: web.Request, **extra: Any) -> web.Response:
 async def _write(request: web.Request, fn, *args, **kwargs) -> Any:
     sandbox, _ = _overrides(request)
     try:
-        result = await _in_thread(fn, *args, **kwargs)
+        result = await in_thread(fn, *args, **kwargs)
     except OverrideError as exc:
         raise web.HTTPBadRequest(
             text=jsonio.dumps_str({"status": 400, "title": "bad override", "detail": str(exc)}),
@@ -138,7 +130,7 @@ async def revert_override(request: web.Request) -> web.Response:
 async def tk_experiments(request: web.Request) -> web.Response:
     sandbox, overrides = _overrides(request)
     await sandbox.refresh_overrides_async()
-    groups = await _in_thread(overrides.experiment_groups)
+    groups = await in_thread(overrides.experiment_groups)
     return _json(experiment_rows(sandbox.experiments, groups))
 
 
@@ -146,7 +138,7 @@ async def tk_instruments(request: web.Request) -> web.Response:
     sandbox, _ = _overrides(request)
     await sandbox.refresh_overrides_async()
     try:
-        rows = await _in_thread(load_instruments, sandbox.settings.instruments)
+        rows = await in_thread(load_instruments, sandbox.settings.instruments)
     except InstrumentsError as exc:
         return _problem(500, "instruments cannot be served", str(exc))
     return _json(instrument_rows(rows, sandbox.stream_rate_overrides))
@@ -218,7 +210,7 @@ async def whatif_sampling(request: web.Request) -> web.Response:
         finally:
             conn.close()
 
-    result = await _in_thread(run)
+    result = await in_thread(run)
     return _json(
         {
             "stream": stream,
