@@ -428,25 +428,38 @@ def _reject(fut: Future, exc: BaseException) -> None:
 _FINDING_COLUMNS = "kind, event_id, severity"
 
 
-def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """One event_findings row per (kind, event), so finding filters read an index."""
+def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int, int]:
+    """One event_findings row per (kind, event), so finding filters read an index.
+
+    Returns, per event id, how many of its findings are problems (not info), for the
+    sessions summary, so the findings JSON is parsed once per event.
+    """
     links: list[list[Any]] = []
+    problems: dict[int, int] = {}
     for row in rows:
         text = row[_FINDINGS]
         if text is None:
             continue
         seen: set[str] = set()
         for f in loads(text, []):
-            kind = f.get("kind") if isinstance(f, dict) else None
+            if not isinstance(f, dict):
+                continue
+            if f.get("severity") != "info":
+                problems[row[0]] = problems.get(row[0], 0) + 1
+            kind = f.get("kind")
             if isinstance(kind, str) and kind not in seen:
                 seen.add(kind)
                 links.append([kind, row[0], str(f.get("severity") or "warning")])
     if links:
         insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
+    return problems
 
 
-def _summarise_sessions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """Fold the batch's events into the sessions summary (one upsert per session)."""
+def _summarise_sessions(
+    conn: sqlite3.Connection, rows: list[list[Any]], problems: dict[int, int]
+) -> None:
+    """Fold the batch's events into the sessions summary (one upsert per session);
+    ``problems`` counts each event's non-info findings (see _link_findings)."""
     sessions: dict[str, list[Any]] = {}
     pageviews: set[tuple[str, str]] = set()
     streams: dict[tuple[str, str], int] = {}
@@ -455,13 +468,7 @@ def _summarise_sessions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None
         if sid is None:
             continue
         at = row[_RECEIVED_AT]
-        findings = 0
-        if row[_FINDINGS] is not None:
-            findings = sum(
-                1
-                for f in loads(row[_FINDINGS], [])
-                if isinstance(f, dict) and f.get("severity") != "info"
-            )
+        findings = problems.get(row[0], 0)
         s = sessions.get(sid)
         if s is None:
             sessions[sid] = [sid, row[_PLATFORM], at, at, 1, findings]
@@ -1043,8 +1050,8 @@ class StoreWriter:
             failed = [row for row in event_rows if row[4] != VALID]
             if failed:
                 new_groups = self._link_errors(conn, failed)
-            _link_findings(conn, event_rows)
-            _summarise_sessions(conn, event_rows)
+            problems = _link_findings(conn, event_rows)
+            _summarise_sessions(conn, event_rows, problems)
             _apply_retractions(conn, event_rows)
             conn.execute("COMMIT")
         except Exception as exc:
