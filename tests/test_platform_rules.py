@@ -867,3 +867,10 @@ def test_platform_modules_are_pure():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dt_missing_only_when_the_schema_has_dt():
+    event = {"$schema": "/mpsandbox/smoke_test/1.0.0", "meta": {"stream": "s"}}
+    common = {"stream": None, "stream_config": None, "experiments": None, "received_at": NOW}
+    assert "time.dt_missing" in kinds(evaluate(event, **common))
+    assert "time.dt_missing" not in kinds(evaluate(event, **common, schema_has_dt=False))

@@ -28,10 +28,6 @@ from mpsandbox.schemas.validator import errors_text
 
 log = logging.getLogger(__name__)
 
-#: Findings that only make sense when the event's schema has the field: a schema without
-#: ``dt`` (a smoke test, a legacy capsule) cannot be blamed for an event without one.
-_NEEDS_SCHEMA_FIELD = {"time.dt_missing": ("dt",)}
-
 MISSING_SCHEMA = "Field(s) $schema were missing from event and could not be extracted."
 #: eventgate-wikimedia's MissingFieldError when a stream config is in use and the event has
 #: no meta.stream (its stream_field).
@@ -164,6 +160,7 @@ class Pipeline:
                 stream_config=stream_config,
                 experiments=self.experiments,
                 received_at=ctx.received_at,
+                schema_has_dt=self._schema_has_dt(record.schema_uri),
             )
             meta_id = field_at(event, "meta", "id")
             if not isinstance(meta_id, str):
@@ -185,16 +182,17 @@ class Pipeline:
                     "facts": {"error": type(exc).__name__},
                 }
             ]
-        if record.schema_uri and any(f.kind in _NEEDS_SCHEMA_FIELD for f in found):
-            compiled = self.registry.resolve(record.schema_uri).compiled
-            if compiled is not None:
-                found = [
-                    f
-                    for f in found
-                    if f.kind not in _NEEDS_SCHEMA_FIELD
-                    or compiled.declares(_NEEDS_SCHEMA_FIELD[f.kind])
-                ]
         return [f.as_dict() for f in found]
+
+    def _schema_has_dt(self, uri: str | None) -> bool:
+        """Whether the event's schema declares ``dt``, once per schema (unknown: True)."""
+        resolution = self.registry.resolve(uri) if uri else None
+        if resolution is None or resolution.compiled is None:
+            return True
+        has = resolution.memo.get("declares_dt")
+        if has is None:
+            has = resolution.memo["declares_dt"] = resolution.compiled.declares(("dt",))
+        return has
 
     def _judge(
         self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None

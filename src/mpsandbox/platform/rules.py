@@ -281,7 +281,11 @@ def check_identifiers(event: dict[str, Any]) -> list[Finding]:
     return out
 
 
-def check_time(event: dict[str, Any], received_at: float) -> list[Finding]:
+def check_time(
+    event: dict[str, Any], received_at: float, *, schema_has_dt: bool = True
+) -> list[Finding]:
+    """``schema_has_dt=False``: the event's schema has no ``dt`` (a smoke test, a legacy
+    capsule), so an event without one is not missing anything."""
     kind = ids.platform_kind(event)
     out: list[Finding] = []
     has_dt = "dt" in event
@@ -306,7 +310,7 @@ def check_time(event: dict[str, Any], received_at: float) -> list[Finding]:
                 dt=event.get("dt"),
             )
         )
-    elif not has_dt:
+    elif not has_dt and schema_has_dt:
         out.append(
             finding(
                 "time.dt_missing",
@@ -618,12 +622,14 @@ def evaluate(
     stream_config: dict[str, Any] | None,
     experiments: Mapping[str, exps.Experiment] | None,
     received_at: float,
+    schema_has_dt: bool = True,
 ) -> list[Finding]:
     """Every stateless platform check for one event (as received, before fill-ins).
 
     ``stream`` defaults to ``meta.stream``; ``stream_config`` is that stream's config or
     None (no config loaded / stream unknown); ``experiments`` the loaded experiments or
-    None; ``received_at`` epoch seconds.
+    None; ``received_at`` epoch seconds; ``schema_has_dt`` whether the event's schema
+    declares ``dt`` (unknown: assume it does).
     """
     if not isinstance(event, dict):
         return []
@@ -636,6 +642,6 @@ def evaluate(
     findings += check_attributes(event, stream_config, experiments)
     findings += check_curation(event, stream_config)
     findings += check_identifiers(event)
-    findings += check_time(event, received_at)
+    findings += check_time(event, received_at, schema_has_dt=schema_has_dt)
     findings += check_experiment(event, experiments, stream=stream, received_at=received_at)
     return findings
