@@ -35,7 +35,7 @@ from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
-from mpsandbox.tui.messages import OverridesChanged, StatusChanged, StoreChanged
+from mpsandbox.tui.messages import OverridesChanged, StoreChanged
 from mpsandbox.tui.screens.confirm import ConfirmScreen
 from mpsandbox.tui.screens.errors import ErrorsScreen
 from mpsandbox.tui.screens.experiments import ExperimentsScreen
@@ -279,7 +279,6 @@ class MpSandboxApp(App[int]):
     # -- status ----------------------------------------------------------------------------
     def _set_status(self, **changes: Any) -> None:
         self.status = replace(self.status, **changes)
-        self.post_message(StatusChanged())
 
     @work(exclusive=True, group="counts")
     async def _refresh_counts(self) -> None:

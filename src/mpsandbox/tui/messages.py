@@ -17,13 +17,6 @@ class StoreChanged(Message):
         return isinstance(message, StoreChanged)
 
 
-class StatusChanged(Message):
-    """The intake started, stopped or failed to bind; counts or rates moved."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StatusChanged)
-
-
 class OverridesChanged(Message):
     """A screen changed the local overrides (``what`` says how, for people); screens that
     show overrides or rates read them again."""
