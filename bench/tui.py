@@ -582,9 +582,7 @@ async def read_only_phase(db: Path, tmp: Path, out: dict[str, Any]) -> None:
         timings, per_key, _, _ = await press_keys(app, table, LOAD_KEYS, time.perf_counter() + 6)
         out["keys_idle"] = timings
         out["keys_idle_per_key"] = per_key
-        from mpsandbox.tui.screens.detail import DetailScreen
-
-        if isinstance(app.screen, DetailScreen):
+        if detail_open(app):
             await pilot.press("escape")
         await pilot.press("f")
         await until(
@@ -860,8 +858,6 @@ async def press_keys(
     """Press ``keys`` in a loop, one every ~100 ms until ``until_t``; time each to the frame
     that shows its effect. Returns all timings, timings per key, the presses that a table
     refresh undid within 150 ms, and the peak RSS seen."""
-    from mpsandbox.tui.screens.detail import DetailScreen
-
     reader = app.reader
     timings = Timings()
     per_key: dict[str, Timings] = {}
@@ -872,7 +868,7 @@ async def press_keys(
         slot = time.perf_counter()
         key = keys[i % len(keys)]
         i += 1
-        check, still = _load_check(app, table, key, DetailScreen)
+        check, still = _load_check(app, table, key)
         if check is None:
             continue
         if key == "f":
@@ -900,9 +896,8 @@ async def _check_totals(app: Any, pilot: Any, table: Any, url: str) -> list[tupl
 
     from mpsandbox.query import parse_query
     from mpsandbox.store import EventFilter
-    from mpsandbox.tui.screens.detail import DetailScreen
 
-    if isinstance(app.screen, DetailScreen):
+    if detail_open(app):
         await pilot.press("escape")
 
     def settled() -> bool:
@@ -996,11 +991,16 @@ def _cpu_seconds() -> tuple[float, float]:
     return t.user + t.system, children
 
 
-def _load_check(app: Any, table: Any, key: str, DetailScreen: type):
+def detail_open(app: Any) -> bool:
+    """The Live screen shows an event's detail in place of its list."""
+    return bool(getattr(app.screen, "detail_open", False))
+
+
+def _load_check(app: Any, table: Any, key: str):
     """(check, still): what the next frame must show after ``key``, and what must still
     hold 150 ms later (the press was not undone by a table refresh)."""
     if key in ("down", "up", "pagedown"):
-        if isinstance(app.screen, DetailScreen):
+        if detail_open(app):
             return None, None
         page = max(1, table.size.height - 1)
         c0 = table.cursor
@@ -1014,18 +1014,19 @@ def _load_check(app: Any, table: Any, key: str, DetailScreen: type):
 
         return moved, lambda: table.cursor == want
     if key == "enter":
-        if isinstance(app.screen, DetailScreen) or table.selected_id is None:
+        if detail_open(app) or table.selected_id is None:
             return None, None
+        want = table.selected_id
 
         def opened() -> bool:
-            screen = app.screen
-            return isinstance(screen, DetailScreen) and screen.data is not None
+            detail = app.screen.detail
+            return detail_open(app) and detail.event_id == want and detail.data is not None
 
         return opened, None
     if key == "escape":
-        if not isinstance(app.screen, DetailScreen):
+        if not detail_open(app):
             return None, None
-        return (lambda: not isinstance(app.screen, DetailScreen)), None
+        return (lambda: not detail_open(app) and table.display), None
     if key == "f":
         return (lambda: True), None  # replaced by _follow_check (needs the newest id)
     raise AssertionError(key)

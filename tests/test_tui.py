@@ -21,10 +21,12 @@ from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.screens.detail import DetailScreen
 from mpsandbox.tui.screens.errors import ErrorsScreen
 from mpsandbox.tui.screens.help import HelpScreen
+from mpsandbox.tui.screens.live import LiveScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
 from mpsandbox.tui.widgets.event_table import EventTable
 from mpsandbox.tui.widgets.filter_bar import FilterBar
 from tests.tui_fixture import NASTY, build_fixture_db, copy_db, use_utc
+from tests.tui_scenarios import shown_detail
 
 SIZE = (150, 45)
 VALID_EVENT = {
@@ -163,11 +165,7 @@ async def test_open_detail_shows_errors_by_field_and_copies_a_working_curl(setti
         for _ in range(index):
             await pilot.press("down")
         await pilot.press("enter")
-        await until(
-            pilot,
-            lambda: isinstance(app.screen, DetailScreen) and app.screen.data,
-            what="the detail screen",
-        )
+        await until(pilot, lambda: shown_detail(app), what="the event's detail")
         text = screen_text(app)
         # Each error sits on the line of its field, with expected and actual values.
         action_line = next(line for line in text.splitlines() if '"action": 42' in line)
@@ -177,7 +175,7 @@ async def test_open_detail_shows_errors_by_field_and_copies_a_working_curl(setti
             for line in text.splitlines()
         )
         assert "(absent)" in text or "additional" in text
-        app.screen.query_one("#detail-body").scroll_end(animate=False)
+        shown_detail(app).scroll_end(animate=False)
         await pilot.pause(0.2)
         text = screen_text(app)
         assert "The request" in text and "User-Agent" in text and "POST /v1/events" in text
@@ -196,7 +194,58 @@ async def test_open_detail_shows_errors_by_field_and_copies_a_working_curl(setti
         assert jsonio.loads(app.clipboard)["action"] == 42
 
         await pilot.press("escape")
-        assert not isinstance(app.screen, DetailScreen)
+        assert shown_detail(app) is None and table.display and table.has_focus
+
+
+async def test_detail_opens_in_place_walks_siblings_and_returns_to_the_same_row(settings):
+    """Live shows the detail in place of the list: the list keeps its row while events
+    arrive, a sibling opened from the detail is one Escape away from the event before it."""
+    async with running(settings) as (app, pilot):
+        screen = app.screen
+        assert isinstance(screen, LiveScreen)
+        table = screen.query_one(EventTable)
+        await pilot.press("slash", *"request:6", "enter")
+        await until(pilot, lambda: table.total == 2, what="the request's two events")
+        await pilot.press("escape", "down")
+        first = table.selected_id
+        await pilot.press("enter")
+        await until(pilot, lambda: shown_detail(app), what="the first event")
+        detail = shown_detail(app)
+        assert app.screen is screen and detail.event_id == first
+        assert not table.display or not screen.query_one("#live-events").display
+        sibling = next(s["id"] for s in detail.data["siblings"] if s["id"] != first)
+        detail.scroll_end(animate=False)
+        await pilot.pause(0.1)
+        assert f"#{sibling} (item" in screen_text(app)
+
+        # New events while the detail is open: the list hears of them on the way back.
+        assert await post(intake_url(app), {**VALID_EVENT, "action": "meanwhile"}) == 201
+        await until(pilot, lambda: app.status.total == 32, what="the new event")
+
+        options = detail.query_one("#detail-siblings")
+        options.focus()
+        await pilot.press("down", "enter")
+        await until(
+            pilot,
+            lambda: shown_detail(app) and shown_detail(app).event_id == sibling,
+            what="the sibling",
+        )
+        assert f"event #{sibling}" in screen_text(app)
+        await pilot.press("escape")
+        await until(
+            pilot,
+            lambda: shown_detail(app) and shown_detail(app).event_id == first,
+            what="the first event again",
+        )
+        await pilot.press("escape")
+        assert shown_detail(app) is None and table.has_focus
+        assert table.selected_id == first and not table.following
+        await pilot.press("slash")
+        bar = screen.query_one(FilterBar)
+        bar.input.value = ""
+        await pilot.press("enter", "escape", "f")
+        await until(pilot, lambda: table.total == 32, what="the new event in the list")
+        assert table.row_at(0)["action"] == "meanwhile"
 
 
 async def test_error_groups_drill_down_to_their_events(settings):
@@ -280,9 +329,7 @@ async def test_event_content_is_rendered_literally_and_safely(settings):
         # Markup shown as typed in the table (the action column is narrow).
         await until(pilot, lambda: "[bold red]not" in screen_text(app), what="literal markup")
         await pilot.press("enter")
-        await until(
-            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.data, what="detail"
-        )
+        await until(pilot, lambda: shown_detail(app), what="detail")
         text = screen_text(app)
         assert "[bold red]not bold[/bold red]" in text
         assert "\x1b" not in text and "\\u001b[31mred" in text
@@ -381,8 +428,6 @@ async def test_findings_show_in_the_table_the_detail_and_the_filter(settings):
         await pilot.press("slash", *"finding:duplicate.meta_id", "enter")
         await until(pilot, lambda: table.total == 1, what="the finding filter")
         await pilot.press("enter")
-        await until(
-            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.data, what="detail"
-        )
+        await until(pilot, lambda: shown_detail(app), what="detail")
         text = screen_text(app)
         assert "duplicate.meta_id" in text and "dup-0001" in text

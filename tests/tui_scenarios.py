@@ -13,10 +13,20 @@ from pathlib import Path
 
 from mpsandbox.config import Settings
 from mpsandbox.tui.app import MpSandboxApp
+from mpsandbox.tui.widgets.event_detail import EventDetail
 from mpsandbox.tui.widgets.event_table import EventTable
 from tests.tui_fixture import copy_db, ensure_schema_copies, platform_settings
 
 SIZE = (130, 40)
+
+
+def shown_detail(app) -> EventDetail | None:
+    """The event detail on screen, once its event is read: in place of the Live screen's
+    list, or on a detail screen of its own."""
+    for detail in app.screen.query(EventDetail):
+        if detail.display and detail.data is not None:
+            return detail
+    return None
 
 
 def make_app(fixture_db: Path, workdir: Path, *, platform: bool = False) -> MpSandboxApp:
@@ -70,7 +80,7 @@ async def detail(pilot) -> None:
     await pilot.press("slash", *"request:6", "enter")
     await settle(pilot, lambda: pilot.app.screen.query_one(EventTable).total == 2)
     await pilot.press("end", "enter")
-    await settle(pilot, lambda: getattr(pilot.app.screen, "data", None) is not None)
+    await settle(pilot, lambda: shown_detail(pilot.app) is not None)
 
 
 async def errors(pilot) -> None:

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -49,6 +49,15 @@ T = TypeVar("T")
 
 #: Shortest gap between two table refreshes while events stream in.
 REFRESH_INTERVAL = 0.1
+#: The gap while events arrive faster than a reader can follow them one by one: each refresh
+#: costs the UI a read and a repaint, and fewer of them leave more of the CPU to key presses.
+BUSY_REFRESH_INTERVAL = 0.25
+BUSY_RATE = 200.0
+#: After a key press, refreshes wait this long: the key's own work (a move, a read, a
+#: repaint) gets the UI's loop and its reader threads to itself.
+KEY_GRACE = 0.12
+#: ...but a held-down key must not stop the table from moving on for longer than this.
+MAX_DEFER = 0.6
 #: Window over which the header's events-per-second rate is averaged.
 RATE_WINDOW = 5.0
 
@@ -125,6 +134,7 @@ class MpSandboxApp(App[int]):
         self._arrivals: deque[tuple[float, int]] = deque()
         self._last_delivery = 0.0
         self._delivery_pending = False
+        self._last_key = 0.0
         self.set_reactive(
             MpSandboxApp.status,
             AppStatus(
@@ -304,14 +314,26 @@ class MpSandboxApp(App[int]):
         """Coalesce: at most one refresh per REFRESH_INTERVAL, however fast events come."""
         if self._delivery_pending:
             return
-        wait = self._last_delivery + REFRESH_INTERVAL - time.monotonic()
+        interval = BUSY_REFRESH_INTERVAL if self.status.rate > BUSY_RATE else REFRESH_INTERVAL
+        due = max(self._last_delivery + interval, self._last_key + KEY_GRACE)
+        wait = due - time.monotonic()
         if wait > 0:
             self._delivery_pending = True
             self.set_timer(wait, self._deliver)
         else:
             self._deliver()
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)):
+            self._last_key = time.monotonic()
+        await super().on_event(event)
+
     def _deliver(self, reset: bool = False) -> None:
+        now = time.monotonic()
+        grace = self._last_key + KEY_GRACE - now
+        if grace > 0 and not reset and now - self._last_delivery < MAX_DEFER:
+            self.set_timer(grace, self._deliver)  # still pending: a key came in meanwhile
+            return
         self._delivery_pending = False
         self._last_delivery = time.monotonic()
         drained = self.feed.drain()

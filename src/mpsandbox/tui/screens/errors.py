@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.safe_text import safe
@@ -14,6 +14,7 @@ from mpsandbox.tui.screens.base import ReloadingScreen
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
+from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 
@@ -31,7 +32,7 @@ class ErrorsScreen(ReloadingScreen):
         yield DataTable(id="error-groups", cursor_type="row", zebra_stripes=True)
         yield Static("Select a group to see its events.", id="group-title")
         yield EventList(EventFilter(error_group=-1), follow=False, id="group-events")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#error-groups", DataTable)

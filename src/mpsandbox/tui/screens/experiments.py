@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mpsandbox import jsonio
 from mpsandbox.overrides import EXPERIMENT, FLAG, Override, OverrideError, parse_cli_value
@@ -21,6 +21,7 @@ from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
 from mpsandbox.tui.timefmt import short_time
+from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 
@@ -52,7 +53,7 @@ class ExperimentsScreen(ReloadingScreen):
         yield Static("", id="mpo-line")
         yield Static("Local overrides", id="overrides-title")
         yield DataTable(id="overrides-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#experiments-table", DataTable)

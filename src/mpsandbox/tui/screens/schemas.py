@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
 from mpsandbox.sandbox import build_registry
 from mpsandbox.schemas.catalog import SourceCatalog, catalog
 from mpsandbox.schemas.registry import Resolution, SchemaRegistry
 from mpsandbox.tui.safe_text import safe
+from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 #: Titles listed per source before "… N more".
@@ -46,7 +47,7 @@ class SchemasScreen(Screen):
         with VerticalScroll(id="schemas-body"):
             yield Static("", id="probe-result")
             yield Static("Scanning schema sources…", id="sources")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.action_rescan()

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mpsandbox.platform.findings import STATEFUL_KINDS
 from mpsandbox.platform.history import dt_gaps, session_funnels
@@ -17,6 +17,7 @@ from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_table import BADGES
+from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 #: Sessions read per page (only the page shown is read, however many sessions exist).
@@ -62,7 +63,7 @@ class SessionsScreen(ReloadingScreen):
         yield Static("Select a session (Enter) to see its timeline.", id="timeline-title")
         yield DataTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="session-funnels")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         sessions = self.query_one("#sessions-table", DataTable)

@@ -11,7 +11,7 @@ from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from mpsandbox.overrides import SAMPLE_RATE, OverrideError
 from mpsandbox.platform.stream_configs import StreamConfigError, StreamConfigs, load_location
@@ -21,6 +21,7 @@ from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 from mpsandbox.whatif import UNITS, stream_sample
 
@@ -70,7 +71,7 @@ class StreamsScreen(ReloadingScreen):
             yield Static("What if the selected stream sampled at rate", id="whatif-label")
             yield Input(placeholder="0.1", id="whatif-rate", restrict=r"[0-9.]*")
         yield Static("", id="whatif-result")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#streams-table", DataTable)

@@ -1,0 +1,118 @@
+"""The bottom line of every screen: the keys that work where the focus is.
+
+Textual's ``Footer`` rebuilds itself, one child widget per key, every time the bindings change,
+which is every time the focus moves. Each rebuild applies the stylesheet to a dozen new widgets
+and lays the screen out again; ``bench/tui.py`` measured that as most of the cost of opening and
+closing an event (~45 widget mounts per press). This bar draws the same line as one widget: a
+change of bindings is a repaint of one row, and nothing when the keys shown did not change.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.screen import Screen
+from textual.widget import Widget
+
+
+class KeyBar(Widget, can_focus=False):
+    """Looks like Textual's footer (same theme variables); a click presses the key."""
+
+    COMPONENT_CLASSES = {"key-bar--key", "key-bar--description", "key-bar--disabled"}
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        .key-bar--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .key-bar--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        .key-bar--disabled {
+            text-style: dim;
+        }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: (key, key display, description, enabled) for each key shown, in order.
+        self._keys: tuple[tuple[str, str, str, bool], ...] = ()
+        #: (first column, last column + 1, key) of each key as drawn, for clicks.
+        self._spans: list[tuple[int, int, str]] = []
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self._bindings_changed(self.screen)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        if screen is not self.screen:
+            return
+        keys = self._shown(screen)
+        if keys != self._keys:
+            self._keys = keys
+            self.refresh()
+
+    def _shown(self, screen: Screen) -> tuple[tuple[str, str, str, bool], ...]:
+        """One entry per action (the first key bound to it), as Textual's footer shows them."""
+        app = self.app
+        seen: set[str] = set()
+        palette: tuple[str, str, str, bool] | None = None
+        keys: list[tuple[str, str, str, bool]] = []
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
+                palette = (key, app.get_key_display(binding), "palette", active.enabled)
+                continue
+            if not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            keys.append((key, app.get_key_display(binding), binding.description, active.enabled))
+        if palette is not None:
+            keys.append(palette)
+        return tuple(keys)
+
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("key-bar--key")
+        description_style = self.get_component_rich_style("key-bar--description")
+        dim = self.get_component_rich_style("key-bar--disabled")
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        self._spans = []
+        palette = self.app.COMMAND_PALETTE_BINDING
+        tail = None
+        for key, display, description, enabled in self._keys:
+            if key == palette:
+                # Textual's footer keeps the palette key at the right edge.
+                tail = (key, Text.assemble("▏", (display, key_style), f" {description} "))
+                continue
+            start = line.cell_len
+            line.append(f" {display} ", key_style if enabled else key_style + dim)
+            line.append(f"{description} ", description_style if enabled else dim)
+            self._spans.append((start, line.cell_len, key))
+        if tail is not None:
+            key, text = tail
+            gap = self.size.width - line.cell_len - text.cell_len
+            if gap > 0:
+                line.append(" " * gap)
+                self._spans.append((line.cell_len, line.cell_len + text.cell_len, key))
+                line.append_text(text)
+        return line
+
+    def on_resize(self) -> None:
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, key in self._spans:
+            if start <= event.x < end:
+                event.stop()
+                self.app.simulate_key(key)
+                return
