@@ -247,6 +247,13 @@ async def test_detail_opens_in_place_walks_siblings_and_returns_to_the_same_row(
         await until(pilot, lambda: table.total == 32, what="the new event in the list")
         assert table.row_at(0)["action"] == "meanwhile"
 
+        # An event gone from the store (a reset elsewhere) still opens, and says so.
+        screen.open_detail(10_000)
+        await until(pilot, lambda: screen.detail_open, what="the detail of a missing event")
+        await until(pilot, lambda: "not in the store" in screen_text(app), what="the note")
+        await pilot.press("escape")
+        assert not screen.detail_open and table.has_focus
+
 
 async def test_error_groups_drill_down_to_their_events(settings):
     async with running(settings) as (app, pilot):

@@ -83,12 +83,13 @@ class LiveScreen(Screen):
 
     def open_detail(self, event_id: int) -> None:
         self._trail.clear()
-        detail = self.detail
-        detail.show(event_id)
+        self.detail.show(event_id, reveal=self._reveal_detail)
+
+    def _reveal_detail(self) -> None:
         self.query_one("#live-filter").display = False
         self.query_one("#live-events").display = False
-        detail.display = True
-        detail.focus()
+        self.detail.display = True
+        self.detail.focus()
 
     def action_close_detail(self) -> None:
         if not self.detail_open:

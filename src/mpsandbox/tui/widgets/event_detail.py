@@ -7,6 +7,7 @@ several layouts (measured in ``bench/tui.py``: that made Enter and Escape the sl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.table import Table
@@ -16,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -27,6 +29,9 @@ from mpsandbox.tui.json_view import render_json
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.timefmt import full_time_ms
 from mpsandbox.tui.widgets.event_table import BADGES
+
+#: A hidden detail waits this long for its event before it shows itself saying it is reading.
+SLOW_READ = 0.15
 
 #: Request bodies longer than this are cut on screen.
 BODY_LIMIT = 8_000
@@ -61,6 +66,8 @@ class EventDetail(VerticalScroll):
         super().__init__(id=id)
         self.event_id = event_id
         self.data: dict[str, Any] | None = None
+        self._reveal: Callable[[], None] | None = None
+        self._slow: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-summary")
@@ -78,18 +85,40 @@ class EventDetail(VerticalScroll):
         if self.event_id is not None:
             self._begin()
 
-    def show(self, event_id: int) -> None:
-        """Show another event. What was shown before is cleared at once, so a slow read can
-        never leave one event's details under another's number."""
+    def show(self, event_id: int, *, reveal: Callable[[], None] | None = None) -> None:
+        """Show another event. Shown: what was there is cleared at once, so a slow read can
+        never leave one event's details under another's number. Hidden: ``reveal`` is called
+        in the same update as the event is drawn, so the screen is laid out once, with the
+        event in it (or after SLOW_READ, with a note that it is being read)."""
         self.event_id = event_id
         self.data = None
+        self._reveal = reveal
         if self.is_mounted:
             self._begin()
 
     def _begin(self) -> None:
+        if self._slow is not None:
+            self._slow.stop()
+            self._slow = None
+        if self.display:
+            self._reading()
+        elif self._reveal is not None:
+            self._slow = self.set_timer(SLOW_READ, self._show_reading)
+        self.load()
+
+    def _reading(self) -> None:
         self._clear()
         self.query_one("#detail-summary", Static).update(f"Reading event #{self.event_id}…")
-        self.load()
+
+    def _show_reading(self) -> None:
+        self._slow = None
+        self._reading()
+        self._revealed()
+
+    def _revealed(self) -> None:
+        reveal, self._reveal = self._reveal, None
+        if reveal is not None:
+            reveal()
 
     @work(exclusive=True, group="detail")
     async def load(self) -> None:
@@ -98,6 +127,10 @@ class EventDetail(VerticalScroll):
         data = None if reader is None else await self.app.read(reader.get_event, event_id)
         if event_id != self.event_id:
             return
+        if self._slow is not None:
+            self._slow.stop()
+            self._slow = None
+        self._revealed()
         if data is None:
             self._clear()
             self.query_one("#detail-summary", Static).update(
