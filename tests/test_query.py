@@ -103,7 +103,7 @@ def test_relative_times_follow_the_clock_unless_pinned() -> None:
         ('""', ["empty quotes"], 0),
         ("is:bogus", ['is: takes valid, invalid or error; got "bogus"'], 3),
         ("is:invald", ['did you mean "invalid"'], 3),
-        ("has:fil", ["has: takes error, fill or finding", 'did you mean "fill"'], 4),
+        ("has:fil", ["has: takes error, fill, finding or flip", 'did you mean "fill"'], 4),
         ("finding:sampling.out_of_sampel", ["finding: takes", "sampling.out_of_sample"], 8),
         ("since:yesterday", ["since: takes an ISO date", '"yesterday"'], 6),
         ("until:5x", ["until: takes an ISO date"], 6),

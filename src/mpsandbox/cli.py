@@ -96,6 +96,21 @@ def schema_options(fn):
     return fn
 
 
+def parse_revalidate(value: str) -> int | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 1:
+        raise click.BadParameter(
+            f"{value!r} is neither a positive number of events nor 'all'",
+            param_hint="--revalidate",
+        )
+    return n
+
+
 def build_settings(**opts: Any) -> Settings:
     s = from_environment(Settings())
     changes: dict[str, Any] = {}
@@ -141,6 +156,8 @@ def build_settings(**opts: Any) -> Settings:
         changes["intake_paths"] = tuple(dict.fromkeys([DEFAULT_INTAKE_PATH, *paths]))
     if opts.get("no_watch"):
         changes["watch_schemas"] = False
+    if opts.get("revalidate"):
+        changes["revalidate_limit"] = parse_revalidate(opts["revalidate"])
     if opts.get("stream_config"):
         changes["stream_config"] = opts["stream_config"]
     for key in ("experiments_file", "instruments", "wiki_url"):
@@ -223,6 +240,14 @@ def server_options(fn):
         ),
         click.option(
             "--no-watch", is_flag=True, help="Do not watch schema directories for changes."
+        ),
+        click.option(
+            "--revalidate",
+            "revalidate",
+            default=None,
+            metavar="N|all",
+            help="When a schema file changes, judge again the newest N stored events of the "
+            "schemas it touches, or all of them (default 10000).",
         ),
         click.option(
             "--experiments",

@@ -49,6 +49,9 @@ class Settings:
     #: Write from a child process (see store/process_writer.py) rather than a thread.
     writer_process: bool = True
     watch_schemas: bool = True
+    #: After a schema change, judge again this many of the newest stored events of the
+    #: schemas it touched (None: all of them).
+    revalidate_limit: int | None = 10_000
     #: Stream configs (a file, or a dev wiki's `api.php?action=streamconfigs` URL); None
     #: means none: every stream is allowed, like `$wgEventLoggingStreamNames = false`.
     stream_config: str | None = None

@@ -42,6 +42,8 @@ class Batch:
     newest_id: int = 0
     by_verdict: dict[str, int] = field(default_factory=dict)
     reset: bool = False
+    #: Not events: a re-validation run finished (its report, as Report.as_dict gives it).
+    revalidated: dict[str, Any] | None = None
 
 
 Listener = Callable[[Batch], None]
@@ -148,8 +150,9 @@ class IntakeHost:
         self._fail_pending("the intake stopped")
 
     # -- intents ----------------------------------------------------------------------------
-    def call(self, name: str) -> concurrent.futures.Future:
-        """Ask the running intake to do ``name`` ("reset", "load_errors", "stats")."""
+    def call(self, name: str, **args: Any) -> concurrent.futures.Future:
+        """Ask the running intake to do ``name`` ("reset", "load_errors", "stats",
+        "revalidate" with ``titles`` and ``limit``)."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
         proc = self._proc
         if proc is None or not self.running:
@@ -159,7 +162,8 @@ class IntakeHost:
             call_id = next(self._ids)
             self._pending[call_id] = fut
             try:
-                proc.stdin.write(jsonio.dumps({"id": call_id, "call": name}) + b"\n")
+                line = {"id": call_id, "call": name, "args": args}
+                proc.stdin.write(jsonio.dumps(line) + b"\n")
                 proc.stdin.flush()
             except (OSError, ValueError) as exc:
                 self._pending.pop(call_id, None)
@@ -192,6 +196,8 @@ class IntakeHost:
                 continue
             if msg.get("reset"):
                 batch = Batch(reset=True)
+            elif "revalidated" in msg:
+                batch = Batch(revalidated=dict(msg["revalidated"]))
             elif "committed" in msg:
                 batch = Batch(
                     events=int(msg["committed"]),

@@ -141,6 +141,11 @@ class Pipeline:
             record.findings = self._findings(record, ctx, index)
         return record
 
+    def rejudge(self, event: Any, ctx: RequestContext) -> EventRecord:
+        """The verdict alone, for an event judged before (re-validation): findings depend on
+        the events around it when it arrived, not on its schema, and stay as stored."""
+        return self._judge(event, ctx)
+
     def _findings(self, record: EventRecord, ctx: RequestContext, index: int) -> list[dict]:
         event = record.received
         configs = self.stream_configs

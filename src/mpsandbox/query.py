@@ -71,6 +71,10 @@ QUERY_HELP: list[tuple[str, str]] = [
         "events the platform rules found something wrong with (warnings and errors, not info)",
     ),
     (
+        "has:flip",
+        "events whose verdict flipped when a schema change had them judged again",
+    ),
+    (
         "finding:KIND",
         "events with that finding (finding:sampling.out_of_sample), or any finding of a "
         "family (finding:sampling, finding:funnel)",
@@ -112,7 +116,7 @@ class QuerySyntaxError(ValueError):
 
 
 VERDICTS = ("valid", "invalid", "error")
-HAS_VALUES = ("error", "fill", "finding")
+HAS_VALUES = ("error", "fill", "finding", "flip")
 
 #: Every key the language knows, with what its value is.
 KEYS: dict[str, str] = {
@@ -124,7 +128,7 @@ KEYS: dict[str, str] = {
     "request": "a request number",
     "is": "valid, invalid or error",
     "schema": "a schema title, title/version or prefix/*",
-    "has": "error, fill or finding",
+    "has": "error, fill, finding or flip",
     "finding": "a finding kind such as sampling.out_of_sample, or a family such as sampling",
     "since": "a date/time or a duration such as 5m",
     "until": "a date/time or a duration such as 5m",
@@ -234,6 +238,8 @@ class Term:
                 )
             if value == "fill":
                 return "(fills IS NOT NULL AND fills NOT IN ('', '{}'))", []
+            if value == "flip":
+                return "id IN (SELECT event_id FROM flips)", []
             return "(verdict = 'error' OR (errors IS NOT NULL AND errors NOT IN ('', '[]')))", []
         if key in ("since", "until"):
             assert self.seconds is not None
@@ -251,7 +257,11 @@ class Term:
         elif key == "is":
             text = value
         elif key == "has":
-            text = {"error": "with errors", "fill": "with fill-ins"}.get(value, "with findings")
+            text = {
+                "error": "with errors",
+                "fill": "with fill-ins",
+                "flip": "whose verdict flipped",
+            }.get(value, "with findings")
         elif key in ("since", "until"):
             text = f"{'since' if key == 'since' else 'before'} {_describe_time(self)}"
         elif key == "schema" and value.endswith("*"):
@@ -416,7 +426,7 @@ def _make_term(key: str, value: str, negated: bool, start: int, vpos: int) -> Te
         v = value.lower()
         if v not in HAS_VALUES:
             raise QuerySyntaxError(
-                f'has: takes error, fill or finding; got "{value}"{_suggest(v, HAS_VALUES)}',
+                f'has: takes error, fill, finding or flip; got "{value}"{_suggest(v, HAS_VALUES)}',
                 vpos,
             )
         value = v

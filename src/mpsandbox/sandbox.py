@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from mpsandbox.pipeline import Pipeline
 from mpsandbox.platform.experiments import Experiments, ExperimentsError, load_experiments
 from mpsandbox.platform.stream_configs import StreamConfigs, StreamConfigSource
 from mpsandbox.records import EventRecord, RequestRecord
+from mpsandbox.revalidation import Report, rejudge, store_call, titles_for_paths
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
 from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
@@ -37,6 +39,10 @@ class Committed:
 
 
 Listener = Callable[[list[Committed]], None]
+RevalidationListener = Callable[[Report], None]
+
+#: Pending re-validation of every title (a fragment changed).
+_EVERY_TITLE = object()
 
 
 def build_registry(settings: Settings) -> SchemaRegistry:
@@ -98,6 +104,11 @@ class Sandbox:
         self._changed = asyncio.Event()
         self._watch_stop: asyncio.Event | None = None
         self._watch_task: asyncio.Task | None = None
+        self._revalidation_listeners: list[RevalidationListener] = []
+        self._revalidation_lock: asyncio.Lock | None = None
+        #: Titles whose schemas changed and wait for a re-validation (or _EVERY_TITLE).
+        self._pending_titles: Any = None
+        self._revalidation_task: asyncio.Task | None = None
         self.refused_backlog = 0
         self.write_failures = 0
 
@@ -209,7 +220,8 @@ class Sandbox:
 
         self._watch_stop = asyncio.Event()
         self._watch_task = asyncio.create_task(
-            watch_sources(self.registry, stop=self._watch_stop), name="schema-watcher"
+            watch_sources(self.registry, stop=self._watch_stop, on_change=self.schemas_changed),
+            name="schema-watcher",
         )
 
     async def close(self) -> None:
@@ -228,11 +240,82 @@ class Sandbox:
         if self._watch_task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._watch_task, 2)
+        if self._revalidation_task is not None:
+            self._pending_titles = None
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._revalidation_task, 30)
         await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
         if self.reader is not None:
             self.reader.close()
         if self.overrides is not None:
             self.overrides.close()
+
+    # re-validation -----------------------------------------------------------------------
+    def add_revalidation_listener(self, listener: RevalidationListener) -> None:
+        self._revalidation_listeners.append(listener)
+
+    def schemas_changed(self, paths: set[str]) -> None:
+        """The watcher saw schema files change: judge the stored events of the schemas they
+        hold again. Changes that arrive during a run are gathered into the next one."""
+        roots = [s.root for s in self.registry.sources if isinstance(s, DirectorySource)]
+        titles = titles_for_paths(paths, roots)
+        if titles is None or self._pending_titles is _EVERY_TITLE:
+            self._pending_titles = _EVERY_TITLE
+        else:
+            self._pending_titles = (self._pending_titles or set()) | titles
+        if self._revalidation_task is None or self._revalidation_task.done():
+            self._revalidation_task = asyncio.create_task(
+                self._revalidate_pending(), name="revalidation"
+            )
+
+    async def _revalidate_pending(self) -> None:
+        while self._pending_titles is not None:
+            pending, self._pending_titles = self._pending_titles, None
+            titles = None if pending is _EVERY_TITLE else pending
+            try:
+                await self.revalidate(titles=titles, trigger="schema change")
+            except Exception:  # a store problem must not end the watching
+                log.exception("re-validation after a schema change failed")
+
+    async def revalidate(
+        self,
+        *,
+        titles: set[str] | list[str] | None = None,
+        limit: int | str | None = "default",
+        trigger: str = "asked",
+    ) -> Report:
+        """Judge stored events again with the schemas as they are now; record and announce
+        every verdict that flips. ``limit``: newest events taken (None: all; "default": the
+        settings' --revalidate)."""
+        if limit == "default":
+            limit = self.settings.revalidate_limit
+        if self._revalidation_lock is None:
+            self._revalidation_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        async with self._revalidation_lock:
+            report = Report(
+                trigger=trigger,
+                titles=None if titles is None else sorted(titles),
+                limit=limit,  # type: ignore[arg-type]
+            )
+            t0 = time.perf_counter()
+            rows = await loop.run_in_executor(
+                None, self.reader.revalidation_candidates, report.titles, report.limit
+            )
+            # A short sleep every few hundred events lets the intake's loop in: it keeps
+            # answering while a large run is judged.
+            await loop.run_in_executor(
+                None, lambda: rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.001))
+            )
+            report.seconds = time.perf_counter() - t0
+            report.problems = dict(self.registry.load_errors)
+            report.run_id = await asyncio.wrap_future(self.writer.run_in_writer(store_call(report)))
+        for listener in list(self._revalidation_listeners):
+            try:
+                listener(report)
+            except Exception:
+                log.exception("re-validation listener failed")
+        return report
 
     # intents ---------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:

@@ -12,6 +12,7 @@ from mpsandbox.intake import (
     eventgate_routes,
     inspect_routes,
     override_routes,
+    revalidation_routes,
     stream_config_routes,
 )
 from mpsandbox.intake.protocol import CORS_HEADERS
@@ -92,4 +93,5 @@ def make_app(sandbox: Sandbox) -> web.Application:
     inspect_routes.add_routes(app)
     stream_config_routes.add_routes(app)
     override_routes.add_routes(app)
+    revalidation_routes.add_routes(app)
     return app

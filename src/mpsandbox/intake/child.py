@@ -70,8 +70,13 @@ def _summary(committed: list[Committed]) -> dict[str, Any]:
     }
 
 
-async def _call(server: RunningServer, name: str) -> Any:
+async def _call(server: RunningServer, name: str, args: dict[str, Any]) -> Any:
     sandbox = server.sandbox
+    if name == "revalidate":
+        titles = args.get("titles")
+        limit = args.get("limit", "default")
+        report = await sandbox.revalidate(titles=titles, limit=limit, trigger="asked")
+        return report.as_dict()
     if name == "reset":
         await sandbox.reset()
         return True
@@ -110,26 +115,37 @@ async def _serve(out: _Out) -> int:
         out.send({"failed": "stream_config", "message": f"stream config {exc}"})
         return 2
     server.sandbox.add_listener(lambda committed: out.send(_summary(committed)))
+    server.sandbox.add_revalidation_listener(
+        lambda report: out.send({"revalidated": report.as_dict()})
+    )
     out.send({"ready": True, "url": server.url, "port": server.port, "db": str(settings.db)})
 
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, stop.set)
 
+    async def answer(raw: bytes) -> None:
+        msg: Any = None
+        try:
+            msg = jsonio.loads(raw)
+            reply: dict[str, Any] = {"reply": msg.get("id")}
+            reply["result"] = await _call(server, str(msg.get("call")), msg.get("args") or {})
+        except Exception as exc:  # a bad command gets an answer, never a crash
+            reply = {"reply": msg.get("id") if isinstance(msg, dict) else None}
+            reply["error"] = f"{type(exc).__name__}: {exc}"
+        out.send(reply)
+
     async def commands() -> None:
+        # Each command its own task: a long re-validation must not hold up a reset or stats.
+        running: set[asyncio.Task] = set()
         while True:
             raw = await lines.get()
             if not raw:
                 stop.set()
                 return
-            try:
-                msg = jsonio.loads(raw)
-                reply: dict[str, Any] = {"reply": msg.get("id")}
-                reply["result"] = await _call(server, str(msg.get("call")))
-            except Exception as exc:  # a bad command gets an answer, never a crash
-                reply = {"reply": msg.get("id") if isinstance(msg, dict) else None}
-                reply["error"] = f"{type(exc).__name__}: {exc}"
-            out.send(reply)
+            task = asyncio.create_task(answer(raw))
+            running.add(task)
+            task.add_done_callback(running.discard)
 
     reader = asyncio.create_task(commands())
     await stop.wait()

@@ -252,6 +252,7 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                 }
             },
             **_override_paths(ok),
+            **_revalidation_paths(ok),
         }
     )
     return {
@@ -366,6 +367,50 @@ def _override_paths(ok: dict[str, Any]) -> dict[str, Any]:
                         ("unit", "session, pageview or device; default the stream's unit."),
                     ]
                 ),
+                "responses": {**ok, **bad},
+            }
+        },
+    }
+
+
+def _revalidation_paths(ok: dict[str, Any]) -> dict[str, Any]:
+    """Re-validation after schema changes, and the verdict flips it recorded."""
+    bad = {"400": {"description": "Bad parameter or body", "content": _problem_ref()}}
+    return {
+        "/sandbox/revalidate": {
+            "post": {
+                "summary": "Judge the newest stored events again with the schemas as they are "
+                "now, recording each verdict that flips (the stored verdict is kept). Body "
+                '(optional): {"schemas": [title, ...], "limit": N or "all"}; the same as '
+                "?schema=&limit=. Default: every title, the newest --revalidate events. "
+                "Answers {run, trigger, titles, limit, seconds, checked, flipped, "
+                'errors_changed, by_change {"valid→invalid": n}, events (flipped ids), '
+                "problems (schema files that do not parse)}.",
+                "responses": {**ok, **bad},
+            }
+        },
+        "/sandbox/flips": {
+            "get": {
+                "summary": "Verdict flips, newest first: {flips: [{id, run_id, event_id, "
+                "schema_uri, schema_location, before_verdict, after_verdict, before_errors, "
+                "after_errors, after_message, at, trigger, stream, action, schema_title}]}.",
+                "parameters": _params(
+                    [
+                        ("run", "Only this run."),
+                        ("event", "Only this event."),
+                        ("limit", "At most this many (default 100)."),
+                        ("offset", "Skip this many."),
+                    ]
+                ),
+                "responses": {**ok, **bad},
+            }
+        },
+        "/sandbox/revalidations": {
+            "get": {
+                "summary": "Re-validation runs, newest first: {runs: [{id, started_at, "
+                "seconds, trigger, titles, limit_n, checked, flipped, errors_changed, "
+                "summary}]}.",
+                "parameters": _params([("limit", "At most this many (default 20).")]),
                 "responses": {**ok, **bad},
             }
         },

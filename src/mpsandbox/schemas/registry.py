@@ -43,6 +43,8 @@ class Resolution:
     attempts: list[Attempt] = field(default_factory=list)
     available_versions: dict[str, list[str]] = field(default_factory=dict)
     hints: list[str] = field(default_factory=list)
+    #: The schema file does not parse now; its last good version was used (the message).
+    stale: str | None = None
     #: Per-schema facts the pipeline derives once (fill plan, shared explanation).
     memo: dict[str, Any] = field(default_factory=dict)
 
@@ -54,6 +56,11 @@ class Resolution:
         out: dict[str, Any] = {"schema_uri": self.uri}
         if self.ok:
             out.update(schema_location=self.location, schema_source=self.source)
+            if self.stale is not None:
+                out["stale_schema_file"] = (
+                    f"{self.location} does not parse ({self.stale}); judged by the last "
+                    "version of it that did, until it is fixed"
+                )
         else:
             out["reason"] = self.reason
             out["tried"] = [a.as_dict() for a in self.attempts]
@@ -113,7 +120,12 @@ class SchemaRegistry:
                 attempts.append(Attempt(source.name, exc.location, f"parse error: {exc.message}"))
                 raise
             if found is not None:
-                self.load_errors.pop(found.location, None)
+                if found.stale is not None:
+                    self.load_errors[found.location] = (
+                        f"{found.stale} (the last version that parsed stays in use)"
+                    )
+                else:
+                    self.load_errors.pop(found.location, None)
                 return found
         return None
 
@@ -140,6 +152,8 @@ class SchemaRegistry:
             self._suggest(res)
             return res
         res.location, res.source = found.location, found.source
+        if found.stale is not None:
+            res.stale = found.stale
         if not isinstance(found.schema, dict):
             res.message = failed
             res.reason = f"{found.location} does not hold a JSON object"

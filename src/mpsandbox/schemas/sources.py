@@ -22,7 +22,7 @@ import yaml
 EXTENSIONS = (".yaml", ".json")
 #: libyaml's safe loader when present: ten times faster on big schema repositories.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+VERSION_RE = _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 _LINK_TARGET_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: Git checkouts made without symlink support store a link as a tiny file holding its target.
 _PSEUDO_LINK_MAX_BYTES = 255
@@ -56,6 +56,9 @@ class Found:
     schema: Any
     location: str
     source: str
+    #: The file no longer parses and ``schema`` is its last version that did (see
+    #: DirectorySource): the parser's message, so the problem is shown until it is fixed.
+    stale: str | None = None
 
 
 def has_protocol(uri: str) -> bool:
@@ -125,6 +128,8 @@ class DirectorySource:
     def __init__(self, root: str | Path, name: str | None = None):
         self.root = Path(root).expanduser().resolve()
         self.name = name or str(self.root)
+        #: The last parsed content of each file read, for when an edit breaks it.
+        self._last_good: dict[Path, Any] = {}
         self._bases = [self.root]
         if (self.root / "jsonschema").is_dir():
             self._bases.append(self.root / "jsonschema")
@@ -169,7 +174,16 @@ class DirectorySource:
         except OSError as exc:
             attempts.append(Attempt(self.name, location, f"unreadable: {exc.strerror}"))
             return None
-        schema = parse_schema_text(data, str(real))
+        try:
+            schema = parse_schema_text(data, str(real))
+        except SchemaParseError as exc:
+            # A save half-way through an edit must not turn every event of the schema into
+            # an error: the last version that parsed stays in force, and the error is shown.
+            good = self._last_good.get(real)
+            if good is None:
+                raise
+            return Found(schema=good, location=str(real), source=self.name, stale=str(exc))
+        self._last_good[real] = schema
         return Found(schema=schema, location=str(real), source=self.name)
 
     def _follow_pseudo_links(self, path: Path) -> Path | None:

@@ -7,12 +7,13 @@ one thread owns the only write connection (see ``writer.py`` for why).
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error, open_database
 from .migrations import MIGRATIONS, Migration, applied_migrations, apply_migrations, migration
 from .process_writer import ProcessStoreWriter
-from .queries import EventFilter, StoreReader
+from .queries import MAX_LIMIT, EventFilter, StoreReader
 from .retention import apply_retention
 from .writer import BacklogFull, StoreWriter, indexed_fields
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
+    "MAX_LIMIT",
     "MIGRATIONS",
     "BacklogFull",
     "EventFilter",

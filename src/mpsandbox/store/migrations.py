@@ -405,3 +405,44 @@ def _finding_retractions(conn: sqlite3.Connection) -> None:
     # Findings of earlier events that this event proved wrong (a funnel gap it filled by
     # arriving late but belonging before by dt): kept on the event that retracted them.
     conn.execute("ALTER TABLE events ADD COLUMN retracts TEXT")
+
+
+@migration("0006_revalidations")
+def _revalidations(conn: sqlite3.Connection) -> None:
+    # A schema changed and stored events were judged again: each run, and each event whose
+    # verdict flipped in it, with the errors before and after. The event's own verdict is
+    # never rewritten: what the intake answered at the time stays what it answered.
+    conn.execute(
+        """
+        CREATE TABLE revalidations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at REAL NOT NULL,
+            seconds REAL NOT NULL,
+            trigger TEXT NOT NULL,
+            titles TEXT,
+            limit_n INTEGER,
+            checked INTEGER NOT NULL,
+            flipped INTEGER NOT NULL,
+            errors_changed INTEGER NOT NULL,
+            summary TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE flips (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES revalidations(id) ON DELETE CASCADE,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            schema_uri TEXT,
+            schema_location TEXT,
+            before_verdict TEXT NOT NULL,
+            after_verdict TEXT NOT NULL,
+            before_errors TEXT,
+            after_errors TEXT,
+            after_message TEXT
+        )
+        """
+    )
+    conn.execute("CREATE INDEX flips_event ON flips(event_id, id)")
+    conn.execute("CREATE INDEX flips_run ON flips(run_id, id)")

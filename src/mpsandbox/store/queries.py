@@ -10,6 +10,7 @@ events arrive.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import sqlite3
 import threading
@@ -392,7 +393,87 @@ class StoreReader:
                     (d["request_id"],),
                 )
             ]
+            d["flips"] = self._flips(conn, "f.event_id = ?", [d["id"]], 100, 0)
         return d
+
+    # -- re-validation --------------------------------------------------------------------
+
+    def revalidation_candidates(
+        self, titles: list[str] | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        """The newest stored events of ``titles`` (every title: None), each with its verdict
+        and errors as last judged (its latest flip, else as stored) and its request's
+        headers: what re-validation needs to judge it again in the same context."""
+        where, params = "1", []
+        if titles is not None:
+            where = "e.schema_title IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(titles)))
+        params.append(-1 if limit is None else max(0, int(limit)))
+        sql = f"""
+            SELECT e.id, e.event, e.fills, e.received_at, r.headers,
+                   coalesce(f.after_verdict, e.verdict) AS verdict,
+                   CASE WHEN f.id IS NULL THEN e.errors ELSE f.after_errors END AS errors
+            FROM events e
+            JOIN requests r ON r.id = e.request_id
+            LEFT JOIN flips f ON f.id = (
+                SELECT max(id) FROM flips WHERE event_id = e.id)
+            WHERE {where}
+            ORDER BY e.id DESC LIMIT ?
+        """
+        with self._read(snapshot=True) as conn:
+            return [dict(r) for r in conn.execute(sql, params)]
+
+    def list_flips(
+        self,
+        *,
+        run: int | None = None,
+        event_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Verdict flips, newest first, with the event's stream and action."""
+        where, params = ["1"], []
+        if run is not None:
+            where.append("f.run_id = ?")
+            params.append(int(run))
+        if event_id is not None:
+            where.append("f.event_id = ?")
+            params.append(int(event_id))
+        with self._read() as conn:
+            return self._flips(conn, " AND ".join(where), params, limit, offset)
+
+    def _flips(
+        self, conn: sqlite3.Connection, where: str, params: list[Any], limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        sql = f"""
+            SELECT f.*, r.started_at AS at, r.trigger, e.stream, e.action, e.schema_title
+            FROM flips f JOIN revalidations r ON r.id = f.run_id
+            JOIN events e ON e.id = f.event_id
+            WHERE {where} ORDER BY f.id DESC LIMIT ? OFFSET ?
+        """
+        params = [*params, max(0, min(int(limit), MAX_LIMIT)), max(0, int(offset))]
+        out = []
+        for r in conn.execute(sql, params):
+            d = dict(r)
+            d["before_errors"] = loads(d["before_errors"], [])
+            d["after_errors"] = loads(d["after_errors"], [])
+            out.append(d)
+        return out
+
+    def list_revalidations(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Re-validation runs, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM revalidations ORDER BY id DESC LIMIT ?",
+                (max(0, min(int(limit), MAX_LIMIT)),),
+            ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["titles"] = loads(d["titles"], None)
+            d["summary"] = loads(d["summary"], {})
+            out.append(d)
+        return out
 
     # -- sessions -------------------------------------------------------------------------
 

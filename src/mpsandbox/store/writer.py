@@ -547,6 +547,8 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
         conn.execute("DELETE FROM error_links")
         conn.execute("DELETE FROM error_groups")
         conn.execute("DELETE FROM event_findings")
+        conn.execute("DELETE FROM flips")
+        conn.execute("DELETE FROM revalidations")
         for table in ("sessions", "session_pageviews", "session_streams"):
             conn.execute(f"DELETE FROM {table}")
         events = conn.execute("DELETE FROM events").rowcount

@@ -29,16 +29,18 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from mpsandbox.config import Settings
-from mpsandbox.host import IntakeError, IntakeHost
+from mpsandbox.host import Batch, IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
-from mpsandbox.tui.messages import OverridesChanged, StoreChanged
+from mpsandbox.tui.messages import OverridesChanged, Revalidated, StoreChanged
+from mpsandbox.tui.safe_text import clean
 from mpsandbox.tui.screens.confirm import ConfirmScreen
 from mpsandbox.tui.screens.errors import ErrorsScreen
 from mpsandbox.tui.screens.experiments import ExperimentsScreen
+from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.live import LiveScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
@@ -96,6 +98,7 @@ class MpSandboxApp(App[int]):
         "streams": StreamsScreen,
         "sessions": SessionsScreen,
         "experiments": ExperimentsScreen,
+        "flips": FlipsScreen,
     }
     DEFAULT_MODE = "live"
 
@@ -106,6 +109,7 @@ class MpSandboxApp(App[int]):
         Binding("4", "switch_mode('streams')", "Streams", tooltip="Stream configs, sampling"),
         Binding("5", "switch_mode('sessions')", "Sessions", tooltip="Sessions and timelines"),
         Binding("6", "switch_mode('experiments')", "Experiments", tooltip="Experiments, flags"),
+        Binding("7", "switch_mode('flips')", "Flips", tooltip="Verdicts a schema change flipped"),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
         Binding("ctrl+x", "reset_store", "Reset", show=False),
@@ -217,12 +221,50 @@ class MpSandboxApp(App[int]):
             self._set_status(starting=True)
             self.start_intake()
 
+    def _from_intake(self, batch: Batch) -> None:
+        """On the host's reader thread: events go to the feed, a re-validation report
+        becomes a message."""
+        if batch.revalidated is not None:
+            self.post_message(Revalidated(batch.revalidated))
+        else:
+            self.feed.push(batch)
+
+    def on_revalidated(self, message: Revalidated) -> None:
+        report = message.report
+        by_change = report.get("by_change") or {}
+        if by_change:
+            changes = ", ".join(f"{n:,} {change}" for change, n in sorted(by_change.items()))
+            text = f"{report.get('checked', 0):,} stored events judged again: {changes}."
+            text += " Press 7 for the flips."
+        else:
+            text = f"{report.get('checked', 0):,} stored events judged again: no verdict changed."
+        for problem in sorted((report.get("problems") or {}).values())[:3]:
+            text += f"\n{clean(problem, 300)}"
+        title = "Schema changed" if report.get("trigger") == "schema change" else "Re-validated"
+        severity = "warning" if by_change or report.get("problems") else "information"
+        self.notify(text, title=title, severity=severity, timeout=8, markup=False)
+        for screen in self._screens_to_notify():
+            revalidated = getattr(screen, "revalidated", None)
+            if revalidated is not None:
+                revalidated()
+
+    def action_revalidate(self) -> None:
+        """Judge stored events again now (every schema, the --revalidate newest)."""
+        if self.host is None or not self.host.running:
+            self.notify(
+                "Nothing to re-judge with: the intake is not running (read-only view).",
+                severity="warning",
+            )
+            return
+        self.host.call("revalidate")
+        self.notify("Judging stored events again with the schemas as they are now…")
+
     @work(thread=True, exclusive=True, group="intake-start")
     def start_intake(self, port: int | None = None) -> None:
         """Bind the intake (on another port when given); reports through the status."""
         if self.host is None:
             self.host = IntakeHost(self.settings)
-            self.host.add_listener(self.feed.push)
+            self.host.add_listener(self._from_intake)
         try:
             url = self.host.start(port=port)
         except PortBusy as exc:
@@ -429,6 +471,16 @@ class MpSandboxApp(App[int]):
             "Experiments and flags",
             "Experiments, enrollment, overrides and the mpo string (6)",
             partial(self.switch_mode, "experiments"),
+        )
+        yield SystemCommand(
+            "Flips",
+            "Verdicts that flipped when a schema change had stored events judged again (7)",
+            partial(self.switch_mode, "flips"),
+        )
+        yield SystemCommand(
+            "Re-validate stored events",
+            "Judge the newest stored events again with the schemas as they are now (r on Flips)",
+            self.action_revalidate,
         )
         yield SystemCommand("Help", "Keys and the filter language (?)", self.action_help)
         yield SystemCommand(

@@ -24,3 +24,12 @@ class OverridesChanged(Message):
     def __init__(self, what: str) -> None:
         super().__init__()
         self.what = what
+
+
+class Revalidated(Message):
+    """The intake judged stored events again (a schema changed, or someone asked);
+    ``report`` is the run's summary as the core gives it."""
+
+    def __init__(self, report: dict) -> None:
+        super().__init__()
+        self.report = report

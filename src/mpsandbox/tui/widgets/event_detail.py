@@ -72,6 +72,7 @@ class EventDetail(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-summary")
         yield Static("", id="detail-errors", classes="section")
+        yield Static("", id="detail-flips", classes="section")
         yield Static("", id="detail-findings", classes="section")
         yield Static("", id="detail-event", classes="section")
         yield Static("", id="detail-fills", classes="section")
@@ -168,6 +169,9 @@ class EventDetail(VerticalScroll):
     def _show(self, d: dict[str, Any]) -> None:
         self.query_one("#detail-summary", Static).update(self._summary(d))
         self.query_one("#detail-errors", Static).update(self._errors(d))
+        flips = self.query_one("#detail-flips", Static)
+        flips.display = bool(d.get("flips"))
+        flips.update(self._flips(d))
         self.query_one("#detail-findings", Static).update(self._findings(d))
         self.query_one("#detail-event", Static).update(self._event(d))
         self.query_one("#detail-fills", Static).update(self._fills(d))
@@ -255,6 +259,45 @@ class EventDetail(VerticalScroll):
                 safe(x.expected, wrap=True),
                 safe(x.actual, wrap=True),
                 safe(x.rule, wrap=True),
+            )
+        return table
+
+    def _flips(self, d: dict[str, Any]) -> Table | Text:
+        """The verdict as judged again after schema changes, newest first; the badge at
+        the top stays what the intake answered when the event arrived."""
+        flips = d.get("flips") or []
+        if not flips:
+            return Text("")
+        now = flips[0]["after_verdict"]
+        label, style = BADGES.get(now, (now, ""))
+        title = Text.assemble(
+            ("Judged again after schema changes: now ", "italic"),
+            (f" {label} ", style),
+            (
+                f" ({len(flips)} flip{'s' * (len(flips) != 1)}; the stored verdict is unchanged)",
+                "italic",
+            ),
+        )
+        table = Table(title=title, title_justify="left", expand=True)
+        table.add_column("when", no_wrap=True)
+        table.add_column("run", style="dim")
+        table.add_column("verdict", no_wrap=True)
+        table.add_column("errors after", overflow="fold", ratio=3)
+        for f in flips:
+            before, after = (
+                BADGES.get(f["before_verdict"], (f["before_verdict"], "")),
+                BADGES.get(f["after_verdict"], (f["after_verdict"], "")),
+            )
+            errors = f.get("after_errors") or []
+            lines = [
+                f"{(e.get('dataPath') or '').lstrip('.') or '(the event)'}: {e.get('message')}"
+                for e in errors[:5]
+            ] or [f.get("after_message") or "no errors"]
+            table.add_row(
+                full_time_ms(f.get("at")),
+                f"#{f['run_id']} {f.get('trigger') or ''}",
+                Text.assemble((before[0], before[1]), " → ", (after[0], after[1])),
+                Text("\n").join(safe(line, "", 300) for line in lines),
             )
         return table
 
