@@ -53,9 +53,14 @@ def _pick(count: int) -> int:
     return min(count - 1, math.floor(RANDOM * count))
 
 
-def generate_example(schema: dict, schema_id: str | None = None) -> Any:
-    """One example event for a materialized schema; `$schema` is set to `schema_id`."""
-    example = _value(schema, 0)
+def generate_example(
+    schema: dict, schema_id: str | None = None, *, required_only: bool = False
+) -> Any:
+    """One example event for a materialized schema; `$schema` is set to `schema_id`.
+
+    `required_only` leaves out every property no `required` list names (a minimal event).
+    """
+    example = _value(schema, 0, required_only)
     if isinstance(example, dict) and schema_id and "$schema" in (schema.get("properties") or {}):
         example["$schema"] = schema_id
     return example
@@ -74,7 +79,7 @@ def _type_of(node: dict) -> str | None:
     return None
 
 
-def _value(node: Any, depth: int) -> Any:
+def _value(node: Any, depth: int, required_only: bool = False) -> Any:
     if not isinstance(node, dict) or depth > _MAX_DEPTH:
         return WORD
     if "const" in node:
@@ -83,9 +88,9 @@ def _value(node: Any, depth: int) -> Any:
         return node["enum"][_pick(len(node["enum"]))]
     kind = _type_of(node)
     if kind == "object":
-        return _object(node, depth)
+        return _object(node, depth, required_only)
     if kind == "array":
-        return _array(node, depth)
+        return _array(node, depth, required_only)
     if kind == "integer":
         low, high = _bounds(node)
         return low + math.floor(RANDOM * (high - low))
@@ -107,22 +112,28 @@ def _bounds(node: dict) -> tuple[Any, Any]:
     return low, high
 
 
-def _object(node: dict, depth: int) -> dict:
+def _object(node: dict, depth: int, required_only: bool) -> dict:
     properties = node.get("properties")
     if isinstance(properties, dict) and properties:
-        return {name: _value(sub, depth + 1) for name, sub in properties.items()}
+        wanted = set(node.get("required") or []) if required_only else set(properties)
+        return {
+            name: _value(sub, depth + 1, required_only)
+            for name, sub in properties.items()
+            if name in wanted
+        }
     extra = node.get("additionalProperties")
-    if isinstance(extra, dict):
+    if isinstance(extra, dict) and not required_only:
         return {MAP_KEY: _value(extra, depth + 1)}
     return {}
 
 
-def _array(node: dict, depth: int) -> list:
+def _array(node: dict, depth: int, required_only: bool) -> list:
     items = node.get("items")
     if isinstance(items, list):
-        return [_value(sub, depth + 1) for sub in items]
-    count = max(1, node.get("minItems", 1) if isinstance(node.get("minItems"), int) else 1)
-    return [_value(items, depth + 1) for _ in range(count)]
+        return [_value(sub, depth + 1, required_only) for sub in items]
+    least = node.get("minItems") if isinstance(node.get("minItems"), int) else None
+    count = least if least is not None and required_only else max(1, least or 1)
+    return [_value(items, depth + 1, required_only) for _ in range(count)]
 
 
 def _string(node: dict) -> str:

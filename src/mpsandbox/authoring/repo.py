@@ -10,6 +10,7 @@ up there first and then in the sources the user gave with `--schemas`, as jsonsc
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 CURRENT = "current.yaml"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _COERCE_RE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
@@ -113,11 +115,19 @@ class RepoConfig:
         if repo_root is None:
             return cls()
         path = repo_root.parent / ".jsonschema-tools.yaml"
-        if not path.is_file():
-            return cls()
         try:
-            data = yaml.safe_load(path.read_text("utf-8")) or {}
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return cls()
+        return _read_config(path, stamp)
+
+    @classmethod
+    def parse(cls, path: Path) -> RepoConfig:
+        try:
+            data = yaml.load(path.read_text("utf-8"), Loader=_LOADER) or {}
         except (OSError, yaml.YAMLError):
+            return cls(path=path)
+        if not isinstance(data, dict):
             return cls(path=path)
         skip = data.get("skipSchemaTestCases") or {}
         return cls(
@@ -137,6 +147,12 @@ class RepoConfig:
                 except re.error:
                     continue
         return False
+
+
+@functools.lru_cache(maxsize=32)
+def _read_config(path: Path, _stamp: int) -> RepoConfig:
+    """Parsed once per file version: every schema built in a run asks for it."""
+    return RepoConfig.parse(path)
 
 
 def sources_for(settings: Any) -> list[Source]:
