@@ -145,8 +145,10 @@ def load_side(arg: str, resolver: Resolver) -> tuple[str, dict]:
         lines = [f"{arg}: not a file, and no schema source holds {uri}"]
         if known:
             lines.append(f"  {title} exists in versions {', '.join(known)}")
-        for a in attempts[:12]:
+        for a in attempts[:8]:
             lines.append(f"  tried {a.location}: {a.outcome}")
+        if len(attempts) > 8:
+            lines.append(f"  (and {len(attempts) - 8} more places)")
         if not resolver.sources:
             lines.append("  (no sources: give --schemas DIR)")
         raise AuthoringError("\n".join(lines))
