@@ -162,7 +162,19 @@ def _link_target(path: Path) -> str | None:
     return None
 
 
-def _set_link(path: Path, target: str) -> bool:
+def _uses_pseudo_links(folder: Path) -> bool:
+    """Whether this checkout stores links as small files (git without symlink support),
+    judged by the `latest` links already there; a new schema gets real symlinks."""
+    for name in ("latest.yaml", "latest"):
+        path = folder / name
+        if path.is_symlink():
+            return False
+        if path.exists():
+            return _link_target(path) is not None
+    return False
+
+
+def _set_link(path: Path, target: str, *, pseudo: bool) -> bool:
     """Point `path` at `target` (relative); True if anything changed.
 
     A real symlink is written, unless the checkout stores links as pseudo-link files (then
@@ -171,7 +183,6 @@ def _set_link(path: Path, target: str) -> bool:
     current = _link_target(path)
     if current == target:
         return False
-    pseudo = path.exists() and not path.is_symlink()
     tmp = path.with_name(f".{path.name}.mpsandbox-tmp")
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
@@ -200,6 +211,12 @@ def _linked_version(folder: Path, name: str) -> str | None:
         return None
     stem = target.removesuffix(".yaml").removesuffix(".json")
     return stem if VERSION_RE.match(stem) else None
+
+
+def _published_versions(folder: Path) -> list[str]:
+    """The versions with an `X.Y.Z.yaml` in `folder`, oldest first."""
+    found = (p.name.removesuffix(".yaml") for p in folder.glob("*.yaml"))
+    return sorted((v for v in found if VERSION_RE.match(v)), key=version_key)
 
 
 def _next_versions(version: str) -> str:
@@ -247,6 +264,16 @@ def materialize(
         return Outcome(current, "error", str(exc))
     folder = current.parent
     v, title = built.version, built.title
+    published = _published_versions(folder)
+    if version is not None and published and version_key(v) < version_key(published[-1]):
+        return Outcome(
+            current,
+            "refused",
+            f"--version {v} is older than the latest published version {published[-1]} of "
+            f"{title}; a bump goes up, e.g. to {_next_versions(published[-1])}",
+            title,
+            v,
+        )
     outputs = [(folder / f"{v}.yaml", dump_yaml)]
     if json_too:
         outputs.append((folder / f"{v}.json", dump_json))
@@ -276,8 +303,9 @@ def materialize(
         links += [(folder / "latest", f"{v}.yaml"), (folder / "latest.yaml", f"{v}.yaml")]
         if json_too:
             links.append((folder / "latest.json", f"{v}.json"))
+    pseudo = _uses_pseudo_links(folder)
     for path, target in links:
-        if _set_link(path, target):
+        if _set_link(path, target, pseudo=pseudo):
             changed.append(path)
     renamed = version is not None and built.source_id != f"/{title}/{v}"
     if renamed and _rewrite_id(current, title, v):
