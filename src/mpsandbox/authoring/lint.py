@@ -42,6 +42,7 @@ from mpsandbox.authoring.repo import (
     RepoConfig,
     Resolver,
     path_title,
+    published_versions,
     read_schema_file,
     repo_root_of,
     version_from_id,
@@ -206,10 +207,7 @@ class _Linter:
         The published file is then linted on its own, so its findings are not repeated here.
         """
         folder = path.parent
-        versions = sorted(
-            (p.name.rsplit(".", 1)[0] for p in folder.glob("*.yaml") if _is_versioned(p)),
-            key=version_key,
-        )
+        versions = published_versions(folder)
         latest = versions[-1] if versions else None
         mine = built.version
         same = folder / f"{mine}.yaml"

@@ -28,6 +28,7 @@ from mpsandbox.authoring.repo import (
     VERSION_RE,
     RepoConfig,
     Resolver,
+    published_versions,
     read_schema_file,
     repo_root_of,
     version_from_id,
@@ -213,12 +214,6 @@ def _linked_version(folder: Path, name: str) -> str | None:
     return stem if VERSION_RE.match(stem) else None
 
 
-def _published_versions(folder: Path) -> list[str]:
-    """The versions with an `X.Y.Z.yaml` in `folder`, oldest first."""
-    found = (p.name.removesuffix(".yaml") for p in folder.glob("*.yaml"))
-    return sorted((v for v in found if VERSION_RE.match(v)), key=version_key)
-
-
 def _next_versions(version: str) -> str:
     major, minor, patch = version_key(version)
     return f"{major}.{minor}.{patch + 1} (a fix) or {major}.{minor + 1}.0 (a new field)"
@@ -264,7 +259,7 @@ def materialize(
         return Outcome(current, "error", str(exc))
     folder = current.parent
     v, title = built.version, built.title
-    published = _published_versions(folder)
+    published = published_versions(folder)
     if version is not None and published and version_key(v) < version_key(published[-1]):
         return Outcome(
             current,

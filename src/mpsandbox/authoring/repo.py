@@ -35,6 +35,7 @@ __all__ = [
     "Resolver",
     "find_current_files",
     "path_title",
+    "published_versions",
     "read_schema_file",
     "repo_root_of",
     "sources_for",
@@ -90,6 +91,12 @@ def find_current_files(target: Path) -> list[Path]:
     if (target / CURRENT).is_file():
         return [target / CURRENT]
     return sorted(p for p in target.rglob(CURRENT) if p.is_file())
+
+
+def published_versions(folder: Path) -> list[str]:
+    """The versions with an `X.Y.Z.yaml` in a schema directory, oldest first."""
+    found = (p.name.removesuffix(".yaml") for p in folder.glob("*.yaml"))
+    return sorted((v for v in found if VERSION_RE.match(v)), key=version_key)
 
 
 def read_schema_file(path: Path) -> Any:
