@@ -302,14 +302,17 @@ def materialize(
     for path, target in links:
         if _set_link(path, target, pseudo=pseudo):
             changed.append(path)
-    renamed = version is not None and built.source_id != f"/{title}/{v}"
-    if renamed and _rewrite_id(current, title, v):
-        changed.append(current)
+    note = ""
+    if version is not None and built.source_id != f"/{title}/{v}":
+        if _rewrite_id(current, title, v):
+            changed.append(current)
+        else:
+            note = f"; set $id in {current.name} to /{title}/{v} by hand (no `$id:` line found)"
     resolver.forget()
     if not changed:
         return Outcome(current, "unchanged", f"{folder / f'{v}.yaml'} is up to date", title, v, [])
     names = ", ".join(p.name for p in changed)
-    return Outcome(current, "written", f"{folder}: wrote {names}", title, v, changed)
+    return Outcome(current, "written", f"{folder}: wrote {names}{note}", title, v, changed)
 
 
 # --- several at once ------------------------------------------------------------------------

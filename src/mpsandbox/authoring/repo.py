@@ -136,10 +136,15 @@ class RepoConfig:
             return cls(path=path)
         if not isinstance(data, dict):
             return cls(path=path)
-        skip = data.get("skipSchemaTestCases") or {}
+        skip = data.get("skipSchemaTestCases")
+        if not isinstance(skip, dict):
+            skip = {}
         return cls(
             path=path,
-            skip={str(k): [str(n) for n in (v or [])] for k, v in skip.items()},
+            skip={
+                str(k): [str(n) for n in (v if isinstance(v, list) else [v] if v else [])]
+                for k, v in skip.items()
+            },
             generate_examples=data.get("shouldGenerateExample", True) is not False,
         )
 
