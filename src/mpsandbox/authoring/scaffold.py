@@ -20,6 +20,7 @@ from mpsandbox.authoring.materialize import AuthoringError
 from mpsandbox.authoring.merge import MergeError, merge_all_of
 from mpsandbox.authoring.repo import CURRENT, Resolver, version_key
 from mpsandbox.authoring.yamlout import dump_yaml
+from mpsandbox.schemas.sources import SchemaParseError
 
 __all__ = ["Scaffolded", "jsonschema_dir", "resolve_ref", "scaffold"]
 
@@ -52,19 +53,26 @@ def resolve_ref(arg: str, resolver: Resolver, *, fragment: bool) -> str:
         candidates.insert(0, f"fragment/{title}")
     seen: dict[str, list[str]] = {}
     for candidate in candidates:
+        if version:
+            # Looked up directly: a remote source can fetch a version it cannot list.
+            try:
+                if resolver.find(f"/{candidate}/{version}") is not None:
+                    return f"/{candidate}/{version}"
+            except SchemaParseError as exc:
+                raise AuthoringError(str(exc)) from None
         versions = resolver.versions(candidate)
         seen[candidate] = versions
-        if version and version in versions:
-            return f"/{candidate}/{version}"
         if versions and not version:
             return f"/{candidate}/{max(versions, key=version_key)}"
     known = "; ".join(f"{t}: {', '.join(v)}" for t, v in seen.items() if v)
     where = ", ".join(s.name for s in resolver.sources) or "no sources (give --schemas DIR)"
     wanted = f"{title}@{version}" if version else title
+    remote = any(s.kind == "remote" for s in resolver.sources)
     raise AuthoringError(
         f"no schema source holds {wanted}"
         + (f" (versions found: {known})" if known else "")
         + f"; looked in {where}"
+        + ("; remote sources cannot list versions: name one (TITLE@X.Y.Z)" if remote else "")
     )
 
 
