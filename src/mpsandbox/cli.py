@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from mpsandbox import __version__
+from mpsandbox.cli_schema import schema as schema_group
 from mpsandbox.config import (
     DEFAULT_INTAKE_PATH,
     Settings,
@@ -555,6 +556,8 @@ def override_revert(**opts: Any) -> None:
         click.echo(f"  {c['kind']} {c['key']} {what}")
     _echo_links(overrides)
 
+
+main.add_command(schema_group)
 
 if __name__ == "__main__":
     main()

@@ -318,7 +318,12 @@ PUBLIC_REMOTES = (
 
 
 def builtin_schema_dir() -> Path:
-    """The project's own schema library (`schemas/` at the repository root)."""
+    """The project's own schema library (`schemas/` at the repository root).
+
+    In a checkout that is the `schemas/` directory itself. An installed package has no
+    checkout around it, so `mpsandbox/builtin_schemas` (a symlink to `../../schemas` in the
+    source tree) is shipped as package data (`pyproject.toml`), its files copied in.
+    """
     here = Path(__file__).resolve()
     for parent in here.parents:
         candidate = parent / "schemas"
