@@ -194,3 +194,61 @@ def test_changed_files_name_the_titles_they_can_affect(tmp_path):
     # A fragment can be mixed into anything; a file elsewhere is unknown: judge everything.
     assert titles_for_paths([str(base / "fragment/common/1.0.0.yaml")], [root]) is None
     assert titles_for_paths([str(tmp_path / "elsewhere.yaml")], [root]) is None
+
+
+async def test_an_event_judged_by_the_working_copy_before_materializing(
+    make_server, http, repos, tmp_path
+):
+    secondary, primary = repos
+    server = await make_server(schema_dirs=(secondary, primary))
+    assert await post(http, server, EVENT) == 201
+    event_id = (await get(http, server, "/sandbox/events?limit=1"))["events"][0]["id"]
+    current = secondary / WEB_BASE / "current.yaml"
+
+    out = await get(http, server, f"/sandbox/events/{event_id}/working-copy")
+    assert out["working_copy"] == str(current.resolve())
+    assert out["verdict"] == "valid" and out["working_copy_version"] == "1.3.0"
+    assert out["judged_by"] == str(current.resolve())
+
+    # An edit of current.yaml (merged with its fragments as materialize would) is judged
+    # at once, while the published version still judges what arrives.
+    current.write_text(current.read_text() + "required:\n  - action_source\n")
+    out = await get(http, server, f"/sandbox/events/{event_id}/working-copy")
+    assert out["verdict"] == "invalid" and out["stored_verdict"] == "valid"
+    assert [(e["keyword"], e["params"]["missingProperty"]) for e in out["errors"]] == [
+        ("required", "action_source")
+    ]
+    assert await post(http, server, EVENT) == 201
+
+    # A broken working copy says why; a title without one is judged as published.
+    current.write_text(
+        f"title: {WEB_BASE}\n$id: /{WEB_BASE}/1.4.0\nallOf: [{{$ref: /nope/1.0.0}}]\n"
+    )
+    out = await get(http, server, f"/sandbox/events/{event_id}/working-copy")
+    assert out["verdict"] == "error" and "cannot be materialized" in out["reason"]
+    assert "/nope/1.0.0" in out["reason"]
+    assert await post(http, server, {**EVENT, "$schema": "/no/such/schema/1.0.0"}) == 500
+    missing = (await get(http, server, "/sandbox/events?limit=1"))["events"][0]["id"]
+    out = await get(http, server, f"/sandbox/events/{missing}/working-copy")
+    assert out["working_copy"] is None and out["verdict"] == "error"
+    async with http.get(server.url + "/sandbox/events/99999/working-copy") as resp:
+        assert resp.status == 404
+
+
+def test_validate_on_the_command_line_by_the_working_copy(repos, tmp_path):
+    from click.testing import CliRunner
+
+    from mpsandbox.cli import main
+
+    secondary, primary = repos
+    (secondary / WEB_BASE / "current.yaml").write_text(
+        (secondary / WEB_BASE / "current.yaml").read_text() + "required:\n  - action_source\n"
+    )
+    event = tmp_path / "event.json"
+    event.write_text(jsonio.dumps_str(EVENT))
+    args = ["validate", str(event), "--schemas", str(secondary), "--schemas", str(primary)]
+    runner = CliRunner()
+    published = runner.invoke(main, args)
+    assert published.exit_code == 0, published.output
+    working = runner.invoke(main, [*args, "--working-copy"])
+    assert working.exit_code == 1 and "action_source" in working.output

@@ -75,3 +75,12 @@ async def test_a_schema_edit_shows_its_flips_and_the_event_keeps_its_verdict(tmp
         assert re.search(r"Judged again after schema changes: now\s+invalid", text)
         assert "action: should NOT be longer than 3 characters" in text
         assert app.screen.data["verdict"] == "valid"
+
+        # The published file was edited; the working copy (current.yaml) still allows it.
+        await pilot.press("w")
+        await until(
+            pilot, lambda: "Judged by the working copy" in screen_text(app), what="w's answer"
+        )
+        await until(pilot, lambda: "current.yaml" in screen_text(app), what="the working copy")
+        text = screen_text(app)
+        assert re.search(r"valid\s+by the working copy;\s+valid\s+as stored \(no change\)", text)

@@ -366,7 +366,13 @@ def serve(output: str | None = None, **opts: Any) -> None:
     default="text",
     help="Human text or one JSON verdict per event.",
 )
-def validate(source: str, fmt: str, **opts: Any) -> None:
+@click.option(
+    "--working-copy",
+    is_flag=True,
+    help="Judge by each schema's unmaterialized current.yaml where a --schemas checkout has "
+    "one, to test an edit before `mpsandbox schema materialize`.",
+)
+def validate(source: str, fmt: str, working_copy: bool, **opts: Any) -> None:
     """Judge events from SOURCE (a file or - for stdin) exactly as the intake would.
 
     SOURCE holds one event, a JSON array of events, or JSON lines. Exits 1 if any event is
@@ -377,7 +383,7 @@ def validate(source: str, fmt: str, **opts: Any) -> None:
     settings = build_settings(**opts)
     check_stream_config(settings)
     try:
-        code = run_validate(settings, source, fmt=fmt, out=sys.stdout)
+        code = run_validate(settings, source, fmt=fmt, out=sys.stdout, working_copy=working_copy)
     except ReadError as exc:
         click.echo(f"mpsandbox: {exc}", err=True)
         sys.exit(2)

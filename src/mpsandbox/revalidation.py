@@ -135,6 +135,19 @@ def titles_for_paths(paths: Iterable[str], roots: Iterable[Path]) -> set[str] | 
     return titles
 
 
+def stored_context(
+    event_id: int, received_at: float, fills: dict[str, Any], headers: list
+) -> RequestContext:
+    """The context a stored event arrived in: its time, its request's headers, and the
+    request id the intake filled in (so a judged-again event is filled in alike)."""
+    filled_id = (fills.get("meta.request_id") or {}).get("value")
+    return RequestContext(
+        received_at=received_at,
+        request_id=filled_id if isinstance(filled_id, str) else f"stored-event-{event_id}",
+        headers={str(k).lower(): str(v) for k, v in headers},
+    )
+
+
 def rejudge(
     pipeline: Pipeline, rows: Iterable[dict[str, Any]], report: Report, *, pause: Callable[[], None]
 ) -> None:
@@ -144,12 +157,11 @@ def rejudge(
         if n % 200 == 0:
             pause()
         event = jsonio.loads(row["event"])
-        fills = jsonio.loads(row["fills"]) if row["fills"] else {}
-        filled_id = (fills.get("meta.request_id") or {}).get("value")
-        ctx = RequestContext(
-            received_at=row["received_at"],
-            request_id=filled_id if isinstance(filled_id, str) else f"revalidation-{row['id']}",
-            headers={str(k).lower(): str(v) for k, v in jsonio.loads(row["headers"] or "[]")},
+        ctx = stored_context(
+            row["id"],
+            row["received_at"],
+            jsonio.loads(row["fills"]) if row["fills"] else {},
+            jsonio.loads(row["headers"] or "[]"),
         )
         record = pipeline.rejudge(event, ctx)
         report.checked += 1

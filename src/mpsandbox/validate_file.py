@@ -41,7 +41,11 @@ def read_events(source: str) -> list[Any]:
     return events
 
 
-def run_validate(settings: Settings, source: str, *, fmt: str, out: TextIO) -> int:
+def run_validate(
+    settings: Settings, source: str, *, fmt: str, out: TextIO, working_copy: bool = False
+) -> int:
+    """``working_copy``: judge by each title's unmaterialized current.yaml where there is
+    one (see working_copy.py), to test an edit before materializing it."""
     events = read_events(source)
     stream_configs = None
     if settings.stream_config:
@@ -51,9 +55,12 @@ def run_validate(settings: Settings, source: str, *, fmt: str, out: TextIO) -> i
             stream_configs = load_location(settings.stream_config)
         except StreamConfigError as exc:
             raise ReadError(f"stream config {exc}") from None
-    pipeline = Pipeline(
-        build_registry(settings), fill_ins=settings.fill_ins, stream_configs=stream_configs
-    )
+    registry: Any = build_registry(settings)
+    if working_copy:
+        from mpsandbox.working_copy import WorkingCopyRegistry
+
+        registry = WorkingCopyRegistry(registry)
+    pipeline = Pipeline(registry, fill_ins=settings.fill_ins, stream_configs=stream_configs)
     ctx = RequestContext(headers={})
     records = pipeline.judge_batch(events, ctx)
     bad = 0

@@ -405,6 +405,16 @@ def _revalidation_paths(ok: dict[str, Any]) -> dict[str, Any]:
                 "responses": {**ok, **bad},
             }
         },
+        "/sandbox/events/{id}/working-copy": {
+            "get": {
+                "summary": "One stored event judged by the working copy of its schema (the "
+                "unmaterialized current.yaml, materialized in memory: refs resolved across "
+                "sources, allOf merged): {id, stored_verdict, working_copy (its path, null "
+                "when the title has none: then the published version judges), judged_by, "
+                "working_copy_version, verdict, errors, message, reason}.",
+                "responses": {**ok, **bad, "404": {"description": "No such event"}},
+            }
+        },
         "/sandbox/revalidations": {
             "get": {
                 "summary": "Re-validation runs, newest first: {runs: [{id, started_at, "

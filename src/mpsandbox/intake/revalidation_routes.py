@@ -7,6 +7,8 @@
 - ``GET /sandbox/flips?run=N&event=ID&limit=&offset=``: verdict flips, newest first, each
   with the errors before and after.
 - ``GET /sandbox/revalidations?limit=``: the runs, newest first.
+- ``GET /sandbox/events/{id}/working-copy``: one stored event judged by the working copy
+  (the unmaterialized ``current.yaml``) of its schema, to test an edit before materializing.
 """
 
 from __future__ import annotations
@@ -73,7 +75,35 @@ async def runs(request: web.Request) -> web.Response:
     return json_ok({"runs": await in_thread(sandbox.reader.list_revalidations, limit)})
 
 
+async def working_copy(request: web.Request) -> web.Response:
+    """A stored event judged by the working copy (current.yaml) of its schema."""
+    from mpsandbox.revalidation import stored_context
+    from mpsandbox.working_copy import judge_against_working_copy
+
+    sandbox = request.app[SANDBOX_KEY]
+    event_id = _int(request.match_info["id"], "id", 1)
+    d = await in_thread(sandbox.reader.get_event, event_id)
+    if d is None:
+        raise web.HTTPNotFound(
+            text=jsonio.dumps_str({"status": 404, "title": "no such event", "id": event_id}),
+            content_type="application/json",
+        )
+    headers = (d.get("request") or {}).get("headers") or []
+    ctx = stored_context(event_id, d["received_at"], d.get("fills") or {}, headers)
+    out = await in_thread(
+        judge_against_working_copy,
+        sandbox.registry,
+        d["event"],
+        ctx,
+        fill_ins=sandbox.settings.fill_ins,
+    )
+    out["id"] = event_id
+    out["stored_verdict"] = d["verdict"]
+    return json_ok(out)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/sandbox/revalidate", revalidate)
     app.router.add_get("/sandbox/flips", flips)
     app.router.add_get("/sandbox/revalidations", runs)
+    app.router.add_get("/sandbox/events/{id}/working-copy", working_copy)

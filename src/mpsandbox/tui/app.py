@@ -163,6 +163,22 @@ class MpSandboxApp(App[int]):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._slow_reads, partial(fn, *args, **kwargs))
 
+    def judge_by_working_copy(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored event (as ``get_event`` reads it) judged by its schema's working copy
+        (current.yaml). Reads and compiles schema files: call it off the event loop."""
+        from mpsandbox.revalidation import stored_context
+        from mpsandbox.sandbox import build_registry
+        from mpsandbox.working_copy import judge_against_working_copy
+
+        headers = (stored.get("request") or {}).get("headers") or []
+        ctx = stored_context(
+            stored["id"], stored["received_at"], stored.get("fills") or {}, headers
+        )
+        registry = build_registry(self.settings)  # fresh: every file read as it is now
+        return judge_against_working_copy(
+            registry, stored["event"], ctx, fill_ins=self.settings.fill_ins
+        )
+
     def overrides(self) -> Overrides | None:
         """The local overrides of this database (None until the database exists). Blocks
         on SQLite: call it, and every method of what it returns, off the event loop.

@@ -44,6 +44,35 @@ def _dotted(field: tuple) -> str:
     return out or "(the event)"
 
 
+def working_copy_text(data: dict[str, Any], result: dict[str, Any]) -> Text:
+    """What the working copy says of the event, beside what the published version said."""
+    t = Text("Judged by the working copy", style="bold underline")
+    if result.get("working_copy") is None:
+        t.append("\n No current.yaml for ", style="dim")
+        t.append_text(safe(data.get("schema_title") or "(no title)", "bold"))
+        t.append(" in the --schemas directories: the published version judged it.", style="dim")
+        return t
+    t.append("\n ")
+    t.append_text(safe(result["working_copy"], "bold"))
+    if result.get("working_copy_version"):
+        t.append_text(safe(f"  ($id version {result['working_copy_version']})", "dim"))
+    label, style = BADGES.get(result["verdict"], (result["verdict"], ""))
+    stored, stored_style = BADGES.get(data["verdict"], (data["verdict"], ""))
+    t.append("\n ")
+    t.append(f" {label} ", style=style)
+    t.append("  by the working copy; ")
+    t.append(f" {stored} ", style=stored_style)
+    t.append(" as stored" + (" (no change)" if result["verdict"] == data["verdict"] else ""))
+    for e in result.get("errors") or []:
+        field = (e.get("dataPath") or "").lstrip(".") or "(the event)"
+        t.append("\n   ◀ ", style="bold red")
+        t.append_text(safe(f"{field}: {e.get('message')}", "red", 300))
+    if result.get("reason"):
+        t.append("\n   ")
+        t.append_text(safe(result["reason"], "yellow", 1000, wrap=True))
+    return t
+
+
 class EventDetail(VerticalScroll):
     """Everything stored about one event. ``show(id)`` loads another; the data is read on a
     reader thread, never on the UI loop."""
@@ -52,6 +81,7 @@ class EventDetail(VerticalScroll):
         Binding("c", "copy_json", "Copy JSON"),
         Binding("u", "copy_curl", "Copy curl"),
         Binding("r", "copy_received", "Copy as received", show=False),
+        Binding("w", "working_copy", "Judge by current.yaml"),
     ]
 
     class OpenSibling(Message):
@@ -73,6 +103,7 @@ class EventDetail(VerticalScroll):
         yield Static("", id="detail-summary")
         yield Static("", id="detail-errors", classes="section")
         yield Static("", id="detail-flips", classes="section")
+        yield Static("", id="detail-working", classes="section")
         yield Static("", id="detail-findings", classes="section")
         yield Static("", id="detail-event", classes="section")
         yield Static("", id="detail-fills", classes="section")
@@ -158,6 +189,26 @@ class EventDetail(VerticalScroll):
         yield SystemCommand(
             "Copy event as received", "Before any fill-ins (r)", self.action_copy_received
         )
+        yield SystemCommand(
+            "Judge by the working copy",
+            "Validate against the schema's unmaterialized current.yaml (w)",
+            self.action_working_copy,
+        )
+
+    def action_working_copy(self) -> None:
+        if self.data is not None:
+            self.query_one("#detail-working", Static).update(
+                Text("Judging by the working copy (current.yaml)…", style="italic")
+            )
+            self._judge_working_copy(self.data)
+
+    @work(exclusive=True, group="detail-working")
+    async def _judge_working_copy(self, data: dict[str, Any]) -> None:
+        result = await self.app.read_slow(self.app.judge_by_working_copy, data)
+        if self.data is not data:
+            return
+        self.query_one("#detail-working", Static).update(working_copy_text(data, result))
+        self.query_one("#detail-working").scroll_visible(animate=False)
 
     def _clear(self) -> None:
         for section in self.query(".section").results(Static):
@@ -169,6 +220,7 @@ class EventDetail(VerticalScroll):
     def _show(self, d: dict[str, Any]) -> None:
         self.query_one("#detail-summary", Static).update(self._summary(d))
         self.query_one("#detail-errors", Static).update(self._errors(d))
+        self.query_one("#detail-working", Static).update("")
         flips = self.query_one("#detail-flips", Static)
         flips.display = bool(d.get("flips"))
         flips.update(self._flips(d))
