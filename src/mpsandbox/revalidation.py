@@ -154,7 +154,7 @@ def rejudge(
     """Judge each stored event again; ``rows`` carry the event, its verdict and errors as
     last judged (the latest flip, else as stored), and its request's context."""
     for n, row in enumerate(rows, 1):
-        if n % 200 == 0:
+        if n % 50 == 0:
             pause()
         event = jsonio.loads(row["event"])
         ctx = stored_context(

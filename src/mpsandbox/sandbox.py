@@ -299,17 +299,17 @@ class Sandbox:
                 limit=limit,  # type: ignore[arg-type]
             )
             t0 = time.perf_counter()
-            rows = await loop.run_in_executor(
-                None, self.reader.revalidation_candidates, report.titles, report.limit
-            )
-            # A short sleep every few hundred events lets the intake's loop in: it keeps
-            # answering while a large run is judged.
-            await loop.run_in_executor(
-                None, lambda: rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.001))
-            )
-            report.seconds = time.perf_counter() - t0
-            report.problems = dict(self.registry.load_errors)
-            report.run_id = await asyncio.wrap_future(self.writer.run_in_writer(store_call(report)))
+            # Judged on a worker thread, with a short sleep every few dozen events so the
+            # intake's loop gets the interpreter: it keeps answering while a run is judged.
+            def judge() -> Callable[[Any], int]:
+                rows = self.reader.revalidation_candidates(report.titles, report.limit)
+                rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.0005))
+                report.seconds = time.perf_counter() - t0
+                report.problems = dict(self.registry.load_errors)
+                return store_call(report)
+
+            call = await loop.run_in_executor(None, judge)
+            report.run_id = await asyncio.wrap_future(self.writer.run_in_writer(call))
         for listener in list(self._revalidation_listeners):
             try:
                 listener(report)

@@ -14,7 +14,7 @@ from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
 
 KEYS: list[tuple[str, str]] = [
     ("1 / 2 / 3", "Live events / Errors / Schemas"),
-    ("4 / 5 / 6", "Streams / Sessions / Experiments and flags"),
+    ("4 / 5 / 6 / 7", "Streams / Sessions / Experiments and flags / Flips"),
     ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
     ("w, o / x", "Streams: the sampling what-if; override the rate with it / clear it"),
     ("[ ]", "Sessions: previous / next page of sessions"),
@@ -23,8 +23,10 @@ KEYS: list[tuple[str, str]] = [
     ("↑ ↓ PgUp PgDn Home End, j k g G", "move in a table; moving stops following"),
     ("f", "follow the newest events again"),
     ("Enter, click the selected row", "open an event, or an error group's events"),
-    ("Esc", "back from an event; from the filter bar to the table"),
+    ("Esc", "back from an event (and along events opened from it); filter bar to table"),
     ("c / u / r", "in an event: copy it as JSON / as a curl command / as received"),
+    ("w", "in an event: judge it by its schema's working copy (unmaterialized current.yaml)"),
+    ("r", "Flips: judge the newest stored events again now (also on schema file changes)"),
     ("ctrl+p", "command palette: every action, the theme switcher"),
     ("ctrl+l", "listen on another port"),
     ("ctrl+x", "reset the store (asks first)"),
