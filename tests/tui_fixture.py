@@ -250,6 +250,31 @@ def platform_settings(settings: Settings) -> Settings:
     )
 
 
+def _add_revalidation(sandbox: Sandbox, settings: Settings, workdir: Path) -> None:
+    """One re-validation run, as if web/base 1.3.0 had been edited to allow actions of at
+    most 4 characters: most fixture events flip (fixed times, so pictures do not vary)."""
+    from mpsandbox.pipeline import Pipeline
+    from mpsandbox.revalidation import Report, rejudge, store_call
+    from mpsandbox.sandbox import build_registry
+
+    title = "analytics/product_metrics/web/base"
+    secondary = workdir / "secondary"
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.copytree(settings.schema_dirs[0], secondary, symlinks=True)
+    path = secondary / title / "1.3.0.yaml"
+    text = path.read_text()
+    head, rest = text.split("  action:\n", 1)
+    before, after = rest.split("    maxLength: ", 1)
+    path.write_text(f"{head}  action:\n{before}    maxLength: 4\n{after.split(chr(10), 1)[1]}")
+    narrowed = settings.with_(schema_dirs=(secondary, *settings.schema_dirs[1:]))
+    pipeline = Pipeline(build_registry(narrowed))
+    report = Report(trigger="schema change", titles=[title], limit=10_000, started_at=START + 400)
+    rows = sandbox.reader.revalidation_candidates(report.titles, report.limit)
+    rejudge(pipeline, rows, report, pause=lambda: None)
+    report.seconds = 0.12
+    sandbox.writer.run_in_writer(store_call(report)).result(30)
+
+
 def build_fixture_db(path: Path, *, schema_dirs=None, platform: bool = False) -> Settings:
     """Write the fixture into a new database at ``path``; returns matching settings.
 
@@ -306,6 +331,7 @@ def build_fixture_db(path: Path, *, schema_dirs=None, platform: bool = False) ->
                 event_count=len(records),
             )
             sandbox.writer.submit(request, records).result(30)
+        _add_revalidation(sandbox, settings, path.parent / "narrowed-schemas")
     finally:
         sandbox.writer.close()
         if sandbox.reader is not None:

@@ -159,6 +159,13 @@ async def experiments(pilot) -> None:
     )
 
 
+async def flips(pilot) -> None:
+    await live(pilot)
+    await pilot.press("7")
+    table = pilot.app.screen.query_one("#flips-table")
+    await settle(pilot, lambda: table.row_count > 0)
+
+
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
 PLATFORM = {"streams", "sessions", "experiments"}
 
@@ -173,4 +180,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "streams": streams,
     "sessions": sessions,
     "experiments": experiments,
+    "flips": flips,
 }
