@@ -14,19 +14,16 @@ from aiohttp import web
 
 from mpsandbox import jsonio
 from mpsandbox.fillins import new_uuid
-from mpsandbox.intake import protocol
+from mpsandbox.intake import protocol, submit
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import RequestRecord
 from mpsandbox.sandbox import Sandbox
-from mpsandbox.store import BacklogFull, StoreError
 
 log = logging.getLogger(__name__)
 
 SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 EVENTGATE_VERSION = "1.8.4"
-#: How much of a refused body is kept: enough to see what it was, not enough to hurt.
-REFUSED_BODY_KEEP = 64 * 1024
 
 
 def _json_response(
@@ -44,6 +41,10 @@ def _json_response(
     )
 
 
+def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
+
+
 def _request_record(
     request: web.Request, body: bytes, now: float, request_id: str
 ) -> RequestRecord:
@@ -52,7 +53,7 @@ def _request_record(
         method=request.method,
         path=request.path,
         query=request.query_string,
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
+        headers=_raw_headers(request),
         body=body,
         remote=request.remote,
         request_id=request_id,
@@ -94,107 +95,30 @@ async def _read_body(request: web.Request, limit: int) -> tuple[bytes, bool]:
 
 
 async def post_events(request: web.Request) -> web.StreamResponse:
+    """Read the body off the socket (at most the limit and a byte), then hand the request
+    to the transport-free core (submit.handle_post) that imports and replays use too."""
     sandbox = request.app[SANDBOX_KEY]
     now = time.time()
     request_id = _request_id(request)
-    limit = sandbox.settings.max_body
-    raw, too_large = await _read_body(request, limit)
-    record = _request_record(request, raw, now, request_id)
-    uri = request.path_qs
-
-    if too_large:
-        record.body = raw[:REFUSED_BODY_KEEP]
-        record.note = f"body over the {limit}-byte limit; first {REFUSED_BODY_KEEP} bytes kept"
-        err = protocol.BodyError("PayloadTooLargeError", "request entity too large")
-        return await _answer_problem(sandbox, record, err, uri)
-    try:
-        body, data = protocol.read_body(
-            request.headers.get("content-type"),
-            request.headers.get("content-encoding"),
-            raw,
-            limit,
-        )
-    except protocol.BodyError as err:
-        return await _answer_problem(sandbox, record, err, uri)
-
-    if protocol.is_empty_body(body):
-        return await _answer_and_store(sandbox, record, 400, protocol.EMPTY_REASON, None, [])
-
-    events = protocol.as_events(body)
-    record.event_count = len(events)
-    if not sandbox.reserve(len(events)):
-        return _refuse_backlog(sandbox, record)
-    ctx = _context(request, now, request_id)
-    working = protocol.as_events(jsonio.loads(data)) if data is not None else None
-    judged = sandbox.pipeline.judge_batch(events, ctx, working)
-
-    if protocol.is_hasty(request.query.get("hasty")):
-        record.hasty = True
-        record.status, record.reason = 202, protocol.hasty_reason(len(events))
-        try:
-            sandbox.store_later(record, judged)
-        except StoreError as exc:
-            return _store_failed(exc)
-        except BacklogFull:  # the backlog filled between reserve and submit
-            return _refuse_backlog(sandbox, record)
-        return web.Response(status=202, reason=record.reason)
-
-    answer = protocol.answer_for(judged)
-    return await _answer_and_store(
-        sandbox, record, answer.status, answer.reason, answer.body, judged
+    raw, too_large = await _read_body(request, sandbox.settings.max_body)
+    req = submit.Incoming(
+        method=request.method,
+        path=request.path,
+        query=request.query_string,
+        headers=request.headers,
+        raw_headers=_raw_headers(request),
+        body=raw,
+        too_large=too_large,
+        received_at=now,
+        request_id=request_id,
+        uri=request.path_qs,
+        remote=request.remote,
     )
+    return _respond(await submit.handle_post(sandbox, req))
 
 
-def _refuse_backlog(sandbox: Sandbox, record: RequestRecord) -> web.Response:
-    record.status, record.reason = 503, "Service Unavailable"
-    record.body = record.body[:REFUSED_BODY_KEEP]
-    record.note = "refused: the store's write backlog is full; the client should retry"
-    sandbox.note_refused(record)
-    return _unavailable(
-        1,
-        "backlog_full",
-        "mpsandbox is behind on writes",
-        "The store's write backlog is full; nothing from this request was kept except this "
-        "note. Retry after a second.",
-    )
-
-
-async def _answer_problem(
-    sandbox: Sandbox, record: RequestRecord, err: protocol.BodyError, uri: str
-) -> web.StreamResponse:
-    body = protocol.problem(err.status, err.title, err.detail, record.method, uri)
-    record.error = f"{err.title}: {err.detail}"
-    reason = "Internal Server Error" if err.status == 500 else err.title
-    return await _answer_and_store(sandbox, record, err.status, reason, body, [])
-
-
-async def _answer_and_store(
-    sandbox: Sandbox, record: RequestRecord, status: int, reason: str, body, judged
-) -> web.StreamResponse:
-    record.status, record.reason = status, reason
-    record.response_body = jsonio.dumps(body) if body is not None else None
-    try:
-        await sandbox.store(record, judged)
-    except StoreError as exc:
-        return _store_failed(exc)
-    except BacklogFull:
-        return _refuse_backlog(sandbox, record)
-    return _json_response(status, reason, body)
-
-
-def _store_failed(exc: StoreError) -> web.Response:
-    """Never acknowledge what was not stored: the client sees a retryable failure."""
-    return _unavailable(5, "store_error", "mpsandbox could not store this request", str(exc))
-
-
-def _unavailable(retry_after: int, kind: str, title: str, detail: str) -> web.Response:
-    """A 503 problem document; EventGate never sends one, only the sandbox's store can."""
-    return _json_response(
-        503,
-        "Service Unavailable",
-        {"status": 503, "type": kind, "title": title, "detail": detail},
-        headers={"Retry-After": str(retry_after)},
-    )
+def _respond(handled: submit.Handled) -> web.Response:
+    return _json_response(handled.status, handled.reason, handled.body, handled.headers)
 
 
 async def test_events(request: web.Request) -> web.StreamResponse:
@@ -206,8 +130,10 @@ async def test_events(request: web.Request) -> web.StreamResponse:
     record.event_count = len(events)
     judged = sandbox.pipeline.judge_batch(events, _context(request, now, request_id))
     answer = protocol.answer_for(judged)
-    return await _answer_and_store(
-        sandbox, record, answer.status, answer.reason, answer.body, judged
+    return _respond(
+        await submit.answer_and_store(
+            sandbox, record, answer.status, answer.reason, answer.body, judged
+        )
     )
 
 
