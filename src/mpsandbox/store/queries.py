@@ -598,6 +598,50 @@ class StoreReader:
             r["hasty"] = bool(r["hasty"])
         return rows
 
+    # -- export (fixtures) ------------------------------------------------------------------
+
+    def iter_requests(
+        self, filter: EventFilter | None = None, *, methods: Sequence[str] | None = ("POST",)
+    ) -> Iterator[dict[str, Any]]:
+        """Whole request rows, oldest first, read in one snapshot: ``body`` and
+        ``response_body`` as bytes, ``headers`` as ``[name, value]`` pairs.
+
+        With a filter that selects anything, only the requests of matching events (a
+        request whose every event was left out, or that had none, is skipped); without
+        one, every request. ``methods`` keeps only those (None: all)."""
+        where, params = "1", []
+        if filter is not None and not filter.is_empty():
+            ev_where, ev_params = filter.where()
+            where = f"id IN (SELECT request_id FROM events WHERE {ev_where})"
+            params = list(ev_params)
+        if methods is not None:
+            where += f" AND method IN ({', '.join('?' * len(methods))})"
+            params += list(methods)
+        with self._read(snapshot=True) as conn:
+            for row in conn.execute(f"SELECT * FROM requests WHERE {where} ORDER BY id", params):
+                d = dict(row)
+                d["headers"] = [list(h) for h in loads(d.get("headers"), [])]
+                d["hasty"] = bool(d.get("hasty"))
+                for key in ("body", "response_body"):
+                    if d.get(key) is not None:
+                        d[key] = bytes(d[key])
+                yield d
+
+    def iter_events(self, filter: EventFilter | None = None) -> Iterator[dict[str, Any]]:
+        """Whole event rows, oldest first, read in one snapshot, with the JSON columns
+        parsed (``event`` is the event as received)."""
+        where, params = (filter or EventFilter()).where()
+        with self._read(snapshot=True) as conn:
+            for row in conn.execute(f"SELECT * FROM events WHERE {where} ORDER BY id", params):
+                d = dict(row)
+                d["event"] = loads(d["event"])
+                d["fills"] = loads(d["fills"], {})
+                d["errors"] = loads(d["errors"], [])
+                d["explanation"] = loads(d["explanation"], {})
+                d["findings"] = loads(d.get("findings"), [])
+                d["retracts"] = loads(d.get("retracts"), [])
+                yield d
+
     # -- totals ----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:

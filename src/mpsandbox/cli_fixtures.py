@@ -1,0 +1,336 @@
+"""`mpsandbox export / import / replay`: fixtures on the command line.
+
+Thin on purpose: options in, a call into ``mpsandbox.fixtures``, lines out, an exit status.
+The commands register themselves on ``cli.main`` when this module is imported (cli.py
+imports it last), so that they can share cli.py's option sets whichever module is imported
+first. Exit statuses: 0 done; 1 a replay had transport failures (a target that never
+answered); 2 unusable input (a file that is no fixture, a bad query, a corrupt bundle).
+Skipped corrupt lines are reported on stderr and do not change the status (``--strict``
+refuses the whole file instead).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mpsandbox.cli import build_settings, check_experiments, check_stream_config, main
+from mpsandbox.cli import schema_options as _schema_options
+
+#: Skipped-line messages printed per file before "... and N more".
+PROBLEMS_SHOWN = 10
+
+
+def _fail(message: str, code: int = 2):
+    click.echo(f"mpsandbox: {message}", err=True)
+    sys.exit(code)
+
+
+def db_option(fn):
+    return click.option(
+        "--db",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="SQLite database file, as for serve (default: the user data directory).",
+    )(fn)
+
+
+def local_options(fn):
+    """What the local pipeline judges with: the store, schemas, stream configs, experiments."""
+    fn = _schema_options(fn)
+    fn = click.option(
+        "--experiments",
+        "experiments_file",
+        default=None,
+        metavar="FILE",
+        help="Test Kitchen experiments, as serve's option (for the experiment findings).",
+    )(fn)
+    return db_option(fn)
+
+
+def strict_option(fn):
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Refuse a file with any corrupt line or unusable entry, instead of skipping "
+        "and reporting them.",
+    )(fn)
+
+
+def _existing_db(opts: dict[str, Any]) -> Path:
+    db = build_settings(**opts).db
+    if not Path(db).is_file():
+        _fail(f"there is no store at {db} (nothing received yet? choose one with --db)")
+    return Path(db)
+
+
+def _query(words: tuple[str, ...]) -> str | None:
+    return " ".join(words).strip() or None
+
+
+def _read(files: tuple[Path, ...], strict: bool):
+    """Every request of every file, in order; problems on stderr, FixtureError exits 2."""
+    from mpsandbox.fixtures import FixtureError, read_fixture
+
+    requests = []
+    for path in files:
+        try:
+            fixture = read_fixture(path, strict=strict)
+        except FixtureError as exc:
+            _fail(str(exc))
+        for problem in fixture.problems[:PROBLEMS_SHOWN]:
+            click.echo(f"mpsandbox: skipped {problem}", err=True)
+        more = len(fixture.problems) - PROBLEMS_SHOWN
+        if more > 0:
+            click.echo(f"mpsandbox: ... and {more} more skipped in {path}", err=True)
+        note = f"{path}: {len(fixture.requests):,} requests ({fixture.format_name})"
+        if fixture.problems:
+            note += f", {len(fixture.problems):,} skipped"
+        for reason, n in sorted(fixture.ignored.items()):
+            note += f", {n:,} ignored ({reason})"
+        click.echo(note, err=True)
+        requests.extend(fixture.requests)
+    return requests
+
+
+@click.command("export")
+@click.argument("query", nargs=-1)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(allow_dash=True, path_type=Path),
+    help="The file to write (- for stdout).",
+)
+@click.option(
+    "--events-only",
+    is_flag=True,
+    help="Write the events as received, one per line (after a format line), instead of "
+    "the requests as received.",
+)
+@db_option
+def export_cmd(query: tuple[str, ...], output: Path, events_only: bool, **opts: Any) -> None:
+    """Write stored traffic to a fixture file: by default every request as received (one
+    mpsandbox-request/1 JSON object per line, body bytes exact), which replays exactly.
+
+    QUERY is the filter language of the TUI and the API (`is:invalid stream:x since:10m`;
+    quote it, or put -- before a negated term): only the requests of matching events are
+    written. Without it, every POST is (including those that carried no events).
+    """
+    from mpsandbox.fixtures.export import export
+    from mpsandbox.query import QuerySyntaxError
+    from mpsandbox.store import StoreError
+
+    db = _existing_db(opts)
+    try:
+        result = export(db, output, query=_query(query), events_only=events_only)
+    except QuerySyntaxError as exc:
+        _fail(f"query: {exc}")
+    except (StoreError, OSError) as exc:
+        _fail(str(exc))
+    what = "events" if events_only else "requests"
+    click.echo(f"exported {result.count:,} {what} to {result.path} ({result.format})", err=True)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@local_options
+@strict_option
+def import_cmd(files: tuple[Path, ...], strict: bool, **opts: Any) -> None:
+    """Judge the requests of fixture FILES through the intake's own path and store them,
+    each as received at its original time when the file records one (else now).
+
+    FILES may be mpsandbox exports (requests or events), an EventGate devserver events.json,
+    HAR files from browser devtools (POSTs to /v…/events) or JSON arrays of events; the
+    format is detected from the content. Invalid events are stored as such: exit 0.
+    """
+    from mpsandbox.fixtures.replay import ReplayOptions
+
+    requests = _read(files, strict)
+    settings = build_settings(**opts)
+    options = ReplayOptions(pacing="fast", keep_received_at=True, all_headers=True)
+    progress = _run_replay(requests, None, settings, options, verb="imported")
+    sys.exit(0 if progress.ok else 1)
+
+
+@click.command("replay")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    "url",
+    default=None,
+    metavar="URL",
+    help="Post to this EventGate-compatible intake (http://127.0.0.1:8192/v1/events, a real "
+    "EventGate, another sandbox); a URL without a path posts to each request's own path. "
+    "Without --to: the local pipeline on --db.",
+)
+@click.option("--rate", type=float, default=None, metavar="N", help="Send N requests per second.")
+@click.option("--fast", is_flag=True, help="Send as fast as the target answers (--concurrency).")
+@click.option(
+    "--original-timing",
+    is_flag=True,
+    help="Keep the gaps between the original receive times.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=16,
+    show_default=True,
+    help="Requests in flight with --fast, --rate and --original-timing (otherwise one at a "
+    "time, in order).",
+)
+@click.option(
+    "--dt",
+    type=click.Choice(["keep", "shift", "now"]),
+    default="keep",
+    show_default=True,
+    help="dt, meta.dt and client_dt: as sent; shifted together so the earliest is now; or "
+    "each set to its send time.",
+)
+@click.option(
+    "--ids",
+    type=click.Choice(["keep", "fresh"]),
+    default="keep",
+    show_default=True,
+    help="fresh: new session, pageview and meta ids (same shape, old->new kept consistent).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds each request may take before it counts as a transport failure.",
+)
+@local_options
+@strict_option
+def replay_cmd(
+    files: tuple[Path, ...],
+    url: str | None,
+    rate: float | None,
+    fast: bool,
+    original_timing: bool,
+    concurrency: int,
+    dt: str,
+    ids: str,
+    timeout: float,
+    strict: bool,
+    **opts: Any,
+) -> None:
+    """Send the requests of fixture FILES again, now: to an intake URL (--to) or into the
+    local pipeline (--db), one at a time in order unless paced otherwise.
+
+    A summary counts the answers by HTTP status (and, locally, events by verdict). Invalid
+    events are outcomes, not failures: exit 0. Exit 1 when requests could not be delivered
+    (connection refused, timeouts); 2 when a file is unusable.
+    """
+    from mpsandbox.fixtures.replay import ReplayOptions
+
+    paced = [
+        n
+        for n, on in (("--rate", rate), ("--fast", fast), ("--original-timing", original_timing))
+        if on
+    ]
+    if len(paced) > 1:
+        raise click.UsageError(f"choose one of {', '.join(paced)}")
+    local_only = [
+        k
+        for k in (
+            "db",
+            "schema_dirs",
+            "remote_schemas",
+            "remote_bases",
+            "stream_config",
+            "experiments_file",
+        )
+        if opts.get(k)
+    ]
+    if url and local_only:
+        raise click.UsageError(
+            "--db, --schemas, --stream-config and --experiments apply to the local pipeline; "
+            "with --to, the target judges"
+        )
+    pacing = "rate" if rate else "fast" if fast else "original" if original_timing else "sequential"
+    options = ReplayOptions(
+        pacing=pacing,
+        rate=rate,
+        concurrency=concurrency,
+        dt=dt,  # type: ignore[arg-type]
+        ids=ids,  # type: ignore[arg-type]
+        timeout=timeout,
+    )
+    try:
+        options.check()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    requests = _read(files, strict)
+    settings = None if url else build_settings(**opts)
+    progress = _run_replay(requests, url, settings, options, verb="replayed")
+    sys.exit(0 if progress.ok else 1)
+
+
+def _run_replay(requests, url, settings, options, *, verb: str):
+    """Run a replay with a progress bar on a terminal; print the summary; return it."""
+    from mpsandbox.fixtures.replay import replay
+    from mpsandbox.platform.experiments import ExperimentsError
+    from mpsandbox.platform.stream_configs import StreamConfigError
+    from mpsandbox.store import StoreError
+
+    if settings is not None:
+        check_stream_config(settings)
+        check_experiments(settings)
+    bar = None
+    shown = 0
+    if sys.stderr.isatty() and requests:
+        label = {"imported": "importing", "replayed": "replaying"}.get(verb, verb)
+        bar = click.progressbar(length=len(requests), label=label, file=sys.stderr)
+        bar.__enter__()
+
+    def on_progress(progress) -> None:
+        nonlocal shown
+        if bar is not None and progress.done > shown:
+            bar.update(progress.done - shown)
+            shown = progress.done
+
+    cancel = threading.Event()
+    try:
+        progress = replay(
+            requests,
+            to=url,
+            settings=settings,
+            options=options,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    except (StoreError, StreamConfigError, ExperimentsError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"{verb} {progress.summary()}", err=True)
+    if progress.dts_changed or progress.ids_changed:
+        click.echo(
+            f"rewrote {progress.dts_changed:,} timestamps and {progress.ids_changed:,} ids",
+            err=True,
+        )
+    if progress.transport_failures:
+        click.echo(
+            f"mpsandbox: {progress.transport_failures:,} requests were not delivered "
+            f"(last: {progress.last_failure})",
+            err=True,
+        )
+    if progress.aborted:
+        click.echo(f"mpsandbox: {progress.aborted}", err=True)
+    return progress
+
+
+COMMANDS = (export_cmd, import_cmd, replay_cmd)
+for _command in COMMANDS:
+    main.add_command(_command)
