@@ -564,7 +564,7 @@ def override_revert(**opts: Any) -> None:
 
 
 main.add_command(schema_group)
-import mpsandbox.cli_fixtures  # noqa: E402, F401  (registers export, import, replay)
+import mpsandbox.cli_fixtures  # noqa: E402, F401  (registers export, import, replay, bundle, open)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""`mpsandbox export / import / replay`: fixtures on the command line.
+"""`mpsandbox export / import / replay / bundle / open`: fixtures on the command line.
 
 Thin on purpose: options in, a call into ``mpsandbox.fixtures``, lines out, an exit status.
 The commands register themselves on ``cli.main`` when this module is imported (cli.py
@@ -331,6 +331,100 @@ def _run_replay(requests, url, settings, options, *, verb: str):
     return progress
 
 
-COMMANDS = (export_cmd, import_cmd, replay_cmd)
+@click.command("bundle")
+@click.argument("query", nargs=-1)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The bundle to write (FILE.tar.gz).",
+)
+@local_options
+def bundle_cmd(query: tuple[str, ...], output: Path, **opts: Any) -> None:
+    """Pack the events matching QUERY (every event without one) into a .tar.gz someone else
+    can open: the events and their requests as a small store, the schema files that judged
+    them (with their $ref'd fragments), the stream configs, the experiments file, the local
+    overrides and a manifest.json. Give the same --schemas, --stream-config and
+    --experiments as the intake ran with.
+    """
+    from mpsandbox.fixtures.bundle import BundleError, make_bundle
+    from mpsandbox.query import QuerySyntaxError
+    from mpsandbox.store import StoreError
+
+    db = _existing_db(opts)
+    settings = build_settings(**opts)
+    try:
+        manifest = make_bundle(db, output, query=_query(query), settings=settings)
+    except QuerySyntaxError as exc:
+        _fail(f"query: {exc}")
+    except (BundleError, StoreError) as exc:
+        _fail(str(exc))
+    counts = manifest["counts"]
+    click.echo(
+        f"bundled {counts['events']:,} events of {counts['requests']:,} requests, "
+        f"{counts['schema_files']} schema files and {counts['overrides']} overrides "
+        f"into {output}"
+    )
+    for miss in manifest["schemas"]["missing"]:
+        click.echo(
+            f"mpsandbox: not included: {miss.get('uri') or miss.get('location')}: "
+            f"{miss.get('why')}",
+            err=True,
+        )
+
+
+@click.command("open")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--print",
+    "print_only",
+    is_flag=True,
+    help="Print what the bundle holds instead of opening the terminal UI (the default "
+    "without a terminal).",
+)
+@click.option(
+    "--extract-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Extract into this folder and keep it (default: a temporary folder, removed on exit).",
+)
+def open_cmd(bundle: Path, print_only: bool, extract_to: Path | None) -> None:
+    """Open a bundle made by `mpsandbox bundle`: extracted safely (absolute paths, '..' and
+    links leaving it are refused) and shown read-only in the terminal UI, judged by the
+    bundle's own schemas, stream configs and experiments. A corrupt or truncated bundle
+    exits 2 with one line saying why.
+    """
+    import shutil
+    import tempfile
+
+    from mpsandbox.fixtures.bundle import BundleError
+    from mpsandbox.fixtures.unbundle import extract, summary
+    from mpsandbox.store import StoreError
+
+    if extract_to is not None:
+        extract_to.mkdir(parents=True, exist_ok=True)
+        dest, temporary = extract_to, False
+    else:
+        dest, temporary = Path(tempfile.mkdtemp(prefix="mpsandbox-open-")), True
+    try:
+        try:
+            opened = extract(bundle, dest)
+            lines = summary(opened)
+        except (BundleError, StoreError) as exc:
+            _fail(str(exc).splitlines()[0])
+        if print_only or not (sys.stdin.isatty() and sys.stdout.isatty()):
+            for line in lines:
+                click.echo(line)
+            return
+        from mpsandbox.cli import run_tui
+
+        sys.exit(run_tui(opened.settings(build_settings()), listen=False))
+    finally:
+        if temporary:
+            shutil.rmtree(dest, ignore_errors=True)
+
+
+COMMANDS = (export_cmd, import_cmd, replay_cmd, bundle_cmd, open_cmd)
 for _command in COMMANDS:
     main.add_command(_command)
