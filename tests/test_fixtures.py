@@ -293,6 +293,8 @@ def test_a_corrupt_line_is_skipped_and_reported(recorded_db, tmp_path):
         (b'{"format": "mpsandbox-request/2", "body": ""}\n', "another mpsandbox version"),
         (b'{"name": "left-pad", "version": "1.0.0"}', "is not a fixture"),
         (b"hello\nworld\n", "no line is JSON"),
+        (b"SQLite format 3\x00\x10\x00", "an SQLite database, not a fixture"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "a binary file"),
     ],
 )
 def test_unusable_files_are_refused_clearly(tmp_path, content, message):
