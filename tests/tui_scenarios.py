@@ -12,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from mpsandbox.config import Settings
+from mpsandbox.fixtures.replay import Progress
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.widgets.event_detail import EventDetail
 from mpsandbox.tui.widgets.event_table import EventTable
-from tests.tui_fixture import copy_db, ensure_schema_copies, platform_settings
+from tests.tui_fixture import WM, copy_db, ensure_schema_copies, platform_settings
 
 SIZE = (130, 40)
 
@@ -166,6 +167,49 @@ async def flips(pilot) -> None:
     await settle(pilot, lambda: table.row_count > 0)
 
 
+#: A fixture file at a path that is the same on every machine (the screen shows it).
+REPLAY_FIXTURE = Path("/tmp/mpsandbox-replay-fixture/events.json")
+
+
+def replay_fixture() -> Path:
+    """The EventGate devserver's recorded events.json, copied to REPLAY_FIXTURE."""
+    REPLAY_FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    data = (WM / "eventgate/recorded-local-run/events.json").read_bytes()
+    if not REPLAY_FIXTURE.exists() or REPLAY_FIXTURE.read_bytes() != data:
+        REPLAY_FIXTURE.write_bytes(data)
+    return REPLAY_FIXTURE
+
+
+async def replay(pilot) -> None:
+    """The Replay screen with a file chosen and a finished run shown (a fixed Progress: the
+    snapshot app is read-only and nothing listens, so nothing is actually sent)."""
+    from textual.widgets import Select
+
+    await live(pilot)
+    await pilot.press("9")
+    screen = pilot.app.screen
+    await pilot.press("slash", *str(replay_fixture()))
+    screen.query_one("#replay-pacing", Select).value = "fast"
+    screen.query_one("#replay-dt", Select).value = "shift"
+    screen.query_one("#replay-ids", Select).value = "fresh"
+    preview = screen.query_one("#replay-preview")
+    await settle(pilot, lambda: "7 requests" in str(preview.render()))
+    screen._show(
+        Progress(
+            total=7,
+            target="http://127.0.0.1:8192/v1/events",
+            done=7,
+            by_status={"201": 6, "400": 1},
+            elapsed=0.4,
+            finished=True,
+            dts_changed=14,
+            ids_changed=7,
+        )
+    )
+    screen.query_one("#replay-start").focus()  # the key bar shows the screen's keys
+    await settle(pilot)
+
+
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
 PLATFORM = {"streams", "sessions", "experiments"}
 
@@ -181,4 +225,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "sessions": sessions,
     "experiments": experiments,
     "flips": flips,
+    "replay": replay,
 }
