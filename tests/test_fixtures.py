@@ -510,3 +510,36 @@ def test_rewrites_keep_precision_and_leave_non_json_alone():
 def test_replay_library_needs_a_target():
     with pytest.raises(ValueError, match="settings"):
         replay([], options=ReplayOptions())
+
+
+def test_pacing_by_rate_and_by_original_timing(tmp_path):
+    from mpsandbox.fixtures.formats import event_request
+
+    requests = [event_request(web_event(action=str(i))) for i in range(3)]
+    for i, r in enumerate(requests):
+        r.received_at = 1727784000.0 + (0, 0.3, 0.6)[i]
+    settings = settings_for(tmp_path)
+    original = replay(requests, settings=settings, options=ReplayOptions(pacing="original"))
+    assert original.by_status == {"201": 3} and original.elapsed >= 0.55
+    rate = replay(requests, settings=settings, options=ReplayOptions(pacing="rate", rate=10))
+    assert rate.by_status == {"201": 3} and rate.elapsed >= 0.18
+    fast = replay(requests, settings=settings, options=ReplayOptions(pacing="fast"))
+    assert fast.elapsed < original.elapsed
+    # The local pipeline judged them in the file's order whatever the pacing.
+    assert [r["event"]["action"] for r in rows(tmp_path / "sandbox.db")] == ["0", "1", "2"] * 3
+
+
+def test_replay_usage_errors(tmp_path):
+    code, _, err = cli("replay", RECORDED / "events.json", "--fast", "--rate", "3")
+    assert code == 2 and "choose one of --rate, --fast" in err
+    code, _, err = cli(
+        "replay",
+        RECORDED / "events.json",
+        "--to",
+        "http://127.0.0.1:1/v1/events",
+        "--db",
+        tmp_path / "x.db",
+    )
+    assert code == 2 and "apply to the local pipeline" in err
+    code, _, err = cli("replay", RECORDED / "events.json", "--to", "ftp://example.org/")
+    assert code == 2 and "is not an http:// or https:// URL" in err
