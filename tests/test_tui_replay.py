@@ -110,6 +110,11 @@ async def test_a_bundle_opens_read_only_in_the_app(settings, tmp_path):  # noqa:
     opened = extract(tmp_path / "b.tar.gz", tmp_path / "x")
     async with running(opened.settings(settings), listen=False) as (app, pilot):
         table = app.screen.query_one(EventTable)
-        await until(pilot, lambda: table.total == 3, 5, "the bundle's events")
-        assert app.status.read_only and app.status.counts["invalid"] == 3
+        await until(
+            pilot,
+            lambda: table.total == 3 and app.status.counts["invalid"] == 3,
+            10,
+            "the bundle's events and counts",
+        )
+        assert app.status.read_only
         assert str(tmp_path / "x" / "store.db") == str(app.settings.db)
