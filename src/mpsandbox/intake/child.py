@@ -35,7 +35,7 @@ from mpsandbox.sandbox import Committed
 from mpsandbox.store import StoreError
 
 #: How much lower than the face the intake and its store process run (nice(2) steps).
-INTAKE_NICENESS = int(os.environ.get("MPSANDBOX_INTAKE_NICE", "5"))
+INTAKE_NICENESS = 5
 
 
 class _Out:
