@@ -299,6 +299,7 @@ class Sandbox:
                 limit=limit,  # type: ignore[arg-type]
             )
             t0 = time.perf_counter()
+
             # Judged on a worker thread, with a short sleep every few dozen events so the
             # intake's loop gets the interpreter: it keeps answering while a run is judged.
             def judge() -> Callable[[Any], int]:
