@@ -41,6 +41,9 @@ class Committed:
 Listener = Callable[[list[Committed]], None]
 RevalidationListener = Callable[[Report], None]
 
+#: Stored events read at a time by a re-validation run.
+REVALIDATION_CHUNK = 2_000
+
 #: Pending re-validation of every title (a fragment changed).
 _EVERY_TITLE = object()
 
@@ -302,9 +305,18 @@ class Sandbox:
 
             # Judged on a worker thread, with a short sleep every few dozen events so the
             # intake's loop gets the interpreter: it keeps answering while a run is judged.
+            # Read a chunk at a time (newest first): `all` of a large store never sits in
+            # memory at once.
             def judge() -> Callable[[Any], int]:
-                rows = self.reader.revalidation_candidates(report.titles, report.limit)
-                rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.0005))
+                before, left = None, report.limit
+                while left is None or left > 0:
+                    n = REVALIDATION_CHUNK if left is None else min(REVALIDATION_CHUNK, left)
+                    rows = self.reader.revalidation_candidates(report.titles, n, before)
+                    if not rows:
+                        break
+                    rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.0005))
+                    before = rows[-1]["id"]
+                    left = None if left is None else left - len(rows)
                 report.seconds = time.perf_counter() - t0
                 report.problems = dict(self.registry.load_errors)
                 return store_call(report)

@@ -399,7 +399,7 @@ class StoreReader:
     # -- re-validation --------------------------------------------------------------------
 
     def revalidation_candidates(
-        self, titles: list[str] | None, limit: int | None
+        self, titles: list[str] | None, limit: int | None, before_id: int | None = None
     ) -> list[dict[str, Any]]:
         """The newest stored events of ``titles`` (every title: None), each with its verdict
         and errors as last judged (its latest flip, else as stored) and its request's
@@ -408,6 +408,9 @@ class StoreReader:
         if titles is not None:
             where = "e.schema_title IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(titles)))
+        if before_id is not None:
+            where += " AND e.id < ?"
+            params.append(int(before_id))
         params.append(-1 if limit is None else max(0, int(limit)))
         sql = f"""
             SELECT e.id, e.event, e.fills, e.received_at, r.headers,
