@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
 import sys
+import threading
 import time
 
 import aiohttp
@@ -418,3 +420,95 @@ async def test_seeded_chaos_repeats_after_setting_it_again(server, http):
     first = await run()
     assert set(first) == {201, 500, 503}
     assert await run() == first
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def run_cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PY, "-m", "mpsandbox", *args], capture_output=True, timeout=60, text=True
+    )
+
+
+async def test_a_cli_change_reaches_a_running_intake_within_a_second(server, http):
+    db = str(server.sandbox.settings.db)
+    assert (await post(http, server, [event()]))[0] == 201
+
+    async def first_status(expected: int, since: float) -> float:
+        while True:
+            status = (await post(http, server, [event()]))[0]
+            if status == expected:
+                return time.perf_counter() - since
+            assert time.perf_counter() - since < 3, f"still {status}, not {expected}"
+            await asyncio.sleep(0.02)
+
+    res = await asyncio.to_thread(run_cli, "chaos", "set", "503:1", "--db", db)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("chaos is ON: 503:1 (was off)")
+    assert "100% answered 503" in res.stdout
+    assert await first_status(503, time.perf_counter()) < 1.5  # polled every second
+    assert server.sandbox.chaos_state.set_by == "cli"
+
+    res = await asyncio.to_thread(run_cli, "chaos", "show", "--db", db)
+    assert res.stdout.splitlines()[0] == "chaos is ON: 503:1" and "set by cli" in res.stdout
+
+    res = await asyncio.to_thread(run_cli, "chaos", "off", "--db", db)
+    assert res.returncode == 0 and res.stdout.strip() == "chaos is off (was 503:1)"
+    assert await first_status(201, time.perf_counter()) < 1.5
+    res = await asyncio.to_thread(run_cli, "chaos", "show", "--db", db, "--format", "json")
+    shown = json.loads(res.stdout)
+    assert shown["on"] is False and shown["set_by"] == "cli" and shown["revision"] == 2
+
+
+def test_bad_specs_exit_2_naming_the_problem(tmp_path):
+    db = str(tmp_path / "cli.db")
+    res = run_cli("chaos", "set", "503:0.7,drop:0.5", "--db", db)
+    assert res.returncode == 2
+    assert "add up to 1.2" in res.stderr and "grammar:" in res.stderr
+    res = run_cli("serve", "--chaos", "latency:fast", "--db", db, "--port", "0")
+    assert res.returncode == 2
+    assert "Invalid value for '--chaos'" in res.stderr and "a duration is" in res.stderr
+    res = run_cli("chaos", "show", "--db", db)
+    assert res.stdout.strip() == "chaos is off"  # nothing was stored
+
+
+def test_serve_says_loudly_when_chaos_is_on_and_when_it_changes(tmp_path):
+    from tests.test_cli import free_port, schema_args
+
+    db = str(tmp_path / "serve.db")
+    port = free_port()
+    args = ["serve", "--port", str(port), "--db", db, *schema_args()]
+    args += ["--chaos", "503:0.5,latency:20ms", "--output", "text"]
+    proc = subprocess.Popen(
+        [PY, "-m", "mpsandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+
+    def wait_for(text: str) -> str:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = [line for line in lines if text in line]
+            if found:
+                return found[-1]
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        raise AssertionError(f"serve never printed {text!r}: {lines}")
+
+    try:
+        assert wait_for("mpsandbox ready").startswith("mpsandbox ready: intake")
+        warning = wait_for("CHAOS ON")
+        assert "503:0.5,latency:20ms" in warning and "50% answered 503" in warning
+        assert f"mpsandbox chaos off --db {db}" in warning
+        t0 = time.monotonic()
+        assert run_cli("chaos", "off", "--db", db).returncode == 0
+        assert "by cli" in wait_for("chaos is OFF")
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -662,7 +662,11 @@ def warning_line(state: ChaosState, db: str | Path | None = None) -> str:
     if not state.on:
         by = f" by {state.set_by}" if state.set_by else ""
         return f"mpsandbox: chaos is OFF{by}: the intake answers normally again"
-    where = f" --db {db}" if db else ""
+    where = ""
+    if db is not None:
+        from mpsandbox.config import default_db_path
+
+        where = "" if Path(db) == default_db_path() else f" --db {db}"
     by = f" (set by {state.set_by} at {iso(state.set_at)})" if state.set_by else ""
     return (
         f"mpsandbox: CHAOS ON: {state.spec}{by}: {state.settings.describe()}. "
