@@ -87,6 +87,16 @@ GRAMMAR = (
     "latency:DUR|MIN-MAX failed:SHARE (with 207) retry-after:SECONDS (with 503) seed:N; "
     "SHARE 0.2 or 20%; DUR 200ms, 1.5s; 'off' turns chaos off"
 )
+#: The grammar as (term, meaning) rows, for help screens and dialogs.
+SPEC_HELP = (
+    ("500:SHARE", "answer 500, every event failed (none stored)"),
+    ("503:SHARE", "answer 503 with Retry-After (none stored)"),
+    ("207:SHARE", "fail some events (failed:SHARE of them, default 0.5); store the rest"),
+    ("drop:SHARE", "close the connection without an answer (none stored)"),
+    ("latency:200ms  50-400ms", "delay every answer (after storing)"),
+    ("retry-after:N  seed:N", "503's Retry-After seconds; repeatable random choices"),
+    ("SHARE", "0.2 or 20%; 500, 503, 207 and drop add up to 1 or less"),
+)
 EXAMPLES = (
     ("503:0.2,latency:200ms,drop:0.05", "a fifth answered 503, 5% dropped, all 200 ms late"),
     ("207:0.5,failed:0.25,seed:7", "half partly failed (a quarter of their events), repeatable"),
