@@ -506,3 +506,18 @@ def test_event_detail_shows_the_chaos_applied_to_its_request():
     assert "items 1 of the request failed by injection and were not stored" in text
     assert "answer delayed 20 ms" in text and "(chaos 207:1,latency:20ms)" in text
     assert "CHAOS" not in EventDetail()._request({"request": {**request, "chaos": None}}).plain
+
+
+async def test_chaos_stored_before_start_shows_at_once_even_read_only(settings):
+    from mpsandbox.chaos import ChaosStore, parse_spec
+
+    store = ChaosStore(settings.db)
+    store.set(parse_spec("500:0.1,latency:5ms"), "cli")
+    store.close()
+    async with running(settings, listen=False) as (app, pilot):
+        await until(pilot, lambda: app.status.chaos == "500:0.1,latency:5ms", what="the badge")
+        assert "CHAOS" in screen_text(app).splitlines()[0]
+        app.action_set_chaos()  # read-only: refused, nothing opens
+        await pilot.pause(0.1)
+        assert app.status.chaos == "500:0.1,latency:5ms"
+        assert type(app.screen).__name__ != "PromptScreen"
