@@ -70,6 +70,7 @@ REQUEST_SUMMARY_COLUMNS = (
     "stored_events",
     "error",
     "note",
+    "chaos",
 )
 _REQUEST_SUMMARY_SQL = ", ".join(REQUEST_SUMMARY_COLUMNS) + ", length(body) AS body_size"
 
@@ -191,6 +192,7 @@ def _request_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["headers"] = [list(h) for h in loads(d.get("headers"), [])]
     d["hasty"] = bool(d.get("hasty"))
+    d["chaos"] = loads(d.get("chaos"))
     for key in ("body", "response_body"):
         raw = d.get(key)
         d[f"{key}_size"] = None if raw is None else len(raw)
@@ -599,6 +601,7 @@ class StoreReader:
             rows = [dict(r) for r in conn.execute(sql, params)]
         for r in rows:
             r["hasty"] = bool(r["hasty"])
+            r["chaos"] = loads(r["chaos"])
         return rows
 
     # -- totals ----------------------------------------------------------------------------
