@@ -307,7 +307,8 @@ async def test_busy_port_shows_a_banner_and_listens_elsewhere(settings):
         port = busy.getsockname()[1]
         async with running(settings.with_(port=port)) as (app, pilot):
             assert not app.status.listening and str(port) in app.status.port_problem
-            assert "already in use" in screen_text(app)
+            # The banner is laid out on the next frames, not with the status change.
+            await until(pilot, lambda: "already in use" in screen_text(app), what="the banner")
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 free = s.getsockname()[1]
