@@ -130,9 +130,7 @@ async def main_async(args: argparse.Namespace) -> int:
         f"{run['flipped']:,} flipped (judging {run['seconds']:.2f} s)   "
         f"target < {TARGET_S:g} s  {verdict}"
     )
-    print(
-        f"  throughput: {run['checked'] / max(run['seconds'], 1e-9):,.0f} events/s judged again"
-    )
+    print(f"  throughput: {run['checked'] / max(run['seconds'], 1e-9):,.0f} events/s judged again")
     print(
         f"intake latency, 1-event requests every {args.probe_interval * 1000:.0f} ms: "
         f"before p50 {pct(before, 50) * 1000:.1f} ms p99 {pct(before, 99) * 1000:.1f} ms (n={len(before)}); "
@@ -143,7 +141,9 @@ async def main_async(args: argparse.Namespace) -> int:
         ratio = statistics.median(during) / statistics.median(before)
         print(f"  median latency during / before: {ratio:.1f}x")
     answered = "PASS" if failed == 0 and during else "MISS"
-    print(f"requests failed or unanswered: {failed}   target 0 (the intake keeps answering)  {answered}")
+    print(
+        f"requests failed or unanswered: {failed}   target 0 (the intake keeps answering)  {answered}"
+    )
     return 0 if verdict == answered == "PASS" else 1
 
 

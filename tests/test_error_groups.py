@@ -286,15 +286,16 @@ def test_migration_backfills_groups_exactly_as_the_writer_links_them(tmp_path, p
     old = tmp_path / "old.db"
     conn = sqlite3.connect(old, isolation_level=None)
     assert apply_migrations(conn, MIGRATIONS[:1]) == ["0001_initial"]
-    request_row = encode_request(req(len(records)), len(records))
+    request_row = encode_request(req(len(records)), len(records))[:17]
     request_row[0] = 1
     # The columns 0001 had (later migrations add more at the end).
+    request_columns_0001 = ", ".join(c.strip() for c in _REQUEST_COLUMNS.split(",")[:17])
     columns_0001 = ", ".join(c.strip() for c in _EVENT_COLUMNS.split(",")[:20])
     rows = [encode_event(r)[:20] for r in records]
     for i, row in enumerate(rows, 1):
         row[0], row[1] = i, 1
     conn.execute("BEGIN")
-    insert_rows(conn, "requests", _REQUEST_COLUMNS, [request_row])
+    insert_rows(conn, "requests", request_columns_0001, [request_row])
     insert_rows(conn, "events", columns_0001, rows)
     conn.execute("COMMIT")
     assert "error_groups" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}

@@ -252,3 +252,22 @@ def test_validate_on_the_command_line_by_the_working_copy(repos, tmp_path):
     assert published.exit_code == 0, published.output
     working = runner.invoke(main, [*args, "--working-copy"])
     assert working.exit_code == 1 and "action_source" in working.output
+
+
+async def test_revalidating_all_reads_more_than_one_chunk(make_server, http, repos):
+    from mpsandbox.sandbox import REVALIDATION_CHUNK
+
+    secondary, primary = repos
+    server = await make_server(schema_dirs=(secondary, primary))
+    n = REVALIDATION_CHUNK + 150
+    for start in range(0, n, 250):
+        batch = [{**EVENT, "action": f"c{i}"} for i in range(start, min(n, start + 250))]
+        assert await post(http, server, batch) == 201
+    narrow_action(secondary, 2)
+    server.sandbox.registry.invalidate()
+    async with http.post(server.url + "/sandbox/revalidate", json={"limit": "all"}) as resp:
+        report = await resp.json()
+    # c0..c9 still fit in 2 characters; every other event flips, each exactly once.
+    assert report["checked"] == n and report["flipped"] == n - 10
+    flips = (await get(http, server, f"/sandbox/flips?run={report['run']}&limit=5000"))["flips"]
+    assert len({f["event_id"] for f in flips}) == n - 10

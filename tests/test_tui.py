@@ -307,7 +307,8 @@ async def test_busy_port_shows_a_banner_and_listens_elsewhere(settings):
         port = busy.getsockname()[1]
         async with running(settings.with_(port=port)) as (app, pilot):
             assert not app.status.listening and str(port) in app.status.port_problem
-            assert "already in use" in screen_text(app)
+            # The banner is laid out on the next frames, not with the status change.
+            await until(pilot, lambda: "already in use" in screen_text(app), what="the banner")
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 free = s.getsockname()[1]
@@ -438,3 +439,86 @@ async def test_findings_show_in_the_table_the_detail_and_the_filter(settings):
         await until(pilot, lambda: shown_detail(app), what="detail")
         text = screen_text(app)
         assert "duplicate.meta_id" in text and "dup-0001" in text
+
+
+async def test_chaos_badge_palette_dialog_and_changes_from_elsewhere(settings):
+    from textual.widgets import Input
+
+    from mpsandbox.tui.screens.prompt import PromptScreen
+
+    async with running(settings) as (app, pilot):
+        assert app.status.chaos is None and "CHAOS" not in screen_text(app)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Chaos: set…", "Chaos: off"} <= titles
+
+        await pilot.press("ctrl+p", *"Chaos: set")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen), what="the dialog")
+        text = screen_text(app)
+        assert "503:SHARE" in text and "503:0.2,latency:200ms,drop:0.05" in text  # grammar
+        await pilot.press(*"503:2", "enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, PromptScreen)  # stays open, saying why
+        assert "between 0 and 1" in screen_text(app)
+        app.screen.query_one(Input).value = "503:1"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.status.chaos == "503:1", what="the badge")
+        assert not isinstance(app.screen, PromptScreen)
+        header = screen_text(app).splitlines()[0]
+        assert "CHAOS" in header and "503:1" in header
+
+        # the intake (another process) applies it within a second
+        for _ in range(40):
+            status = await post(intake_url(app), VALID_EVENT)
+            if status == 503:
+                break
+            await pilot.pause(0.05)
+        assert status == 503
+
+        # a change made elsewhere (the API) reaches the header through the intake
+        async with aiohttp.ClientSession() as session:
+            url = app.status.url + "/sandbox/chaos"
+            async with session.put(url, json={"spec": "drop:0.5,seed:1"}) as resp:
+                assert resp.status == 200
+        await until(pilot, lambda: app.status.chaos == "drop:0.5,seed:1", 5, "the new spec")
+
+        await pilot.press("ctrl+p", *"Chaos: off")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.status.chaos is None, what="the badge to go")
+        assert "CHAOS" not in screen_text(app).splitlines()[0]
+
+
+def test_event_detail_shows_the_chaos_applied_to_its_request():
+    from mpsandbox.tui.widgets.event_detail import EventDetail
+
+    request = {
+        "method": "POST",
+        "path": "/v1/events",
+        "query": "",
+        "status": 207,
+        "reason": "1 out of 2 events were accepted, but 1 failed (0 invalid and 1 errored).",
+        "headers": [],
+        "chaos": {"spec": "207:1,latency:20ms", "injected": 207, "failed": [1], "latency_ms": 20},
+    }
+    text = EventDetail()._request({"request": request}).plain
+    assert "CHAOS" in text
+    assert "items 1 of the request failed by injection and were not stored" in text
+    assert "answer delayed 20 ms" in text and "(chaos 207:1,latency:20ms)" in text
+    assert "CHAOS" not in EventDetail()._request({"request": {**request, "chaos": None}}).plain
+
+
+async def test_chaos_stored_before_start_shows_at_once_even_read_only(settings):
+    from mpsandbox.chaos import ChaosStore, parse_spec
+
+    store = ChaosStore(settings.db)
+    store.set(parse_spec("500:0.1,latency:5ms"), "cli")
+    store.close()
+    async with running(settings, listen=False) as (app, pilot):
+        await until(pilot, lambda: app.status.chaos == "500:0.1,latency:5ms", what="the badge")
+        assert "CHAOS" in screen_text(app).splitlines()[0]
+        app.action_set_chaos()  # read-only: refused, nothing opens
+        await pilot.pause(0.1)
+        assert app.status.chaos == "500:0.1,latency:5ms"
+        assert type(app.screen).__name__ != "PromptScreen"

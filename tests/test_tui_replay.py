@@ -30,7 +30,11 @@ async def _start(pilot, screen: ReplayScreen, path: str, **choices: str) -> None
             screen.query_one(f"#replay-{name}", Select).value = value
     await pilot.pause()
     await pilot.press("ctrl+s")
-    await until(pilot, lambda: screen.running or screen.progress is not None, what="start")
+    # Starting cleared the last run's progress: what the test waits on next is this run's.
+
+
+def finished(screen: ReplayScreen) -> bool:
+    return screen.progress is not None and screen.progress.finished and not screen.running
 
 
 async def test_replay_screen_sends_cancels_and_reports_failures(settings, tmp_path):  # noqa: F811
@@ -43,7 +47,7 @@ async def test_replay_screen_sends_cancels_and_reports_failures(settings, tmp_pa
 
         # Into this sandbox: over HTTP, so the live table shows them.
         await _start(pilot, screen, str(replay_fixture()), ids="fresh")
-        await until(pilot, lambda: not screen.running and screen.progress.finished, 20, "done")
+        await until(pilot, lambda: finished(screen), 20, "done")
         assert screen.progress.by_status == {"201": 7} and screen.progress.ok
         assert screen.progress.target == app.status.url + "/v1/events"
         assert "Done: 7 of 7 requests" in screen_text(app)
@@ -57,7 +61,7 @@ async def test_replay_screen_sends_cancels_and_reports_failures(settings, tmp_pa
         await _start(pilot, screen, str(many), pacing="rate", rate="5", ids="fresh")
         await until(pilot, lambda: screen.progress is not None and screen.progress.done >= 2)
         await pilot.press("escape")
-        await until(pilot, lambda: screen.progress.finished, 10, "the cancel")
+        await until(pilot, lambda: finished(screen), 10, "the cancel")
         assert screen.progress.cancelled and screen.progress.done < 30
         assert not screen.running and "Cancelled:" in screen_text(app)
 
@@ -72,7 +76,7 @@ async def test_replay_screen_sends_cancels_and_reports_failures(settings, tmp_pa
             target="url",
             url=f"http://127.0.0.1:{port}/v1/events",
         )
-        await until(pilot, lambda: screen.progress.finished and not screen.running, 20)
+        await until(pilot, lambda: finished(screen), 20, "the failures")
         assert screen.progress.by_status == {"transport error": 7}
         assert not screen.progress.ok
         assert "last failure" in screen_text(app)

@@ -61,7 +61,25 @@ async def test_a_schema_edit_shows_its_flips_and_the_event_keeps_its_verdict(tmp
         assert "action should NOT be longer than 3 characters" in text
         assert "schema change" in text and "analytics/product_metrics/web/base" in text
 
-        flips.focus()
+        # r asks the intake to judge again now: nothing new flips (judged from the latest).
+        await pilot.press("r")
+        await until(
+            pilot,
+            lambda: sum(isinstance(m, Revalidated) for m in messages) == 2,
+            20,
+            "the second run",
+        )
+        again = [m for m in messages if isinstance(m, Revalidated)][-1].report
+        assert again["trigger"] == "asked" and again["flipped"] == 0 and again["checked"] == 2
+        runs = screen.query_one("#runs-table", DataTable)
+        await until(pilot, lambda: runs.row_count == 2, what="both runs listed")
+        await until(pilot, lambda: flips.row_count == 0, what="the new run's (no) flips")
+
+        # The first run's flip, opened from the list.
+        runs.focus()
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: flips.row_count == 1, what="run #1's flip")
+        assert flips.has_focus
         await pilot.press("enter")
         await until(
             pilot,

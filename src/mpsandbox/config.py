@@ -64,6 +64,9 @@ class Settings:
     instruments: str | None = None
     #: The dev wiki's URL, shown with the experiment overrides' ?mpo=... added.
     wiki_url: str | None = None
+    #: A chaos spec (chaos.py) to store when the intake starts ("off" turns it off); None
+    #: leaves the stored setting as it is.
+    chaos: str | None = None
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (
         {

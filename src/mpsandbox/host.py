@@ -44,6 +44,8 @@ class Batch:
     reset: bool = False
     #: Not events: a re-validation run finished (its report, as Report.as_dict gives it).
     revalidated: dict[str, Any] | None = None
+    #: Not events: the chaos setting changed (ChaosState.as_dict).
+    chaos: dict[str, Any] | None = None
 
 
 Listener = Callable[[Batch], None]
@@ -198,6 +200,8 @@ class IntakeHost:
                 batch = Batch(reset=True)
             elif "revalidated" in msg:
                 batch = Batch(revalidated=dict(msg["revalidated"]))
+            elif "chaos" in msg:
+                batch = Batch(chaos=dict(msg["chaos"]))
             elif "committed" in msg:
                 batch = Batch(
                     events=int(msg["committed"]),

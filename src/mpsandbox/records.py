@@ -39,6 +39,8 @@ class RequestRecord:
     error: str | None = None
     #: Free-form notes such as "answered 503: writer backlog full".
     note: str | None = None
+    #: The chaos applied to this request (chaos.Decision.record), None when none was.
+    chaos: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mpsandbox.chaos import Chaos, ChaosState, ChaosStore, parse_spec
 from mpsandbox.config import Settings
 from mpsandbox.overrides import Overrides
 from mpsandbox.pipeline import Pipeline
@@ -40,6 +42,10 @@ class Committed:
 
 Listener = Callable[[list[Committed]], None]
 RevalidationListener = Callable[[Report], None]
+ChaosListener = Callable[[ChaosState], None]
+
+#: Stored events read at a time by a re-validation run.
+REVALIDATION_CHUNK = 2_000
 
 #: Pending re-validation of every title (a fragment changed).
 _EVERY_TITLE = object()
@@ -87,6 +93,13 @@ class Sandbox:
         self._overrides_task: asyncio.Task | None = None
         self._overrides_revision = -1
         self._overrides_stop: asyncio.Event | None = None
+        #: The chaos in force (chaos.py), None when off: the intake's hot path reads only
+        #: this attribute. Kept equal to the stored setting by refresh_chaos.
+        self.chaos: Chaos | None = None
+        self.chaos_state = ChaosState()
+        self._chaos_store: ChaosStore | None = None
+        self._chaos_listeners: list[ChaosListener] = []
+        self._chaos_lock = threading.Lock()
         self._stream_stop: asyncio.Event | None = None
         self._stream_task: asyncio.Task | None = None
         retention = None
@@ -124,6 +137,11 @@ class Sandbox:
             write=self._write_overrides,
             busy_timeout=self.settings.busy_timeout,
         )
+        self._chaos_store = ChaosStore(
+            self.settings.db, write=self._write_overrides, busy_timeout=self.settings.busy_timeout
+        )
+        if self.settings.chaos is not None:
+            self._chaos_store.set(parse_spec(self.settings.chaos), "cli")
         self.refresh_overrides()
 
     # overrides -------------------------------------------------------------------------
@@ -134,7 +152,9 @@ class Sandbox:
 
     def refresh_overrides(self) -> bool:
         """Pick up override changes made by any process (the CLI, the API, the TUI) and a
-        changed experiments file; True when the overrides changed. Blocks on SQLite."""
+        changed experiments file; True when the overrides changed. Also picks up a changed
+        chaos setting (refresh_chaos), so one poll serves both. Blocks on SQLite."""
+        self.refresh_chaos()
         self._reload_experiments()
         if self.overrides is None:
             return False
@@ -152,6 +172,50 @@ class Sandbox:
 
     async def refresh_overrides_async(self) -> bool:
         return await asyncio.get_running_loop().run_in_executor(None, self.refresh_overrides)
+
+    # chaos -------------------------------------------------------------------------------
+    @property
+    def chaos_store(self) -> ChaosStore:
+        if self._chaos_store is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._chaos_store
+
+    def add_chaos_listener(self, listener: ChaosListener) -> None:
+        """Hear of every change of the chaos setting (called on the thread that noticed)."""
+        self._chaos_listeners.append(listener)
+
+    def refresh_chaos(self) -> bool:
+        """Apply the stored chaos setting if any process changed it; True when it did.
+        One read of one row when nothing changed. Blocks on SQLite."""
+        if self._chaos_store is None:
+            return False
+        # The poll and an API write may both look: the lock keeps them from applying two
+        # changes in the wrong order.
+        with self._chaos_lock:
+            # Compared with what this sandbox applied, not with the store object's cache,
+            # which its own writes refresh too.
+            state = self._chaos_store.state()
+            if state.revision == self.chaos_state.revision:
+                return False
+            # Rebinding: a request in flight keeps the object it started with.
+            self.chaos = None if state.settings is None else Chaos(state.settings)
+            self.chaos_state = state
+            for listener in list(self._chaos_listeners):
+                try:
+                    listener(state)
+                except Exception:
+                    log.exception("chaos listener failed")
+        return True
+
+    async def refresh_chaos_async(self) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(None, self.refresh_chaos)
+
+    def chaos_summary(self) -> dict[str, Any]:
+        """The setting in force and what it did to this intake's requests so far."""
+        out = self.chaos_state.as_dict()
+        chaos = self.chaos
+        out["counts"] = dict(chaos.counts) if chaos is not None else {}
+        return out
 
     def _reload_experiments(self) -> None:
         path = self.settings.experiments_file
@@ -249,6 +313,8 @@ class Sandbox:
             self.reader.close()
         if self.overrides is not None:
             self.overrides.close()
+        if self._chaos_store is not None:
+            self._chaos_store.close()
 
     # re-validation -----------------------------------------------------------------------
     def add_revalidation_listener(self, listener: RevalidationListener) -> None:
@@ -302,9 +368,18 @@ class Sandbox:
 
             # Judged on a worker thread, with a short sleep every few dozen events so the
             # intake's loop gets the interpreter: it keeps answering while a run is judged.
+            # Read a chunk at a time (newest first): `all` of a large store never sits in
+            # memory at once.
             def judge() -> Callable[[Any], int]:
-                rows = self.reader.revalidation_candidates(report.titles, report.limit)
-                rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.0005))
+                before, left = None, report.limit
+                while left is None or left > 0:
+                    n = REVALIDATION_CHUNK if left is None else min(REVALIDATION_CHUNK, left)
+                    rows = self.reader.revalidation_candidates(report.titles, n, before)
+                    if not rows:
+                        break
+                    rejudge(self.pipeline, rows, report, pause=lambda: time.sleep(0.0005))
+                    before = rows[-1]["id"]
+                    left = None if left is None else left - len(rows)
                 report.seconds = time.perf_counter() - t0
                 report.problems = dict(self.registry.load_errors)
                 return store_call(report)

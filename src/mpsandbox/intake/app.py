@@ -9,6 +9,7 @@ from aiohttp import web
 
 from mpsandbox import __version__, jsonio
 from mpsandbox.intake import (
+    chaos_routes,
     eventgate_routes,
     inspect_routes,
     override_routes,
@@ -94,4 +95,5 @@ def make_app(sandbox: Sandbox) -> web.Application:
     stream_config_routes.add_routes(app)
     override_routes.add_routes(app)
     revalidation_routes.add_routes(app)
+    chaos_routes.add_routes(app)
     return app

@@ -13,7 +13,8 @@ Protocol (one JSON object per line):
 - stdout: ``{"ready": true, "url": ..., "port": ...}`` or
   ``{"failed": "port_busy" | "store", "message": ..., "port": ...}`` (then exit 2); after
   that ``{"committed": n, "newest": id, "by_verdict": {...}}`` per committed batch,
-  ``{"reset": true}`` after a reset, and ``{"reply": N, "result": ...}`` or
+  ``{"reset": true}`` after a reset, ``{"chaos": {...}}`` when the chaos setting changed
+  (``ChaosState.as_dict``; any process may change it, the intake notices within a second), and ``{"reply": N, "result": ...}`` or
   ``{"reply": N, "error": ...}`` for commands.
 """
 
@@ -35,7 +36,7 @@ from mpsandbox.sandbox import Committed
 from mpsandbox.store import StoreError
 
 #: How much lower than the face the intake and its store process run (nice(2) steps).
-INTAKE_NICENESS = int(os.environ.get("MPSANDBOX_INTAKE_NICE", "5"))
+INTAKE_NICENESS = 5
 
 
 class _Out:
@@ -118,6 +119,7 @@ async def _serve(out: _Out) -> int:
     server.sandbox.add_revalidation_listener(
         lambda report: out.send({"revalidated": report.as_dict()})
     )
+    server.sandbox.add_chaos_listener(lambda state: out.send({"chaos": state.as_dict()}))
     out.send({"ready": True, "url": server.url, "port": server.port, "db": str(settings.db)})
 
     stop = asyncio.Event()

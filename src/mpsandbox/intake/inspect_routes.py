@@ -185,6 +185,7 @@ async def stats(request: web.Request) -> web.Response:
     data["schema_load_errors"] = dict(sandbox.registry.load_errors)
     source = sandbox.stream_source
     data["stream_configs"] = source.status() if source is not None else None
+    data["chaos"] = sandbox.chaos_summary()
     data["settings"] = {
         "fill_ins": sandbox.settings.fill_ins,
         "intake_paths": list(sandbox.settings.intake_paths),

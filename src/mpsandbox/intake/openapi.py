@@ -120,8 +120,14 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                         "description": "All failed with errors, or unreadable body",
                         "content": _problem_ref(),
                     },
-                    "503": {"description": "Store backlog full or store failing; retry"},
+                    "503": {
+                        "description": "Store backlog full or store failing, or injected "
+                        "by chaos; retry after Retry-After"
+                    },
                 },
+                "description": "With chaos on (/sandbox/chaos), a share of requests is "
+                "answered 500, 503 or 207 with injected failures, delayed, or dropped without "
+                "an answer; each request records the chaos applied to it.",
             },
             "options": {"summary": "CORS preflight", "responses": ok},
         }
@@ -178,7 +184,10 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                 }
             },
             "/sandbox/stats": {
-                "get": {"summary": "Counts, writer state, schema sources.", "responses": ok}
+                "get": {
+                    "summary": "Counts, writer state, schema sources, the chaos setting.",
+                    "responses": ok,
+                }
             },
             "/sandbox/reset": {
                 "post": {"summary": "Delete every stored request and event.", "responses": ok}
@@ -253,6 +262,7 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
             },
             **_override_paths(ok),
             **_revalidation_paths(ok),
+            **_chaos_paths(ok),
         }
     )
     return {
@@ -422,6 +432,96 @@ def _revalidation_paths(ok: dict[str, Any]) -> dict[str, Any]:
                 "summary}]}.",
                 "parameters": _params([("limit", "At most this many (default 20).")]),
                 "responses": {**ok, **bad},
+            }
+        },
+    }
+
+
+def _chaos_paths(ok: dict[str, Any]) -> dict[str, Any]:
+    """The chaos setting and the recorded requests it shows on."""
+    from mpsandbox.chaos import GRAMMAR
+
+    bad = {"400": {"description": "Bad chaos setting", "content": _problem_ref()}}
+    summary = (
+        "Answers {on, spec, settings {500, 503, 207, drop, latency_ms [min, max] or null, "
+        "failed, retry_after, seed}, description, set_by, set_at, set_at_iso, revision, "
+        "counts (requests this setting touched in this intake, by injection, and latency), "
+        "grammar, examples}"
+    )
+    share = {"type": "number", "minimum": 0, "maximum": 1}
+    return {
+        "/sandbox/chaos": {
+            "get": {"summary": "The chaos setting. " + summary + ".", "responses": ok},
+            "put": {
+                "summary": "Set chaos (in force for the next request): a share of intake "
+                "requests answered 500 (every event failed), 503 (Retry-After), 207 (some "
+                "events failed, the rest stored) or dropped, and latency added to every "
+                "answer. Injected 500, 503 and drops store no events. " + summary + ", plus "
+                "previous. Spec grammar: " + GRAMMAR + ".",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "spec": {
+                                        "type": "string",
+                                        "description": "e.g. 503:0.2,latency:200ms (alone; "
+                                        "'off' turns chaos off)",
+                                    },
+                                    "500": share,
+                                    "503": share,
+                                    "207": share,
+                                    "drop": share,
+                                    "latency_ms": {
+                                        "description": "Milliseconds, or [min, max] for a "
+                                        "uniform draw (at most 300000)."
+                                    },
+                                    "failed": {
+                                        **share,
+                                        "description": "Share of a 207's events that fail "
+                                        "(default 0.5).",
+                                    },
+                                    "retry_after": {"type": "integer", "minimum": 0},
+                                    "seed": {"type": "integer", "minimum": 0},
+                                    "set_by": {"type": "string", "enum": ["api", "tui"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**ok, **bad},
+            },
+            "delete": {
+                "summary": "Turn chaos off. " + summary + ", plus previous.",
+                "responses": ok,
+            },
+        },
+        "/sandbox/requests": {
+            "get": {
+                "summary": "Recorded requests, newest first, without bodies: {requests: [{id, "
+                "received_at, method, path, query, remote, request_id, status (null when "
+                "chaos dropped the connection), reason, hasty, event_count, stored_events, "
+                "error, note, chaos, body_size}]}.",
+                "parameters": _params(
+                    [
+                        ("limit", "At most this many (default 50)."),
+                        ("before", "Cursor: requests with id below this."),
+                    ]
+                ),
+                "responses": {**ok, "400": {"description": "Bad parameter"}},
+            }
+        },
+        "/sandbox/requests/{id}": {
+            "get": {
+                "summary": "One recorded request: headers, body (text, or body_base64), the "
+                "answer sent (status, reason, response_body), chaos applied, and the events "
+                "it stored.",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {**ok, "404": {"description": "No such request"}},
             }
         },
     }

@@ -18,6 +18,7 @@ from typing import TextIO
 from aiohttp import web
 
 from mpsandbox import jsonio
+from mpsandbox.chaos import ChaosState, warning_line
 from mpsandbox.config import Settings
 from mpsandbox.intake.app import make_app
 from mpsandbox.records import INVALID, VALID
@@ -124,6 +125,29 @@ def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
     return printer
 
 
+def _chaos_announcer(out: TextIO, jsonl: bool, quiet: bool, db) -> Callable[[ChaosState], None]:
+    """Say loudly that chaos is on (at start, and at every change): a line on the output in
+    text mode; in JSON lines mode a ``{"chaos": ...}`` line there and the words on stderr;
+    with ``--output none`` the words on stderr."""
+
+    def announce(state: ChaosState) -> None:
+        line = warning_line(state, db)
+        try:
+            if jsonl and not quiet:
+                out.write(jsonio.dumps_str({"chaos": state.as_dict()}) + "\n")
+                out.flush()
+            if jsonl or quiet:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+            else:
+                out.write(line + "\n")
+                out.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    return announce
+
+
 async def serve_forever(
     settings: Settings,
     *,
@@ -158,6 +182,12 @@ async def serve_forever(
     else:
         out.write(f"mpsandbox ready: intake {paths}  (db {settings.db}; Ctrl-C to stop)\n")
     out.flush()
+    announce = _chaos_announcer(out, jsonl, quiet, settings.db)
+    if server.sandbox.chaos_state.on:
+        announce(server.sandbox.chaos_state)
+    server.sandbox.add_chaos_listener(
+        lambda state: loop.call_soon_threadsafe(announce, state)  # heard on a poll thread
+    )
     if ready:
         ready(server)
     await stop.wait()

@@ -219,6 +219,7 @@ async def answer_and_store(
     reason: str,
     body: Any,
     judged: list[EventRecord],
+    headers: dict[str, str] | None = None,
 ) -> Handled:
     record.status, record.reason = status, reason
     record.response_body = jsonio.dumps(body) if body is not None else None
@@ -228,7 +229,7 @@ async def answer_and_store(
         return store_failed(record, exc)
     except BacklogFull:
         return refuse_backlog(sandbox, record)
-    return Handled(status, reason, body, record, judged)
+    return Handled(status, reason, body, record, judged, headers)
 
 
 def store_failed(record: RequestRecord, exc: StoreError) -> Handled:

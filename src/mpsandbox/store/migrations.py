@@ -446,3 +446,23 @@ def _revalidations(conn: sqlite3.Connection) -> None:
     )
     conn.execute("CREATE INDEX flips_event ON flips(event_id, id)")
     conn.execute("CREATE INDEX flips_run ON flips(run_id, id)")
+
+
+@migration("0007_chaos")
+def _chaos(conn: sqlite3.Connection) -> None:
+    # The chaos setting (chaos.py): one row, settings NULL when off (as on a fresh database);
+    # revision moves on every change so a polling intake re-reads it only then. Each
+    # request records the chaos applied to it (JSON; NULL when none was).
+    conn.execute(
+        """
+        CREATE TABLE chaos (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            settings TEXT,
+            set_by TEXT,
+            set_at REAL,
+            revision INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    conn.execute("INSERT INTO chaos (id, revision) VALUES (1, 0)")
+    conn.execute("ALTER TABLE requests ADD COLUMN chaos TEXT")

@@ -70,6 +70,7 @@ REQUEST_SUMMARY_COLUMNS = (
     "stored_events",
     "error",
     "note",
+    "chaos",
 )
 _REQUEST_SUMMARY_SQL = ", ".join(REQUEST_SUMMARY_COLUMNS) + ", length(body) AS body_size"
 
@@ -191,6 +192,7 @@ def _request_dict(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["headers"] = [list(h) for h in loads(d.get("headers"), [])]
     d["hasty"] = bool(d.get("hasty"))
+    d["chaos"] = loads(d.get("chaos"))
     for key in ("body", "response_body"):
         raw = d.get(key)
         d[f"{key}_size"] = None if raw is None else len(raw)
@@ -399,7 +401,7 @@ class StoreReader:
     # -- re-validation --------------------------------------------------------------------
 
     def revalidation_candidates(
-        self, titles: list[str] | None, limit: int | None
+        self, titles: list[str] | None, limit: int | None, before_id: int | None = None
     ) -> list[dict[str, Any]]:
         """The newest stored events of ``titles`` (every title: None), each with its verdict
         and errors as last judged (its latest flip, else as stored) and its request's
@@ -408,6 +410,9 @@ class StoreReader:
         if titles is not None:
             where = "e.schema_title IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(titles)))
+        if before_id is not None:
+            where += " AND e.id < ?"
+            params.append(int(before_id))
         params.append(-1 if limit is None else max(0, int(limit)))
         sql = f"""
             SELECT e.id, e.event, e.fills, e.received_at, r.headers,
@@ -596,6 +601,7 @@ class StoreReader:
             rows = [dict(r) for r in conn.execute(sql, params)]
         for r in rows:
             r["hasty"] = bool(r["hasty"])
+            r["chaos"] = loads(r["chaos"])
         return rows
 
     # -- export (fixtures) ------------------------------------------------------------------
@@ -622,6 +628,7 @@ class StoreReader:
                 d = dict(row)
                 d["headers"] = [list(h) for h in loads(d.get("headers"), [])]
                 d["hasty"] = bool(d.get("hasty"))
+                d["chaos"] = loads(d.get("chaos"))
                 for key in ("body", "response_body"):
                     if d.get(key) is not None:
                         d[key] = bytes(d[key])

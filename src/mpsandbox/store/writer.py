@@ -57,7 +57,7 @@ WRITER_PRAGMAS = {"cache_size": -16384, "temp_store": "MEMORY"}
 
 _REQUEST_COLUMNS = (
     "id, received_at, method, path, query, headers, body, remote, request_id, status, reason,"
-    " response_body, hasty, event_count, stored_events, error, note"
+    " response_body, hasty, event_count, stored_events, error, note, chaos"
 )
 _EVENT_COLUMNS = (
     "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title, schema_version,"
@@ -206,6 +206,7 @@ def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
         stored_events,
         _opt_str(r.error),
         _opt_str(r.note),
+        None if r.chaos is None else dumps(r.chaos),
     ]
 
 

@@ -28,6 +28,9 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from mpsandbox.chaos import EXAMPLES as CHAOS_EXAMPLES
+from mpsandbox.chaos import SPEC_HELP as CHAOS_HELP
+from mpsandbox.chaos import ChaosError, ChaosStore, parse_spec
 from mpsandbox.config import Settings
 from mpsandbox.host import Batch, IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
@@ -35,7 +38,7 @@ from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
-from mpsandbox.tui.messages import OverridesChanged, Revalidated, StoreChanged
+from mpsandbox.tui.messages import ChaosChanged, OverridesChanged, Revalidated, StoreChanged
 from mpsandbox.tui.safe_text import clean
 from mpsandbox.tui.screens.confirm import ConfirmScreen
 from mpsandbox.tui.screens.errors import ErrorsScreen
@@ -81,6 +84,8 @@ class AppStatus:
     counts: dict[str, int] = field(default_factory=lambda: {VALID: 0, INVALID: 0, ERROR: 0})
     rate: float = 0.0
     read_only: bool = False
+    #: The chaos spec while chaos is on (the header shows a CHAOS badge), else None.
+    chaos: str | None = None
 
     @property
     def total(self) -> int:
@@ -139,6 +144,9 @@ class MpSandboxApp(App[int]):
         self._slow_reads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mp-scan")
         self._overrides: Overrides | None = None
         self._overrides_lock = threading.Lock()
+        self._chaos: ChaosStore | None = None
+        #: Revision of the chaos setting the status shows (-1: not read yet).
+        self._chaos_revision = -1
         self._arrivals: deque[tuple[float, int]] = deque()
         self._last_delivery = 0.0
         self._delivery_pending = False
@@ -208,6 +216,117 @@ class MpSandboxApp(App[int]):
                     raise StoreError(str(exc)) from exc
             return self._overrides
 
+    def chaos_store(self) -> ChaosStore | None:
+        """The chaos setting of this database (None until the database exists); written on
+        a connection of its own, as overrides are, and picked up by the intake within a
+        second. Blocks on SQLite: call it, and what it returns, off the event loop."""
+        with self._overrides_lock:
+            if self._chaos is None and Path(self.settings.db).exists():
+                try:
+                    self._chaos = ChaosStore(
+                        self.settings.db, busy_timeout=self.settings.busy_timeout
+                    )
+                except (StoreError, sqlite3.Error) as exc:
+                    raise StoreError(str(exc)) from exc
+            return self._chaos
+
+    @work(exclusive=True, group="chaos-read")
+    async def _read_chaos(self) -> None:
+        def read() -> dict[str, Any] | None:
+            store = self.chaos_store()
+            return None if store is None else store.state().as_dict()
+
+        try:
+            state = await asyncio.to_thread(read)
+        except (StoreError, sqlite3.Error):
+            return
+        if state is not None:
+            self._show_chaos(state)
+
+    def on_chaos_changed(self, message: ChaosChanged) -> None:
+        self._show_chaos(message.state)
+
+    def _show_chaos(self, state: dict[str, Any]) -> None:
+        """Put a (newer) chaos setting in the header, and say so."""
+        revision = int(state.get("revision") or 0)
+        if revision <= self._chaos_revision:
+            return
+        first = self._chaos_revision < 0
+        self._chaos_revision = revision
+        spec = state.get("spec") if state.get("on") else None
+        self._set_status(chaos=spec)
+        by = f" (by {state['set_by']})" if state.get("set_by") else ""
+        if spec:
+            self.notify(
+                f"{spec}{by}: {state.get('description') or ''}",
+                title="CHAOS is on: the intake answers badly on purpose",
+                severity="error",
+                timeout=8,
+                markup=False,
+            )
+        elif not first:
+            self.notify(f"Chaos is off{by}: the intake answers normally.", markup=False)
+
+    def action_set_chaos(self) -> None:
+        """Ask for a chaos spec (the grammar and examples shown; errors in the dialog)."""
+        from rich.text import Text
+
+        from mpsandbox.tui.screens.prompt import PromptScreen
+
+        if self.status.read_only:
+            self.notify("Read-only: chaos cannot be changed.", severity="warning")
+            return
+        guide = Text()
+        for term, meaning in CHAOS_HELP:
+            guide.append(f"{term:<24}", style="bold cyan")
+            guide.append(f"{meaning}\n")
+        guide.append("e.g.\n", style="bold")
+        for spec, meaning in CHAOS_EXAMPLES[:-1]:
+            guide.append(f"  {spec:<34}", style="cyan")
+            guide.append(f"{meaning}\n")
+        guide.append("Only POSTs on intake paths are affected; 'off' turns chaos off.")
+
+        def problem(text: str) -> str | None:
+            try:
+                parse_spec(text)
+            except ChaosError as exc:
+                return str(exc)
+            return None
+
+        def answered(text: str | None) -> None:
+            if text is not None:
+                self._write_chaos(text)
+
+        self.push_screen(
+            PromptScreen(
+                "Chaos: answer a share of intake requests badly, to see how a client retries",
+                "503:0.2,latency:200ms",
+                self.status.chaos or "",
+                guide=guide,
+                validate=problem,
+            ),
+            answered,
+        )
+
+    def action_chaos_off(self) -> None:
+        if self.status.read_only:
+            self.notify("Read-only: chaos cannot be changed.", severity="warning")
+            return
+        self._write_chaos("off")
+
+    @work(group="chaos-write")
+    async def _write_chaos(self, spec: str) -> None:
+        try:
+            settings = parse_spec(spec)
+            store = await asyncio.to_thread(self.chaos_store)
+            if store is None:
+                raise StoreError("there is no database yet")
+            change = await asyncio.to_thread(store.set, settings, "tui")
+        except (ChaosError, StoreError, sqlite3.Error) as exc:
+            self.notify(clean(exc, 300), title="Chaos not changed", severity="error", markup=False)
+            return
+        self._show_chaos(change["chaos"])
+
     def on_overrides_changed(self, message: OverridesChanged) -> None:
         for screen in self._screens_to_notify():
             changed = getattr(screen, "overrides_changed", None)
@@ -240,12 +359,16 @@ class MpSandboxApp(App[int]):
         if self.listen:
             self._set_status(starting=True)
             self.start_intake()
+        else:
+            self._read_chaos()
 
     def _from_intake(self, batch: Batch) -> None:
         """On the host's reader thread: events go to the feed, a re-validation report
-        becomes a message."""
+        or a chaos change becomes a message."""
         if batch.revalidated is not None:
             self.post_message(Revalidated(batch.revalidated))
+        elif batch.chaos is not None:
+            self.post_message(ChaosChanged(batch.chaos))
         else:
             self.feed.push(batch)
 
@@ -307,6 +430,7 @@ class MpSandboxApp(App[int]):
         )
         self._refresh_counts()
         self._deliver(reset=True)
+        self._read_chaos()  # the intake applied any --chaos before it listened
 
     def _intake_failed(self, message: str, port: int | None, store: bool = False) -> None:
         self._open_reader()
@@ -344,6 +468,9 @@ class MpSandboxApp(App[int]):
         overrides, self._overrides = self._overrides, None
         if overrides is not None:
             overrides.close()
+        chaos, self._chaos = self._chaos, None
+        if chaos is not None:
+            chaos.close()
 
     async def on_unmount(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.shutdown_intake)
@@ -517,6 +644,15 @@ class MpSandboxApp(App[int]):
             "Reset the store",
             "Delete every stored request and event (ctrl+x)",
             self.action_reset_store,
+        )
+        yield SystemCommand(
+            "Chaos: set…",
+            "Answer a share of intake requests 500/503/207, drop or delay them, to see how "
+            "a client retries",
+            self.action_set_chaos,
+        )
+        yield SystemCommand(
+            "Chaos: off", "Answer every intake request normally again", self.action_chaos_off
         )
         extra = getattr(screen, "screen_commands", None)
         if extra is not None:

@@ -33,3 +33,12 @@ class Revalidated(Message):
     def __init__(self, report: dict) -> None:
         super().__init__()
         self.report = report
+
+
+class ChaosChanged(Message):
+    """The chaos setting changed (here, or in another process: the intake noticed);
+    ``state`` is ``ChaosState.as_dict()``."""
+
+    def __init__(self, state: dict) -> None:
+        super().__init__()
+        self.state = state

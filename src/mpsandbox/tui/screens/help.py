@@ -1,4 +1,5 @@
-"""Keys, screens and the filter language, from the same lists the code uses."""
+"""Keys, screens, the filter language and the chaos spec, from the same lists the code
+uses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from mpsandbox.chaos import EXAMPLES as CHAOS_EXAMPLES
+from mpsandbox.chaos import SPEC_HELP as CHAOS_HELP
 from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
 
 KEYS: list[tuple[str, str]] = [
@@ -32,6 +35,7 @@ KEYS: list[tuple[str, str]] = [
     ("ctrl+p", "command palette: every action, the theme switcher"),
     ("ctrl+l", "listen on another port"),
     ("ctrl+x", "reset the store (asks first)"),
+    ("ctrl+p Chaos: set… / off", "answer a share of requests badly (header: CHAOS badge)"),
     ("?  F1", "this help"),
     ("q  ctrl+q", "quit (every acknowledged event is written first)"),
 ]
@@ -64,6 +68,14 @@ class HelpScreen(ModalScreen[None]):
                 _table("Filter language (also the inspection API's q=)", QUERY_HELP, "term")
             )
             yield Static(_table("Examples", QUERY_EXAMPLES, "query"))
+            yield Static(
+                _table(
+                    "Chaos spec (ctrl+p Chaos: set…; also `mpsandbox chaos`, /sandbox/chaos): "
+                    "a share of intake requests answered badly, to see how a client retries",
+                    [*CHAOS_HELP, *CHAOS_EXAMPLES],
+                    "term",
+                )
+            )
             yield Static(Text("Esc closes this help.", style="dim"))
 
     def action_dismiss(self) -> None:

@@ -194,6 +194,7 @@ class ReplayScreen(Screen):
             return
         url, options = chosen
         self._cancel = threading.Event()
+        self.progress = None  # this run's, once the worker reports
         self._set_running(True)
         self.query_one("#replay-status", Static).update(f"Reading {path}…")
         self._run(path, url, options, self._cancel)

@@ -65,6 +65,13 @@ class SchemasScreen(Screen):
     def action_rescan(self) -> None:
         self._scan()
 
+    def revalidated(self) -> None:
+        """A schema file changed (the intake re-judged stored events): show what the files
+        hold now, including any that stopped parsing."""
+        if self._own_registry is not None:
+            self._own_registry.invalidate()
+        self.action_rescan()
+
     @work(exclusive=True, group="schema-scan")
     async def _scan(self) -> None:
         registry = self.registry

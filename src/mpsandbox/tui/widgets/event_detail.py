@@ -37,6 +37,24 @@ SLOW_READ = 0.15
 BODY_LIMIT = 8_000
 
 
+def chaos_summary(chaos: dict[str, Any]) -> str:
+    """What chaos did to a request, from its ``requests.chaos`` record."""
+    parts = []
+    injected = chaos.get("injected")
+    failed = chaos.get("failed") or []
+    if injected == "drop":
+        parts.append("connection dropped without an answer; no event stored")
+    elif injected == 207 and failed:
+        which = ", ".join(str(i) for i in failed)
+        parts.append(f"items {which} of the request failed by injection and were not stored")
+    elif injected is not None:
+        parts.append(f"answered {injected} by injection; no event stored")
+    if chaos.get("latency_ms"):
+        parts.append(f"answer delayed {chaos['latency_ms']:g} ms")
+    spec = chaos.get("spec")
+    return "; ".join(parts) + (f"  (chaos {spec})" if spec else "")
+
+
 def _dotted(field: tuple) -> str:
     out = ""
     for key in field:
@@ -428,6 +446,11 @@ class EventDetail(VerticalScroll):
         )
         if req.get("remote"):
             t.append_text(safe(f"   from {req['remote']}", "dim"))
+        chaos = req.get("chaos")
+        if chaos:
+            t.append("\n")
+            t.append(" ⚡ CHAOS ", style="bold white on red")
+            t.append_text(safe(f" {chaos_summary(chaos)}", "bold red", 500))
         for name, value in req.get("headers") or []:
             t.append("\n  ")
             t.append_text(safe(name, "cyan"))

@@ -10,7 +10,8 @@ from mpsandbox.tui.safe_text import clean
 
 
 class StatusBar(Static):
-    """Listen address, schema sources, counts by verdict and events per second."""
+    """Listen address, schema sources, counts by verdict and events per second; a CHAOS
+    badge with the spec while chaos is on."""
 
     DEFAULT_CSS = "StatusBar { height: 1; }"
 
@@ -27,6 +28,12 @@ def status_text(status) -> Text:
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(" mpsandbox ", style="bold reverse")
     line.append(" ")
+    if status.chaos:
+        # First after the name, so a narrow terminal still shows it.
+        line.append(" ⚡ CHAOS ", style="bold white on red")
+        line.append(" ")
+        line.append(clean(status.chaos, 60), style="bold red")
+        line.append("  │ ", style="dim")
     if status.read_only:
         line.append("read-only", style="bold yellow")
     elif status.listening:
