@@ -499,7 +499,7 @@ def test_cli_text_and_json(store, test_metrics_dir):
     assert lines[0].startswith("session_ctr: Sessions with a click")
     assert "(all)          7           20  35.0%  [18.1%, 56.7%]" in res.output
     assert "1 session matched the numerator without a denominator event" in res.output
-    assert "1 matching events were not valid" in res.output
+    assert "1 matching event was not valid and is left out" in res.output
     assert any(line.split()[:3] == [APP, "2", "3"] for line in lines)
 
     res = run("metrics", "late_ctr", "--db", str(db), "--metrics", str(test_metrics_dir),

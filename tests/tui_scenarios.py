@@ -166,8 +166,15 @@ async def flips(pilot) -> None:
     await settle(pilot, lambda: table.row_count > 0)
 
 
+async def metrics(pilot) -> None:
+    await live(pilot)
+    await pilot.press("0")
+    table = pilot.app.screen.query_one("#metrics-table")
+    await settle(pilot, lambda: table.row_count > 0)
+
+
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
-PLATFORM = {"streams", "sessions", "experiments"}
+PLATFORM = {"streams", "sessions", "experiments", "metrics"}
 
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "live": live,
@@ -181,4 +188,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "sessions": sessions,
     "experiments": experiments,
     "flips": flips,
+    "metrics": metrics,
 }

@@ -98,8 +98,39 @@ def _unit_noun(unit: str, n: int) -> str:
     return noun if n == 1 else noun + "s"
 
 
+def _events(n: int) -> str:
+    return f"{n:,} matching event{'' if n == 1 else 's'}"
+
+
+def explain(result: MetricResult, counts: RatioCounts | FunnelCounts) -> list[str]:
+    """Sentences for what ``counts`` leaves out and why (the total's also say what
+    valid_only left out)."""
+    unit = result.metric.unit
+    notes: list[str] = []
+    if isinstance(counts, RatioCounts) and counts.outside:
+        notes.append(
+            f"{counts.outside:,} {_unit_noun(unit, counts.outside)} matched the numerator "
+            "without a denominator event: not counted"
+        )
+    if isinstance(counts, FunnelCounts):
+        for i, step in enumerate(counts.steps, 1):
+            if step.skipped:
+                notes.append(
+                    f"{step.skipped:,} {_unit_noun(unit, step.skipped)} did step {i} without "
+                    "every earlier step: not counted there"
+                )
+    if counts.without_unit:
+        notes.append(f"{_events(counts.without_unit)} had no {UNIT_FIELDS[unit]}: not counted")
+    if not counts.group and result.not_valid:
+        n = result.not_valid
+        notes.append(
+            f"{_events(n)} {'was' if n == 1 else 'were'} not valid and "
+            f"{'is' if n == 1 else 'are'} left out (valid_only)"
+        )
+    return notes
+
+
 def _ratio_lines(result: MetricResult) -> list[str]:
-    metric = result.metric
     rows = [["group", "numerator", "denominator", "rate", "95% interval"]]
     notes: list[str] = []
     shown = [result.total, *result.groups] if result.total is not None else result.groups
@@ -115,23 +146,12 @@ def _ratio_lines(result: MetricResult) -> list[str]:
                 interval_text(r),
             ]
         )
-    total = result.total
-    if isinstance(total, RatioCounts):
-        if total.outside:
-            notes.append(
-                f"{total.outside:,} {_unit_noun(metric.unit, total.outside)} matched the "
-                "numerator without a denominator event: not counted"
-            )
-        if total.without_unit:
-            notes.append(
-                f"{total.without_unit:,} matching events had no "
-                f"{UNIT_FIELDS[metric.unit]}: not counted"
-            )
+    if result.total is not None:
+        notes = explain(result, result.total)
     return _table(rows, {1, 2, 3}) + [f"  note: {n}" for n in notes]
 
 
 def _funnel_lines(result: MetricResult) -> list[str]:
-    metric = result.metric
     lines: list[str] = []
     shown = [result.total, *result.groups] if result.total is not None else result.groups
     for counts in shown:
@@ -151,17 +171,7 @@ def _funnel_lines(result: MetricResult) -> list[str]:
                 ]
             )
         lines += _table(rows, {1, 2, 4})
-        skipped = [(i, s) for i, s in enumerate(counts.steps, 1) if s.skipped]
-        for i, s in skipped:
-            lines.append(
-                f"  note: {s.skipped:,} {_unit_noun(metric.unit, s.skipped)} did step {i} "
-                "without every earlier step: not counted there"
-            )
-        if counts.without_unit:
-            lines.append(
-                f"  note: {counts.without_unit:,} matching events had no "
-                f"{UNIT_FIELDS[metric.unit]}: not counted"
-            )
+        lines += [f"  note: {n}" for n in explain(result, counts)]
     return lines
 
 
@@ -191,11 +201,6 @@ def format_text(results: Iterable[MetricResult], errors: Iterable[DefinitionErro
             out += _funnel_lines(result)
         else:
             out += _ratio_lines(result)
-        if result.not_valid:
-            out.append(
-                f"  note: {result.not_valid:,} matching events were not valid and are left "
-                "out (valid_only)"
-            )
         out.append("")
     for error in errors:
         out.append(f"error: {error}")

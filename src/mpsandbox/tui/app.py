@@ -43,6 +43,7 @@ from mpsandbox.tui.screens.experiments import ExperimentsScreen
 from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.live import LiveScreen
+from mpsandbox.tui.screens.metrics import MetricsScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
 from mpsandbox.tui.screens.sessions import SessionsScreen
 from mpsandbox.tui.screens.streams import StreamsScreen
@@ -99,6 +100,7 @@ class MpSandboxApp(App[int]):
         "sessions": SessionsScreen,
         "experiments": ExperimentsScreen,
         "flips": FlipsScreen,
+        "metrics": MetricsScreen,
     }
     DEFAULT_MODE = "live"
 
@@ -110,6 +112,8 @@ class MpSandboxApp(App[int]):
         Binding("5", "switch_mode('sessions')", "Sessions", tooltip="Sessions and timelines"),
         Binding("6", "switch_mode('experiments')", "Experiments", tooltip="Experiments, flags"),
         Binding("7", "switch_mode('flips')", "Flips", tooltip="Verdicts a schema change flipped"),
+        # Not in the footer, which is full at 130 columns: help (?) and the palette list it.
+        Binding("0", "switch_mode('metrics')", "Metrics", tooltip="Metric previews", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
         Binding("ctrl+x", "reset_store", "Reset", show=False),
@@ -492,6 +496,11 @@ class MpSandboxApp(App[int]):
             "Flips",
             "Verdicts that flipped when a schema change had stored events judged again (7)",
             partial(self.switch_mode, "flips"),
+        )
+        yield SystemCommand(
+            "Metrics",
+            "Metric previews: rates with 95% intervals, per group, updating live (0)",
+            partial(self.switch_mode, "metrics"),
         )
         yield SystemCommand(
             "Re-validate stored events",

@@ -15,6 +15,7 @@ from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
 KEYS: list[tuple[str, str]] = [
     ("1 / 2 / 3", "Live events / Errors / Schemas"),
     ("4 / 5 / 6 / 7", "Streams / Sessions / Experiments and flags / Flips"),
+    ("0", "Metrics: metric previews from metrics/*.yaml, live"),
     ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
     ("w, o / x", "Streams: the sampling what-if; override the rate with it / clear it"),
     ("[ ]", "Sessions: previous / next page of sessions"),
@@ -27,6 +28,7 @@ KEYS: list[tuple[str, str]] = [
     ("c / u / r", "in an event: copy it as JSON / as a curl command / as received"),
     ("w", "in an event: judge it by its schema's working copy (unmaterialized current.yaml)"),
     ("r", "Flips: judge the newest stored events again now (also on schema file changes)"),
+    ("b", "Metrics: group by as defined / none / experiment.assigned / stream"),
     ("ctrl+p", "command palette: every action, the theme switcher"),
     ("ctrl+l", "listen on another port"),
     ("ctrl+x", "reset the store (asks first)"),
