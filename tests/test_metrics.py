@@ -385,7 +385,10 @@ def test_a_later_location_redefines_a_metric(tmp_path):
 def test_group_fields_use_indexed_columns_or_json():
     stream, assigned = parse_by("stream, experiment.assigned")
     assert stream.sql() == ("stream", [])
-    assert assigned.sql() == ("json_extract(event, ?)", ['$."experiment"."assigned"'])
+    assert assigned.sql() == (
+        "CASE WHEN instr(event, ?) THEN json_extract(event, ?) END",
+        ['"assigned"', '$."experiment"."assigned"'],
+    )
     assert parse_by("none") == ()
     with pytest.raises(ValueError):
         parse_by("a,b,c,d")
@@ -464,6 +467,14 @@ def test_grouping_by_stream_and_experiment_group(store, test_metrics_dir):
     platforms = {g.group for g in regrouped["init_to_click"].groups}
     assert platforms == {("android",), ("mediawiki_js",)}
     assert results_for(db, [test_metrics_dir], by=())["init_to_click"].groups == []
+    # unit event grouped by a JSON field: the web events carry no experiment block; the
+    # experiments' clicks form groups of their own, outside the (empty) denominator
+    by_group = results_for(db, [test_metrics_dir], by=parse_by("experiment.assigned"))
+    share = {g.group: g for g in by_group["click_share"].groups}
+    assert list(share) == [("b",), ("control",), ("treatment",), (None,)]
+    assert (share[None,].ratio.numerator, share[None,].ratio.denominator) == (10, 36)
+    control = share["control",]
+    assert (control.ratio.numerator, control.ratio.denominator, control.outside) == (0, 0, 3)
 
 
 def test_app_sessions_count_the_legacy_app_session_id(store, test_metrics_dir):

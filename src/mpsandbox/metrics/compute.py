@@ -155,18 +155,35 @@ def _flag(query: Query, now: float) -> tuple[str, list[Any]]:
     return f"coalesce(({sql}), 0)", params
 
 
-def _base(
+def _where(
     metric: Metric, window: Query | None, now: float, verdict: str | None = None
 ) -> tuple[str, list[Any]]:
-    """What every counted event must be: valid (unless valid_only is off), of the
-    experiment, matching ``where`` and the time window. ``verdict`` replaces the verdict
-    clause (to count what valid_only leaves out)."""
+    """The events a metric reads: valid (unless valid_only is off), matching ``where``,
+    the time window and at least one side (or step), of the experiment. ``verdict``
+    replaces the verdict clause (to count what valid_only leaves out).
+
+    Written for SQLite's planner: ``+verdict`` keeps it off the verdict index (nearly
+    every event is valid, so it narrows nothing), leaving an index to the sides
+    (``action = ?`` ORed becomes a walk of the action index); the sides are ORed without
+    ``coalesce`` (NULL is false in a WHERE) so that they can use it; and the clauses that
+    read the event's JSON come last, for the rows every cheaper test let through."""
     clauses: list[str] = []
     params: list[Any] = []
     if verdict is not None:
         clauses.append(verdict)
     elif metric.valid_only:
-        clauses.append("verdict = 'valid'")
+        clauses.append("+verdict = 'valid'")
+    for query in (metric.where, window):
+        if query is not None and not query.is_empty():
+            sql, p = query.where(now)
+            clauses.append(f"({sql})")
+            params.extend(p)
+    sides = []
+    for query in _sides(metric):
+        sql, p = query.where(now)
+        sides.append(f"({sql})")
+        params.extend(p)
+    clauses.append("(" + " OR ".join(sides) + ")")
     if metric.experiment == "*":
         clauses.append(
             "(instr(event, '\"experiment\"') AND "
@@ -177,12 +194,7 @@ def _base(
             "(instr(event, '\"experiment\"') AND json_extract(event, '$.experiment.enrolled') = ?)"
         )
         params.append(metric.experiment)
-    for query in (metric.where, window):
-        if query is not None and not query.is_empty():
-            sql, p = query.where(now)
-            clauses.append(f"({sql})")
-            params.extend(p)
-    return " AND ".join(clauses) or "1", params
+    return " AND ".join(clauses), params
 
 
 def _groups(by: Sequence[FieldPath]) -> tuple[list[str], list[str], list[Any]]:
@@ -205,47 +217,71 @@ def _sides(metric: Metric) -> list[Query]:
 
 def _statement(
     metric: Metric, by: Sequence[FieldPath], window: Query | None, now: float
-) -> tuple[str, list[Any], int]:
-    """One statement for ``metric`` grouped by ``by``: rows of the group values, then
-    ``without_unit``, then one count column per flag combination (see _fold)."""
+) -> tuple[str, list[Any]]:
+    """One statement for ``metric``: rows of ``(is_total, group values..., without_unit,
+    counts...)`` (see _fold for the counts). Ungrouped, the one row is the total. Grouped,
+    a row per group and then the total, all from one read of the events: the units of
+    every group are kept (``MATERIALIZED``) and folded again across groups for the total.
+    """
     flags = [_flag(q, now) for q in _sides(metric)]
     g_exprs, g_names, g_params = _groups(by)
-    base_sql, base_params = _base(metric, window, now)
-    sql = _Sql()
-    if metric.unit == "event":
-        # Each event is its own unit: no folding, one pass.
-        inner = _Sql().add("SELECT ")
+    where_sql, where_params = _where(metric, window, now)
+    per_unit = metric.unit != "event"  # an event is its own unit: nothing to fold
+    flag_names = [f"s{i}" for i in range(len(flags))]
+    # A group read from the JSON is worth computing once per event, in a stage of its
+    # own: grouped directly, SQLite evaluates it for the sort and again for the output
+    # (measured at 100,000 events: 1.0 s grouped directly, 0.6 s staged).
+    staged = per_unit and any(f.column is None for f in by)
+    units = _Sql()
+    if staged:
+        units.add("WITH e AS MATERIALIZED (SELECT ")
         for expr in g_exprs:
-            inner.add(f"{expr}, ")
-        inner.params.extend(g_params)
-        inner.add("1 AS k, 1 AS events")
-        for i, (f_sql, f_params) in enumerate(flags):
-            inner.add(f", {f_sql} AS s{i}", f_params)
+            units.add(f"{expr}, ")
+        units.params.extend(g_params)
+        units.add(f"{unit_sql(metric.unit)} AS k")
+        for name, (f_sql, f_params) in zip(flag_names, flags, strict=True):
+            units.add(f", {f_sql} AS {name}", f_params)
+        units.add(f" FROM events WHERE {where_sql}) SELECT ", where_params)
+        units.add(", ".join([*g_names, "k", "count(*) AS events"]))
+        units.add("".join(f", max({f}) AS {f}" for f in flag_names))
+        units.add(" FROM e GROUP BY " + ", ".join([*g_names, "k"]))
     else:
-        inner = _Sql().add("SELECT ")
+        units.add("SELECT ")
         for expr in g_exprs:
-            inner.add(f"{expr}, ")
-        inner.params.extend(g_params)
-        inner.add(f"{unit_sql(metric.unit)} AS k, count(*) AS events")
-        for i, (f_sql, f_params) in enumerate(flags):
-            inner.add(f", max({f_sql}) AS s{i}", f_params)
-    inner.add(f" FROM events WHERE {base_sql} AND (", base_params)
-    for i, (f_sql, f_params) in enumerate(flags):
-        inner.add((" OR " if i else "") + f_sql, f_params)
-    inner.add(")")
-    if metric.unit != "event":
-        inner.add(" GROUP BY " + ", ".join([*g_names, "k"]))
-    sql.add("SELECT ")
-    for name in g_names:
-        sql.add(f"{name}, ")
-    sql.add("sum(CASE WHEN k IS NULL THEN events ELSE 0 END)")
-    n = len(flags)
-    for expr in _count_exprs(metric, n):
-        sql.add(f", sum(k IS NOT NULL AND {expr})")
-    sql.add(" FROM (").add(inner.text(), inner.params).add(")")
-    if g_names:
-        sql.add(" GROUP BY " + ", ".join(g_names))
-    return sql.text(), sql.params, len(g_names)
+            units.add(f"{expr}, ")
+        units.params.extend(g_params)
+        if per_unit:
+            units.add(f"{unit_sql(metric.unit)} AS k, count(*) AS events")
+            for name, (f_sql, f_params) in zip(flag_names, flags, strict=True):
+                units.add(f", max({f_sql}) AS {name}", f_params)
+        else:
+            units.add("1 AS k, 1 AS events")
+            for name, (f_sql, f_params) in zip(flag_names, flags, strict=True):
+                units.add(f", {f_sql} AS {name}", f_params)
+        units.add(f" FROM events WHERE {where_sql}", where_params)
+        if per_unit:
+            units.add(" GROUP BY " + ", ".join([*g_names, "k"]))
+
+    counts = "sum(CASE WHEN k IS NULL THEN events ELSE 0 END)" + "".join(
+        f", sum(k IS NOT NULL AND {expr})" for expr in _count_exprs(metric, len(flags))
+    )
+    if not g_names:
+        sql = _Sql().add(f"SELECT 1, {counts} FROM (").add(units.text(), units.params).add(")")
+        return sql.text(), sql.params
+    names = ", ".join(g_names)
+    nulls = ", ".join("NULL" for _ in g_names)
+    if per_unit:
+        refold = (
+            "SELECT k, sum(events) AS events, "
+            + ", ".join(f"max({f}) AS {f}" for f in flag_names)
+            + " FROM u GROUP BY k"
+        )
+    else:
+        refold = "SELECT * FROM u"
+    sql = _Sql().add("WITH u AS MATERIALIZED (").add(units.text(), units.params).add(")")
+    sql.add(f" SELECT 0, {names}, {counts} FROM u GROUP BY {names}")
+    sql.add(f" UNION ALL SELECT 1, {nulls}, {counts} FROM ({refold})")
+    return sql.text(), sql.params
 
 
 def _count_exprs(metric: Metric, n: int) -> list[str]:
@@ -261,13 +297,8 @@ def _count_exprs(metric: Metric, n: int) -> list[str]:
 def _not_valid_statement(metric: Metric, window: Query | None, now: float) -> tuple[str, list[Any]]:
     """Events that would match a side but for their verdict (the verdict index keeps it
     cheap: invalid and errored events are usually few)."""
-    base_sql, params = _base(metric, window, now, verdict="verdict IN ('invalid', 'error')")
-    flags = [_flag(q, now) for q in _sides(metric)]
-    ors = []
-    for f_sql, f_params in flags:
-        ors.append(f_sql)
-        params = [*params, *f_params]
-    return f"SELECT count(*) FROM events WHERE {base_sql} AND ({' OR '.join(ors)})", params
+    sql, params = _where(metric, window, now, verdict="verdict IN ('invalid', 'error')")
+    return f"SELECT count(*) FROM events INDEXED BY events_verdict WHERE {sql}", params
 
 
 def _fold(metric: Metric, group: tuple[Any, ...], row: Sequence[Any]):
@@ -312,18 +343,21 @@ def compute(
     by = tuple(metric.by if by is None else by)
     result = MetricResult(metric, by)
     try:
-        sql, params, _ = _statement(metric, (), window, now)
-        row = conn.execute(sql, params).fetchone()
-        result.total = _fold(metric, (), row) if row is not None else _empty(metric, ())
+        sql, params = _statement(metric, by, window, now)
+        width = len(by)
+        groups = []
+        for row in conn.execute(sql, params):
+            if row[0]:
+                result.total = _fold(metric, (), row[1 + width :])
+            else:
+                groups.append(_fold(metric, tuple(row[1 : 1 + width]), row[1 + width :]))
+        if result.total is None:
+            result.total = _empty(metric, ())
+        groups.sort(key=lambda g: _group_key(g.group))
+        result.groups = groups
         if metric.valid_only:
             sql, params = _not_valid_statement(metric, window, now)
             result.not_valid = conn.execute(sql, params).fetchone()[0]
-        if by:
-            sql, params, width = _statement(metric, by, window, now)
-            rows = conn.execute(sql, params).fetchall()
-            groups = [_fold(metric, tuple(r[:width]), r[width:]) for r in rows]
-            groups.sort(key=lambda g: _group_key(g.group))
-            result.groups = groups
     except sqlite3.Error as exc:
         result.error = f"SQLite: {exc}"
     result.seconds = time.perf_counter() - started

@@ -100,7 +100,10 @@ class FieldPath:
     def sql(self) -> tuple[str, list[Any]]:
         if self.column is not None:
             return self.column, []
-        return "json_extract(event, ?)", [self.json_path]
+        # instr first: a substring test is much cheaper than parsing the JSON, and most
+        # events lack most fields (experiment.assigned, say).
+        key = '"' + self.path.rsplit(".", 1)[-1] + '"'
+        return "CASE WHEN instr(event, ?) THEN json_extract(event, ?) END", [key, self.json_path]
 
 
 def parse_field(path: str) -> FieldPath:
