@@ -41,6 +41,9 @@ from mpsandbox.tui.widgets.status_bar import StatusBar
 #: Shortest gap between two computations while events stream in: each one reads every
 #: matching event again.
 MIN_INTERVAL = 0.5
+#: ...and at least this many times the last computation's duration, so that a store where
+#: one takes seconds (a million events) leaves the slow-read thread free most of the time.
+BUSY_FACTOR = 2.0
 #: Width of the interval bar, in cells, for the range 0-100%.
 BAR_WIDTH = 14
 
@@ -103,6 +106,7 @@ class MetricsScreen(ReloadingScreen):
         self._computing = False
         self._compute_again = False
         self._last_compute = 0.0
+        self._last_seconds = 0.0
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -143,7 +147,8 @@ class MetricsScreen(ReloadingScreen):
         try:
             while True:
                 self._compute_again = False
-                wait = self._last_compute + MIN_INTERVAL - time.monotonic()
+                gap = max(MIN_INTERVAL, BUSY_FACTOR * self._last_seconds)
+                wait = self._last_compute + gap - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 self._last_compute = time.monotonic()
@@ -162,6 +167,7 @@ class MetricsScreen(ReloadingScreen):
         by = GROUPINGS[self.grouping][1]
         try:
             self.computed = await self.app.read_slow(_compute, reader, self.locations(), by)
+            self._last_seconds = self.computed.seconds
             self.problem = None
         except StoreError as exc:
             self.problem = str(exc)
