@@ -74,7 +74,9 @@ def event(action: str, session: str) -> dict:
 async def test_metrics_screen_updates_live_and_cycles_grouping(settings):
     async with running(settings) as (app, pilot):
         await pilot.press("0")
-        assert isinstance(app.screen, MetricsScreen)
+        assert app.current_mode == "metrics" and isinstance(app.screen, MetricsScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Metrics", "Metrics: change the grouping", "Metrics: compute again"} <= titles
         table = app.screen.query_one("#metrics-table", DataTable)
         await until(pilot, lambda: row_of(table, "live_ctr"), what="the metric's row")
         _, group, num, den, rate, interval, _, note = row_of(table, "live_ctr")
