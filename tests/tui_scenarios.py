@@ -208,10 +208,15 @@ async def replay(pilot) -> None:
     )
     screen.query_one("#replay-start").focus()  # the key bar shows the screen's keys
     await settle(pilot)
+async def metrics(pilot) -> None:
+    await live(pilot)
+    await pilot.press("0")
+    table = pilot.app.screen.query_one("#metrics-table")
+    await settle(pilot, lambda: table.row_count > 0)
 
 
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
-PLATFORM = {"streams", "sessions", "experiments"}
+PLATFORM = {"streams", "sessions", "experiments", "metrics"}
 
 SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "live": live,
@@ -226,4 +231,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "experiments": experiments,
     "flips": flips,
     "replay": replay,
+    "metrics": metrics,
 }

@@ -10,6 +10,8 @@ from typing import Any
 import click
 
 from mpsandbox import __version__
+from mpsandbox.cli_metrics import metrics as metrics_command
+from mpsandbox.cli_metrics import metrics_dir_option
 from mpsandbox.cli_schema import schema as schema_group
 from mpsandbox.config import (
     DEFAULT_INTAKE_PATH,
@@ -161,6 +163,8 @@ def build_settings(**opts: Any) -> Settings:
         changes["revalidate_limit"] = parse_revalidate(opts["revalidate"])
     if opts.get("stream_config"):
         changes["stream_config"] = opts["stream_config"]
+    if opts.get("metrics_dirs"):
+        changes["metrics_dirs"] = tuple(Path(d) for d in opts["metrics_dirs"])
     for key in ("experiments_file", "instruments", "wiki_url", "chaos"):
         if opts.get(key):
             changes[key] = opts[key]
@@ -304,6 +308,7 @@ def server_options(fn):
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mpsandbox")
 @server_options
+@metrics_dir_option
 @click.pass_context
 def main(ctx: click.Context, **opts: Any) -> None:
     """mpsandbox: a local EventGate-compatible intake and event inspector.
@@ -321,6 +326,7 @@ def main(ctx: click.Context, **opts: Any) -> None:
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo("mpsandbox: no terminal, so running headless (mpsandbox serve).", err=True)
+        opts.pop("metrics_dirs", None)  # the Metrics screen's; serve has none
         ctx.invoke(serve, **opts)
         return
     settings = build_settings(**opts)
@@ -710,6 +716,7 @@ def chaos_show(fmt: str, **opts: Any) -> None:
 
 main.add_command(schema_group)
 import mpsandbox.cli_fixtures  # noqa: E402, F401  (registers export, import, replay, bundle, open)
+main.add_command(metrics_command)
 
 if __name__ == "__main__":
     main()

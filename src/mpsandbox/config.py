@@ -67,6 +67,9 @@ class Settings:
     #: A chaos spec (chaos.py) to store when the intake starts ("off" turns it off); None
     #: leaves the stored setting as it is.
     chaos: str | None = None
+    #: Metric definitions (YAML files or folders) the Metrics screen uses besides the
+    #: checkout's metrics/ (see mpsandbox/metrics/definitions.py).
+    metrics_dirs: tuple[Path, ...] = ()
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (
         {
@@ -161,7 +164,7 @@ def settings_from_json(data: dict) -> Settings:
     for name, value in data.items():
         if name in ("db", "cache_dir"):
             value = Path(value)
-        elif name == "schema_dirs":
+        elif name in ("schema_dirs", "metrics_dirs"):
             value = tuple(Path(v) for v in value)
         elif isinstance(value, list):
             value = tuple(value)

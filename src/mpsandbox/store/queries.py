@@ -572,6 +572,14 @@ class StoreReader:
         with self._read(snapshot=True) as conn:
             return sampling_whatif(conn, unit=unit, rate=rate, stream=stream)
 
+    def compute_metrics(self, metrics, **options: Any) -> list:
+        """:func:`mpsandbox.metrics.compute_all` inside one read transaction, so every
+        metric counts the same events (``options``: ``by``, ``window``, ``now``)."""
+        from mpsandbox.metrics.compute import compute_all
+
+        with self._read(snapshot=True) as conn:
+            return compute_all(conn, metrics, **options)
+
     # -- requests --------------------------------------------------------------------------
 
     def get_request(self, request_id: int) -> dict[str, Any] | None:

@@ -47,6 +47,7 @@ from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.live import LiveScreen
 from mpsandbox.tui.screens.replay import ReplayScreen
+from mpsandbox.tui.screens.metrics import MetricsScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
 from mpsandbox.tui.screens.sessions import SessionsScreen
 from mpsandbox.tui.screens.streams import StreamsScreen
@@ -106,6 +107,7 @@ class MpSandboxApp(App[int]):
         "experiments": ExperimentsScreen,
         "flips": FlipsScreen,
         "replay": ReplayScreen,
+        "metrics": MetricsScreen,
     }
     DEFAULT_MODE = "live"
 
@@ -119,6 +121,8 @@ class MpSandboxApp(App[int]):
         Binding("7", "switch_mode('flips')", "Flips", tooltip="Verdicts a schema change flipped"),
         # Not in the key bar, which is full at 130 columns: the help and the palette list it.
         Binding("9", "switch_mode('replay')", "Replay", show=False, tooltip="Replay a fixture"),
+        # Not in the footer, which is full at 130 columns: help (?) and the palette list it.
+        Binding("0", "switch_mode('metrics')", "Metrics", tooltip="Metric previews", show=False),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
         Binding("ctrl+x", "reset_store", "Reset", show=False),
@@ -628,6 +632,9 @@ class MpSandboxApp(App[int]):
             "Replay a fixture",
             "Send a fixture file's requests into this sandbox or to an intake URL (9)",
             partial(self.switch_mode, "replay"),
+            "Metrics",
+            "Metric previews: rates with 95% intervals, per group, updating live (0)",
+            partial(self.switch_mode, "metrics"),
         )
         yield SystemCommand(
             "Re-validate stored events",
