@@ -208,6 +208,8 @@ async def replay(pilot) -> None:
     )
     screen.query_one("#replay-start").focus()  # the key bar shows the screen's keys
     await settle(pilot)
+
+
 async def metrics(pilot) -> None:
     await live(pilot)
     await pilot.press("0")

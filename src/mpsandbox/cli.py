@@ -716,6 +716,7 @@ def chaos_show(fmt: str, **opts: Any) -> None:
 
 main.add_command(schema_group)
 import mpsandbox.cli_fixtures  # noqa: E402, F401  (registers export, import, replay, bundle, open)
+
 main.add_command(metrics_command)
 
 if __name__ == "__main__":

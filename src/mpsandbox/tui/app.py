@@ -46,8 +46,8 @@ from mpsandbox.tui.screens.experiments import ExperimentsScreen
 from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.live import LiveScreen
-from mpsandbox.tui.screens.replay import ReplayScreen
 from mpsandbox.tui.screens.metrics import MetricsScreen
+from mpsandbox.tui.screens.replay import ReplayScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
 from mpsandbox.tui.screens.sessions import SessionsScreen
 from mpsandbox.tui.screens.streams import StreamsScreen
