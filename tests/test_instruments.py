@@ -4,8 +4,10 @@ and `mpsandbox instrument new`. Real schemas, real pipeline, real servers on loo
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -350,3 +352,215 @@ async def test_the_library_also_serves_test_kitchens_instruments_api(make_server
         ],
         "sample_unit": "session",
     }
+
+
+# --- mpsandbox check --------------------------------------------------------------------
+
+
+def test_check_fixtures_text_and_exit_status(tmp_path):
+    fixture = INSTRUMENTS / "fixtures" / "web-edit-attempt-funnel.jsonl"
+    res = invoke("check", "web-edit-attempt-funnel", "--fixtures", fixture, *SCHEMA_ARGS)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0].startswith(
+        "web-edit-attempt-funnel  pass  stream product_metrics.web_base, 6 events"
+    )
+    assert res.output.endswith("1 instrument, 6 checks: 6 passed, 0 failed, 0 not seen\n")
+
+    events = fixture_events("web-edit-attempt-funnel")
+    broken_funnel(events)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(e) + "\n" for e in events))
+    res = invoke("check", "web-edit-attempt-funnel", "--fixtures", bad, *SCHEMA_ARGS)
+    assert res.exit_code == 1
+    assert "  FAIL      save-intent   save_intent [funnel edit_attempt step 3" in res.output
+    assert "step 3 came before step 2 in funnel edit_attempt (token f4e3d2c1b0a9f8e7d6c5)" in (
+        res.output
+    )
+
+    # an instrument with no events: not seen fails, unless allowed
+    res = invoke("check", "android-screen-view", "--fixtures", fixture, *SCHEMA_ARGS)
+    assert res.exit_code == 1 and "NOT SEEN" in res.output
+    res = invoke(
+        "check", "android-screen-view", "--fixtures", fixture, "--allow-not-seen", *SCHEMA_ARGS
+    )
+    assert res.exit_code == 0
+
+
+def test_check_json_and_junit_reports(tmp_path):
+    events = fixture_events("web-sticky-header-click")
+    broken_click(events)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(events))
+    both = ["web-sticky-header-click", "web-article-page-impression"]
+    res = invoke("check", *both, "--fixtures", bad, "--format", "json", *SCHEMA_ARGS)
+    assert res.exit_code == 1
+    report = json.loads(res.output)
+    assert report["format"] == "mpsandbox-check/1"
+    assert report["source"] == {"kind": "fixtures", "location": [str(bad)], "events": 4}
+    assert report["summary"] == {
+        "instruments": 2,
+        "checks": 7,
+        "pass": 3,
+        "fail": 1,
+        "not_seen": 3,
+        "ok": False,
+    }
+    click = report["instruments"][0]
+    assert (click["name"], click["status"], click["events"]) == (
+        "web-sticky-header-click",
+        "fail",
+        4,
+    )
+    edit = next(c for c in click["checks"] if c["id"] == "edit")
+    assert edit["status"] == "fail" and edit["matched"] == 0 and edit["line"] == 30
+    assert edit["issues"][0]["rule"] == "identity"
+    assert edit["issues"][0]["differs"] == ["action_source was 'menu', expected 'sticky_header'"]
+    assert edit["event"] == edit["issues"][0]["event"] and isinstance(edit["event"], int)
+    assert click["unmatched_actions"] == {"click": 2}
+
+    out = tmp_path / "report.xml"
+    res = invoke("check", *both, "--fixtures", bad, "--format", "junit", "-o", out, *SCHEMA_ARGS)
+    assert res.exit_code == 1
+    assert res.output.endswith("2 instruments, 7 checks: 3 passed, 1 failed, 3 not seen\n")
+    root = ET.parse(out).getroot()
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("7", "4", "0")
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == both
+    cases = suites[0].findall("testcase")
+    assert [c.get("name").split(":")[0] for c in cases] == [
+        "valid",
+        "schema",
+        "edit",
+        "history-or-talk",
+    ]
+    failure = cases[2].find("failure")
+    assert failure.get("type") == "fail"
+    assert "action_source was 'menu', expected 'sticky_header'" in failure.get("message")
+    assert "nearest event: " in failure.text
+    assert suites[1].find("testcase/failure").get("type") == "not_seen"
+    invoke(
+        "check",
+        *both,
+        "--fixtures",
+        bad,
+        "--format",
+        "junit",
+        "-o",
+        out,
+        "--allow-not-seen",
+        *SCHEMA_ARGS,
+    )
+    root = ET.parse(out).getroot()
+    assert (root.get("failures"), root.get("skipped")) == ("1", "3")
+
+
+def test_check_refuses_bad_definitions_and_sources(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstream: s\nexpects:\n  - acton: click\n")
+    res = invoke("check", bad, "--db", tmp_path / "none.db")
+    assert res.exit_code == 2
+    assert f"{bad}:4: expects[0].acton: unknown key in an expectation (did you mean 'action'?)" in (
+        res.output
+    )
+    res = invoke("check", "web-sticky-header-click", "--db", tmp_path / "none.db")
+    assert res.exit_code == 2 and "none.db: no such database" in res.output
+    res = invoke("check", "web-sticky-header-click", "--fixtures", tmp_path / "nope.jsonl")
+    assert res.exit_code == 2 and "cannot read" in res.output
+    res = invoke("check", "--db", "x", "--url", "http://127.0.0.1:1")
+    assert res.exit_code == 2 and "give one source of events" in res.output
+    res = invoke("check", "web-sticky-header-click", "--url", "http://127.0.0.1:9", "--since", "5q")
+    assert res.exit_code == 2 and "--since: since: takes an ISO date" in res.output
+
+
+async def post_events(http, url: str, events: list[dict]) -> None:
+    async with http.post(url + "/v1/events", data=json.dumps(events)) as resp:
+        assert resp.status in (201, 207, 400), await resp.text()
+
+
+async def test_check_a_database_and_a_running_sandbox(make_server, http, tmp_path):
+    server = await make_server()
+    for name in ("web-sticky-header-click", "web-article-page-impression"):
+        await post_events(http, server.url, fixture_events(name))
+    extra = fixture_events("web-article-page-impression")[:1]  # a second impression
+    await post_events(http, server.url, extra)
+    db = str(server.sandbox.settings.db)
+    args = ["web-sticky-header-click", "web-article-page-impression", "--format", "json"]
+
+    async def run(*more):
+        res = await asyncio.to_thread(invoke, "check", *args, *more)
+        return res.exit_code, json.loads(res.output)
+
+    code, from_db = await run("--db", db)
+    assert code == 1
+    assert from_db["source"] == {"kind": "db", "location": db, "events": 9}
+    impression = from_db["instruments"][1]["checks"][2]
+    assert impression["status"] == "fail" and impression["matched"] == 5
+    assert impression["reason"].startswith(
+        "pageview 9c8b7a6f5e4d3c2b1a09: 2 matching events, expected exactly 1 per pageview"
+    )
+    code, from_url = await run("--url", server.url)
+    assert code == 1
+    assert from_url["source"] == {"kind": "url", "location": server.url, "events": 9}
+    assert from_url["instruments"] == from_db["instruments"]
+    code, recent = await run("--db", db, "--since", "1h")
+    assert recent["source"]["events"] == 9
+    code, none = await run("--db", db, "--since", "2999-01-01")
+    assert none["source"]["events"] == 0 and none["summary"]["not_seen"] == 7
+
+
+# --- mpsandbox instrument new -------------------------------------------------------------
+
+
+async def test_instrument_new_scaffolds_a_definition_that_passes(make_server, http, tmp_path):
+    server = await make_server()
+    for name in ("web-edit-attempt-funnel", "web-sticky-header-experiment"):
+        await post_events(http, server.url, fixture_events(name))
+    db = str(server.sandbox.settings.db)
+    out = tmp_path / "defs"
+
+    def new(*args):
+        return invoke("instrument", "new", *args, "--db", db, "-o", out)
+
+    res = await asyncio.to_thread(new, "edits", "instrument_name:web-edit-attempt-funnel")
+    assert res.exit_code == 2 and 'unknown key "instrument_name:"' in res.output
+    res = await asyncio.to_thread(new, "edits", '"web-edit-attempt-funnel"')
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith(f"wrote {out / 'edits.yaml'}: 4 expectations from 6 events")
+    lib = load_file(out / "edits.yaml")
+    assert lib.problems == []
+    (d,) = lib.definitions
+    assert d.stream == "product_metrics.web_base"
+    assert d.schema.describe() == "analytics/product_metrics/web/base >=1.3.0"
+    assert [(x.id, x.funnel.step) for x in d.expects] == [
+        ("edit-attempt-step-1", 1),
+        ("edit-attempt-step-2", 2),
+        ("edit-attempt-step-3", 3),
+        ("edit-attempt-step-4", 4),
+    ]
+    text = (out / "edits.yaml").read_text()
+    assert "match:\n  instrument_name: web-edit-attempt-funnel\n" in text
+    assert "# Test Kitchen's fields" in text
+
+    res = await asyncio.to_thread(new, "edits", '"web-edit-attempt-funnel"')
+    assert res.exit_code == 2 and "exists" in res.output
+
+    res = await asyncio.to_thread(new, "sticky", "schema:mpsandbox/example/web_experiment")
+    assert res.exit_code == 0, res.output
+    (d,) = load_file(out / "sticky.yaml").definitions
+    assert d.experiment.name == "sticky-header-edit-button"
+    assert d.experiment.groups == ("control", "treatment")
+    exposure, click = d.expects
+    assert exposure.action.value == "experiment_exposure" and exposure.count.max == 1
+    assert click.after.expect == exposure.id and click.after.per == "subject"
+    assert dict(click.fields)["action_source"].value == ("sticky_header", "toolbar")
+
+    for name in ("edits", "sticky"):
+        res = await asyncio.to_thread(
+            invoke, "check", out / f"{name}.yaml", "--db", db, "--format", "json"
+        )
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["summary"]["fail"] == 0
+
+    res = await asyncio.to_thread(new, "nothing", "stream:nope")
+    assert res.exit_code == 2 and "no captured events match 'stream:nope'" in res.output

@@ -565,5 +565,11 @@ def override_revert(**opts: Any) -> None:
 
 main.add_command(schema_group)
 
+# Imported last: they reuse schema_options and build_settings from above.
+from mpsandbox.cli_instruments import check, instrument  # noqa: E402
+
+main.add_command(check)
+main.add_command(instrument)
+
 if __name__ == "__main__":
     main()
