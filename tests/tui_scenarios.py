@@ -15,7 +15,12 @@ from mpsandbox.config import Settings
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.widgets.event_detail import EventDetail
 from mpsandbox.tui.widgets.event_table import EventTable
-from tests.tui_fixture import copy_db, ensure_schema_copies, platform_settings
+from tests.tui_fixture import (
+    copy_db,
+    ensure_schema_copies,
+    instrument_files,
+    platform_settings,
+)
 
 SIZE = (130, 40)
 
@@ -42,6 +47,7 @@ def make_app(fixture_db: Path, workdir: Path, *, platform: bool = False) -> MpSa
         use_builtin_schemas=False,
         cache_dir=workdir / "cache",
         watch_schemas=False,
+        instruments=str(instrument_files()),
     )
     if platform:
         settings = platform_settings(settings)
@@ -166,6 +172,16 @@ async def flips(pilot) -> None:
     await settle(pilot, lambda: table.row_count > 0)
 
 
+async def instruments(pilot) -> None:
+    await live(pilot)
+    await pilot.press("8")
+    screen = pilot.app.screen
+    table = screen.query_one("#instruments-table")
+    await settle(pilot, lambda: table.row_count > 0)
+    await pilot.press("down", "down", "down", "down", "down")  # the toolbar click: a failure
+    await settle(pilot)
+
+
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
 PLATFORM = {"streams", "sessions", "experiments"}
 
@@ -181,4 +197,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "sessions": sessions,
     "experiments": experiments,
     "flips": flips,
+    "instruments": instruments,
 }

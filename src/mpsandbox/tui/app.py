@@ -42,6 +42,7 @@ from mpsandbox.tui.screens.errors import ErrorsScreen
 from mpsandbox.tui.screens.experiments import ExperimentsScreen
 from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.help import HelpScreen
+from mpsandbox.tui.screens.instruments import InstrumentsScreen
 from mpsandbox.tui.screens.live import LiveScreen
 from mpsandbox.tui.screens.schemas import SchemasScreen
 from mpsandbox.tui.screens.sessions import SessionsScreen
@@ -99,6 +100,7 @@ class MpSandboxApp(App[int]):
         "sessions": SessionsScreen,
         "experiments": ExperimentsScreen,
         "flips": FlipsScreen,
+        "instruments": InstrumentsScreen,
     }
     DEFAULT_MODE = "live"
 
@@ -110,6 +112,15 @@ class MpSandboxApp(App[int]):
         Binding("5", "switch_mode('sessions')", "Sessions", tooltip="Sessions and timelines"),
         Binding("6", "switch_mode('experiments')", "Experiments", tooltip="Experiments, flags"),
         Binding("7", "switch_mode('flips')", "Flips", tooltip="Verdicts a schema change flipped"),
+        # Not in the key bar: at 130 columns it would push "q Quit" off the Live screen's
+        # line. Help (?) and the command palette list it.
+        Binding(
+            "8",
+            "switch_mode('instruments')",
+            "Instruments",
+            tooltip="Instrument coverage",
+            show=False,
+        ),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
         Binding("ctrl+x", "reset_store", "Reset", show=False),
@@ -492,6 +503,11 @@ class MpSandboxApp(App[int]):
             "Flips",
             "Verdicts that flipped when a schema change had stored events judged again (7)",
             partial(self.switch_mode, "flips"),
+        )
+        yield SystemCommand(
+            "Instruments",
+            "Coverage of the instrument definitions by the captured events, live (8)",
+            partial(self.switch_mode, "instruments"),
         )
         yield SystemCommand(
             "Re-validate stored events",

@@ -14,7 +14,7 @@ from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
 
 KEYS: list[tuple[str, str]] = [
     ("1 / 2 / 3", "Live events / Errors / Schemas"),
-    ("4 / 5 / 6 / 7", "Streams / Sessions / Experiments and flags / Flips"),
+    ("4 / 5 / 6 / 7 / 8", "Streams / Sessions / Experiments and flags / Flips / Instruments"),
     ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
     ("w, o / x", "Streams: the sampling what-if; override the rate with it / clear it"),
     ("[ ]", "Sessions: previous / next page of sessions"),
@@ -22,7 +22,10 @@ KEYS: list[tuple[str, str]] = [
     ("z / X / m", "Experiments: undo the last change / clear all / copy the mpo string"),
     ("↑ ↓ PgUp PgDn Home End, j k g G", "move in a table; moving stops following"),
     ("f", "follow the newest events again"),
-    ("Enter, click the selected row", "open an event, or an error group's events"),
+    (
+        "Enter, click the selected row",
+        "open an event, an error group's events, a check's nearest event",
+    ),
     ("Esc", "back from an event (and along events opened from it); filter bar to table"),
     ("c / u / r", "in an event: copy it as JSON / as a curl command / as received"),
     ("w", "in an event: judge it by its schema's working copy (unmaterialized current.yaml)"),
