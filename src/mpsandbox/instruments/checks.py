@@ -252,8 +252,8 @@ def errors_text(e: ObservedEvent, limit: int = 3) -> list[str]:
 def _belongs(definition: Definition, e: ObservedEvent) -> bool:
     if e.stream != definition.stream:
         return False
-    for name, c in definition.match:
-        if not c.test(*lookup(e.event, split_field(name))):
+    for path, c in definition.match_paths:
+        if not c.test(*lookup(e.event, path)):
             return False
     if definition.experiment is not None:
         return _get(e.event, "experiment", "enrolled") == definition.experiment.name
@@ -567,6 +567,8 @@ def _check_after(
 def check_instrument(definition: Definition, events: Iterable[ObservedEvent]) -> InstrumentResult:
     """Every check of one definition against ``events`` (any order; other streams' events
     are left out)."""
+    if not isinstance(events, Sequence):
+        events = list(events)
     mine = sorted((e for e in events if _belongs(definition, e)), key=lambda e: (e.when, e.id))
     checks = [_check_valid(definition, mine)]
     if definition.schema is not None:
@@ -575,7 +577,7 @@ def check_instrument(definition: Definition, events: Iterable[ObservedEvent]) ->
         checks.append(_check_experiment(definition.experiment, mine))
     matches: dict[str, list[ObservedEvent]] = {}
     for x in definition.expects:
-        matches[x.id] = [e for e in mine if not _mismatches(x, e.event)]
+        matches[x.id] = [e for e in mine if x.picks(e.event)]
     claimed: set[int] = set()
     for x in definition.expects:
         r = CheckResult(x.id, x.title, "expectation", line=x.line)
@@ -607,7 +609,11 @@ def check_instrument(definition: Definition, events: Iterable[ObservedEvent]) ->
 def check_all(
     definitions: Iterable[Definition], events: Sequence[ObservedEvent]
 ) -> list[InstrumentResult]:
-    return [check_instrument(d, events) for d in definitions]
+    """Every definition against the events (each sees only its stream's)."""
+    by_stream: dict[str | None, list[ObservedEvent]] = defaultdict(list)
+    for e in events:
+        by_stream[e.stream].append(e)
+    return [check_instrument(d, by_stream.get(d.stream, [])) for d in definitions]
 
 
 def summary(results: Sequence[InstrumentResult]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +149,11 @@ def lookup(event: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
     """(present, value) of a field; a field inside a non-object is missing."""
     node = event
     for part in path:
-        if not isinstance(node, dict) or part not in node:
+        if type(node) is not dict:
             return False, None
-        node = node[part]
+        node = node.get(part, _MISSING)
+        if node is _MISSING:
+            return False, None
     return True, node
 
 
@@ -356,7 +359,7 @@ class Expectation:
     description: str | None = None
     line: int | None = None
 
-    @property
+    @cached_property
     def identity(self) -> tuple[tuple[str, Constraint], ...]:
         """Every (field, constraint) an event must meet to be one of this expectation's."""
         out = [("action", self.action), *self.fields]
@@ -364,6 +367,19 @@ class Expectation:
             out.append(("funnel_name", Constraint("equals", self.funnel.name)))
             out.append(("funnel_event_sequence_position", Constraint("equals", self.funnel.step)))
         return tuple(out)
+
+    @cached_property
+    def identity_paths(self) -> tuple[tuple[tuple[str, ...], Constraint], ...]:
+        """:attr:`identity` with each field split into its path (judging runs it a lot)."""
+        return tuple((split_field(name), c) for name, c in self.identity)
+
+    def picks(self, event: Any) -> bool:
+        """Whether ``event`` is one of this expectation's (meets every identity field)."""
+        for path, c in self.identity_paths:
+            present, value = lookup(event, path)
+            if not c.test(present, value):
+                return False
+        return True
 
     @property
     def title(self) -> str:
@@ -398,6 +414,10 @@ class Definition:
     fixture: Path | None = None
     #: The mapping as written (Test Kitchen's row is built from it).
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def match_paths(self) -> tuple[tuple[tuple[str, ...], Constraint], ...]:
+        return tuple((split_field(name), c) for name, c in self.match)
 
     def expectation(self, expect_id: str) -> Expectation | None:
         for x in self.expects:

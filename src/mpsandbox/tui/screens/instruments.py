@@ -12,6 +12,7 @@ instruments' streams (read incrementally as they arrive).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ from mpsandbox.tui.widgets.status_bar import StatusBar
 EVENTS_JUDGED = 20_000
 #: How often the definition files are looked at for changes (seconds).
 DEFINITIONS_POLL = 2.0
+#: A judging pass starts at least MIN_GAP seconds after the previous one ended, and at
+#: least COST_FACTOR times as long as that one took: under a flood of events the screen
+#: judges now and then, and never takes the reader threads (or the cores) for itself.
+MIN_GAP = 0.25
+COST_FACTOR = 3.0
 
 STATUS_BADGES = {
     PASS: (" pass ", "bold #000000 on #3fb950"),
@@ -117,6 +123,11 @@ class InstrumentsScreen(ReloadingScreen):
         self.coverage: Coverage | None = None
         #: Row key -> (instrument index, check index or None).
         self._rows: dict[str, tuple[int, int | None]] = {}
+        self._judging = False
+        self._judge_again = False
+        self._judged_at = 0.0
+        self._judge_cost = 0.0
+        self._judge_timer: Any = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -152,20 +163,44 @@ class InstrumentsScreen(ReloadingScreen):
             self.action_reload()
 
     def action_reload(self) -> None:
+        """Judge again: now, or once the pause after the last pass is over (coalesced)."""
+        if self._judging:
+            self._judge_again = True
+            return
+        wait = self._judged_at + max(MIN_GAP, self._judge_cost * COST_FACTOR) - time.monotonic()
+        if wait > 0:
+            if self._judge_timer is None:
+                self._judge_timer = self.set_timer(wait, self._due)
+            return
+        self._judging = True
         self._load()
 
-    @work(exclusive=True, group="instruments")
+    def _due(self) -> None:
+        self._judge_timer = None
+        self.action_reload()
+
+    @work(group="instruments")
     async def _load(self) -> None:
-        judge = self.judge
-        if judge is None:
-            return
+        started = time.monotonic()
         try:
-            coverage = await self.app.read(judge.run, self.app.reader)
-        except StoreError as exc:
-            self.query_one("#instruments-summary", Static).update(Text(str(exc), style="bold red"))
-            return
-        self.coverage = coverage
-        self._show(coverage)
+            judge = self.judge
+            if judge is None:
+                return
+            try:
+                coverage = await self.app.read(judge.run, self.app.reader)
+            except StoreError as exc:
+                summary = self.query_one("#instruments-summary", Static)
+                summary.update(Text(str(exc), style="bold red"))
+                return
+            self.coverage = coverage
+            self._show(coverage)
+        finally:
+            self._judging = False
+            self._judged_at = time.monotonic()
+            self._judge_cost = self._judged_at - started
+            if self._judge_again:
+                self._judge_again = False
+                self.action_reload()
 
     # -- showing -----------------------------------------------------------------------------
     def _show(self, coverage: Coverage) -> None:
