@@ -564,3 +564,14 @@ async def test_instrument_new_scaffolds_a_definition_that_passes(make_server, ht
 
     res = await asyncio.to_thread(new, "nothing", "stream:nope")
     assert res.exit_code == 2 and "no captured events match 'stream:nope'" in res.output
+
+
+def test_the_readme_example_is_a_valid_definition(tmp_path):
+    text = (INSTRUMENTS / "README.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(example)
+    lib = load_file(tmp_path / "example.yaml")
+    assert lib.problems == []
+    (d,) = lib.definitions
+    assert [x.id for x in d.expects] == ["edit", "step-2", "exposure", "conversion"]
+    assert d.testkitchen_row()["sample_rate"] == {"default": 1, "0.5": ["bnwiki"]}
