@@ -467,6 +467,9 @@ def test_check_refuses_bad_definitions_and_sources(tmp_path):
     assert res.exit_code == 2 and "none.db: no such database" in res.output
     res = invoke("check", "web-sticky-header-click", "--fixtures", tmp_path / "nope.jsonl")
     assert res.exit_code == 2 and "cannot read" in res.output
+    (tmp_path / "empty").mkdir()
+    res = invoke("check", "--instruments", tmp_path / "empty", "--db", tmp_path / "none.db")
+    assert res.exit_code == 2 and "no instrument definitions in" in res.output
     res = invoke("check", "--db", "x", "--url", "http://127.0.0.1:1")
     assert res.exit_code == 2 and "give one source of events" in res.output
     res = invoke("check", "web-sticky-header-click", "--url", "http://127.0.0.1:9", "--since", "5q")

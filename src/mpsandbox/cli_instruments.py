@@ -112,9 +112,11 @@ def check(
     if len(chosen) > 1:
         raise click.UsageError("give one source of events: --db, --fixtures or --url")
     lib = resolve(instruments, library)
-    if not lib.definitions and lib.problems:
+    if not lib.definitions:
         for p in lib.problems:
             click.echo(f"mpsandbox: {p}", err=True)
+        if not lib.problems:
+            click.echo(f"mpsandbox: no instrument definitions in {lib.location}", err=True)
         sys.exit(2)
     streams = lib.streams()
     settings = build_settings(db=db, **opts)
