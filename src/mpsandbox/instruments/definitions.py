@@ -126,14 +126,6 @@ class Problem:
         return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
 
 
-class DefinitionError(ValueError):
-    """Definitions that cannot be used; ``problems`` lists every reason."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
 # --- values and constraints --------------------------------------------------------------
 
 
@@ -212,14 +204,6 @@ class Constraint:
         if not present:
             return f"{name} is missing, expected {self.describe()}"
         return f"{name} was {show(value)}, expected {self.describe()}"
-
-    def as_data(self) -> Any:
-        """The constraint as a definition spells it (for reports and scaffolds)."""
-        if self.kind == "equals":
-            return self.value
-        if self.kind == "one_of":
-            return list(self.value)
-        return {"regex": self.value}
 
 
 _VERSION_RE = re.compile(r"(>=|<=|==|=|>|<)?\s*v?(\d+(?:\.\d+){0,2})(?:\.[x*])?")
@@ -460,10 +444,6 @@ class Library:
                 self.definitions.append(d)
         self.problems += [p for p in other.problems if p not in self.problems]
         self.files += [f for f in other.files if f not in self.files]
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise DefinitionError(self.problems)
 
 
 # --- parsing -----------------------------------------------------------------------------
