@@ -309,4 +309,4 @@ async def test_platform_screens_in_palette_keys_and_help(settings):
             assert app.current_mode == mode and isinstance(app.screen, cls)
             titles = {c.title for c in app.get_system_commands(app.screen)}
             assert commands <= titles
-        assert any(k == "4 / 5 / 6 / 7" for k, _ in KEYS)
+        assert any(k.startswith("4 / 5 / 6") for k, _ in KEYS)

@@ -337,3 +337,41 @@ def build_fixture_db(path: Path, *, schema_dirs=None, platform: bool = False) ->
         if sandbox.reader is not None:
             sandbox.reader.close()
     return settings
+
+
+#: The Instruments screen's definitions, written to a fixed place like the files above.
+INSTRUMENTS_HOME = Path("/tmp/mpsandbox-fixture-instruments")
+
+FIXTURE_INSTRUMENT = """\
+# the fixture's web/base events, as an instrument that gets some of it wrong
+name: fixture-web-base
+description: Clicks, scrolls and a form on the fixture's pages.
+stream: product_metrics.web_base
+schema: {title: analytics/product_metrics/web/base, version: "1.3.0"}
+expects:
+  - id: init
+    action: init
+    count: 1
+  - id: submit
+    action: submit
+    required: [performer.session_id, agent.client_platform]
+  - id: toolbar-click
+    action: click
+    action_source: toolbar
+  - id: scroll
+    action: scroll
+    count: {max: 5, per: session}
+  - id: save
+    action: save
+"""
+
+
+def instrument_files() -> Path:
+    """The folder of the fixture's instrument definitions (written once, atomically)."""
+    INSTRUMENTS_HOME.mkdir(parents=True, exist_ok=True)
+    target = INSTRUMENTS_HOME / "fixture-web-base.yaml"
+    if not target.exists() or target.read_text() != FIXTURE_INSTRUMENT:
+        staging = target.with_name(f"fixture-web-base.{os.getpid()}.tmp")
+        staging.write_text(FIXTURE_INSTRUMENT)
+        staging.replace(target)
+    return INSTRUMENTS_HOME

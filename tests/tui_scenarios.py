@@ -16,7 +16,13 @@ from mpsandbox.fixtures.replay import Progress
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.widgets.event_detail import EventDetail
 from mpsandbox.tui.widgets.event_table import EventTable
-from tests.tui_fixture import WM, copy_db, ensure_schema_copies, platform_settings
+from tests.tui_fixture import (
+    WM,
+    copy_db,
+    ensure_schema_copies,
+    instrument_files,
+    platform_settings,
+)
 
 SIZE = (130, 40)
 
@@ -43,6 +49,7 @@ def make_app(fixture_db: Path, workdir: Path, *, platform: bool = False) -> MpSa
         use_builtin_schemas=False,
         cache_dir=workdir / "cache",
         watch_schemas=False,
+        instruments=str(instrument_files()),
     )
     if platform:
         settings = platform_settings(settings)
@@ -217,6 +224,16 @@ async def metrics(pilot) -> None:
     await settle(pilot, lambda: table.row_count > 0)
 
 
+async def instruments(pilot) -> None:
+    await live(pilot)
+    await pilot.press("8")
+    screen = pilot.app.screen
+    table = screen.query_one("#instruments-table")
+    await settle(pilot, lambda: table.row_count > 0)
+    await pilot.press("down", "down", "down", "down", "down")  # the toolbar click: a failure
+    await settle(pilot)
+
+
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
 PLATFORM = {"streams", "sessions", "experiments", "metrics"}
 
@@ -234,4 +251,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "flips": flips,
     "replay": replay,
     "metrics": metrics,
+    "instruments": instruments,
 }

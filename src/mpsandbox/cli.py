@@ -719,5 +719,11 @@ import mpsandbox.cli_fixtures  # noqa: E402, F401  (registers export, import, re
 
 main.add_command(metrics_command)
 
+# Imported last: they reuse schema_options and build_settings from above.
+from mpsandbox.cli_instruments import check, instrument  # noqa: E402
+
+main.add_command(check)
+main.add_command(instrument)
+
 if __name__ == "__main__":
     main()

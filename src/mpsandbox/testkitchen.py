@@ -146,7 +146,8 @@ def _rows_of(data: Any) -> list[Any]:
 
 def instrument_row(row: Any, where: str) -> dict[str, Any]:
     """A definition (Test Kitchen's row, or ``stream``/``schema``/``sample: {unit, rate}``
-    spellings) as Test Kitchen's API row."""
+    spellings, as instrument definitions write them; see ``mpsandbox.instruments``) as
+    Test Kitchen's API row."""
     if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not row["name"]:
         raise InstrumentsError(f"{where}: each instrument needs a name")
     sample = row.get("sample") if isinstance(row.get("sample"), dict) else {}
@@ -154,13 +155,16 @@ def instrument_row(row: Any, where: str) -> dict[str, Any]:
     if not isinstance(rate, dict):
         rate = {"default": rate}
     unit = row.get("sample_unit", sample.get("unit"))
+    schema = row.get("schema_title", row.get("schema"))
+    if isinstance(schema, dict):  # an instrument definition's {title, version}
+        schema = schema.get("title")
     out: dict[str, Any] = {
         "name": row["name"],
         "start": str(row.get("start") or FAR_PAST),
         "end": str(row.get("end") or FAR_FUTURE),
         "sample_rate": rate,
         "stream_name": row.get("stream_name", row.get("stream")),
-        "schema_title": row.get("schema_title", row.get("schema")),
+        "schema_title": schema,
         "contextual_attributes": list(row.get("contextual_attributes") or []),
     }
     if unit is not None:

@@ -398,6 +398,41 @@ class StoreReader:
             d["flips"] = self._flips(conn, "f.event_id = ?", [d["id"]], 100, 0)
         return d
 
+    def event_bodies(
+        self,
+        filter: EventFilter | None = None,
+        *,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        limit: int = 500,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Matching events with their JSON, paged by id like :meth:`list_events`: each has
+        the summary columns, ``event`` (as received), ``fills``, ``accepted`` (with the
+        fills), ``errors`` and ``message``. What instrument checks judge."""
+        where, params = (filter or EventFilter()).where()
+        if before_id is not None:
+            where += " AND id < ?"
+            params.append(int(before_id))
+        if after_id is not None:
+            where += " AND id > ?"
+            params.append(int(after_id))
+        params.append(max(0, min(int(limit), MAX_LIMIT)))
+        order = "DESC" if newest_first else "ASC"
+        sql = f"""
+            SELECT id, received_at, verdict, stream, schema_title, schema_version, action,
+                   session_id, pageview_id, dt, event, fills, errors, message
+            FROM events WHERE {where} ORDER BY id {order} LIMIT ?
+        """
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.execute(sql, params)]
+        for r in rows:
+            r["event"] = loads(r["event"])
+            r["fills"] = loads(r["fills"], {})
+            r["errors"] = loads(r["errors"], [])
+            r["accepted"] = apply_fills(r["event"], r["fills"])
+        return rows
+
     # -- re-validation --------------------------------------------------------------------
 
     def revalidation_candidates(

@@ -45,6 +45,7 @@ from mpsandbox.tui.screens.errors import ErrorsScreen
 from mpsandbox.tui.screens.experiments import ExperimentsScreen
 from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.help import HelpScreen
+from mpsandbox.tui.screens.instruments import InstrumentsScreen
 from mpsandbox.tui.screens.live import LiveScreen
 from mpsandbox.tui.screens.metrics import MetricsScreen
 from mpsandbox.tui.screens.replay import ReplayScreen
@@ -108,6 +109,7 @@ class MpSandboxApp(App[int]):
         "flips": FlipsScreen,
         "replay": ReplayScreen,
         "metrics": MetricsScreen,
+        "instruments": InstrumentsScreen,
     }
     DEFAULT_MODE = "live"
 
@@ -123,6 +125,15 @@ class MpSandboxApp(App[int]):
         Binding("9", "switch_mode('replay')", "Replay", show=False, tooltip="Replay a fixture"),
         # Not in the footer, which is full at 130 columns: help (?) and the palette list it.
         Binding("0", "switch_mode('metrics')", "Metrics", tooltip="Metric previews", show=False),
+        # Not in the key bar: at 130 columns it would push "q Quit" off the Live screen's
+        # line. Help (?) and the command palette list it.
+        Binding(
+            "8",
+            "switch_mode('instruments')",
+            "Instruments",
+            tooltip="Instrument coverage",
+            show=False,
+        ),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
         Binding("ctrl+x", "reset_store", "Reset", show=False),
@@ -632,9 +643,16 @@ class MpSandboxApp(App[int]):
             "Replay a fixture",
             "Send a fixture file's requests into this sandbox or to an intake URL (9)",
             partial(self.switch_mode, "replay"),
+        )
+        yield SystemCommand(
             "Metrics",
             "Metric previews: rates with 95% intervals, per group, updating live (0)",
             partial(self.switch_mode, "metrics"),
+        )
+        yield SystemCommand(
+            "Instruments",
+            "Coverage of the instrument definitions by the captured events, live (8)",
+            partial(self.switch_mode, "instruments"),
         )
         yield SystemCommand(
             "Re-validate stored events",

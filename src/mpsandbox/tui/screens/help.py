@@ -17,7 +17,7 @@ from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
 
 KEYS: list[tuple[str, str]] = [
     ("1 / 2 / 3", "Live events / Errors / Schemas"),
-    ("4 / 5 / 6 / 7", "Streams / Sessions / Experiments and flags / Flips"),
+    ("4 / 5 / 6 / 7 / 8", "Streams / Sessions / Experiments and flags / Flips / Instruments"),
     ("9", "Replay: send a fixture file into this sandbox or to an intake URL"),
     ("0", "Metrics: metric previews from metrics/*.yaml, live"),
     ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
@@ -27,7 +27,10 @@ KEYS: list[tuple[str, str]] = [
     ("z / X / m", "Experiments: undo the last change / clear all / copy the mpo string"),
     ("↑ ↓ PgUp PgDn Home End, j k g G", "move in a table; moving stops following"),
     ("f", "follow the newest events again"),
-    ("Enter, click the selected row", "open an event, or an error group's events"),
+    (
+        "Enter, click the selected row",
+        "open an event, an error group's events, a check's nearest event",
+    ),
     ("Esc", "back from an event (and along events opened from it); filter bar to table"),
     ("c / u / r", "in an event: copy it as JSON / as a curl command / as received"),
     ("w", "in an event: judge it by its schema's working copy (unmaterialized current.yaml)"),
