@@ -386,6 +386,30 @@ def test_check_fixtures_text_and_exit_status(tmp_path):
     assert res.exit_code == 0
 
 
+def test_check_reads_a_har_saved_from_the_browser(tmp_path):
+    """--fixtures takes every format import and replay read: here the funnel's events as
+    sendBeacon POSTs in a HAR file, one request per event."""
+    events = fixture_events("web-edit-attempt-funnel")
+    entries = [
+        {
+            "request": {
+                "method": "POST",
+                "url": "http://localhost:8192/v1/events?hasty=true",
+                "headers": [{"name": "Content-Type", "value": "text/plain;charset=UTF-8"}],
+                "postData": {"mimeType": "text/plain;charset=UTF-8", "text": json.dumps([e])},
+            },
+            "response": {"status": 202},
+            "startedDateTime": "2026-11-28T10:00:00.000Z",
+        }
+        for e in events
+    ]
+    har = tmp_path / "wiki.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "entries": entries}}))
+    res = invoke("check", "web-edit-attempt-funnel", "--fixtures", har, *SCHEMA_ARGS)
+    assert res.exit_code == 0, res.output
+    assert res.output.endswith("1 instrument, 6 checks: 6 passed, 0 failed, 0 not seen\n")
+
+
 def test_check_json_and_junit_reports(tmp_path):
     events = fixture_events("web-sticky-header-click")
     broken_click(events)

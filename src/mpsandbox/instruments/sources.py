@@ -40,16 +40,14 @@ class SourceError(Exception):
 
 
 def load_fixture_events(path: str | Path) -> list[Any]:
-    """The events of a fixture file: a JSON array, a single event, or JSON lines.
-
-    To be replaced by ``mpsandbox.fixtures.formats`` (being written on the fixtures branch)
-    when that is merged: this is the one place instrument checks read fixture files.
-    """
-    from mpsandbox.validate_file import ReadError, read_events
+    """The events of a fixture file, in any format ``import`` and ``replay`` read (our
+    request or event lines, EventGate's events.json, a HAR, a JSON array or one event)."""
+    from mpsandbox.fixtures.formats import FixtureError
+    from mpsandbox.fixtures.reader import read_fixture
 
     try:
-        return read_events(str(path))
-    except ReadError as exc:
+        return read_fixture(str(path)).events()
+    except FixtureError as exc:
         raise SourceError(str(exc)) from None
 
 
