@@ -30,3 +30,14 @@ def add_columns(table: DataTable, columns: Iterable[tuple[str, str]]) -> None:
     """(key, title) pairs; the keys let rows be updated and read by column."""
     for key, title in columns:
         table.add_column(title, key=key)
+
+
+def selected_row_key(table: DataTable) -> str | None:
+    """The key of the row under the cursor (None for an empty table, or while rows are
+    being replaced and the cursor points past them)."""
+    if not table.row_count:
+        return None
+    try:
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+    except Exception:
+        return None

@@ -19,7 +19,7 @@ from mpsandbox.query import parse_query
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
@@ -248,12 +248,7 @@ class ExperimentsScreen(ReloadingScreen):
 
     def _selected(self, table_id: str) -> str | None:
         table = self.query_one(table_id, DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        return selected_row_key(table)
 
     @property
     def selected_experiment(self) -> str | None:

@@ -41,7 +41,7 @@ from mpsandbox.instruments.definitions import (
 from mpsandbox.instruments.sources import StoreTracker
 from mpsandbox.store import StoreError, StoreReader
 from mpsandbox.tui.safe_text import safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -286,12 +286,7 @@ class InstrumentsScreen(ReloadingScreen):
     @property
     def selected_key(self) -> str | None:
         table = self.query_one("#instruments-table", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        return selected_row_key(table)
 
     def selected(self) -> tuple[InstrumentResult, CheckResult | None] | None:
         key = self.selected_key

@@ -14,7 +14,7 @@ from mpsandbox.platform.findings import STATEFUL_KINDS
 from mpsandbox.platform.history import dt_gaps, session_funnels
 from mpsandbox.store import StoreError
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_table import BADGES
 from mpsandbox.tui.widgets.key_bar import KeyBar
@@ -172,12 +172,7 @@ class SessionsScreen(ReloadingScreen):
     @property
     def selected_session(self) -> str | None:
         table = self.query_one("#sessions-table", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        return selected_row_key(table)
 
     # -- a session's timeline ----------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

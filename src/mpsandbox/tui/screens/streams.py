@@ -20,7 +20,7 @@ from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 from mpsandbox.whatif import UNITS, stream_sample
@@ -222,12 +222,7 @@ class StreamsScreen(ReloadingScreen):
     @property
     def selected_stream(self) -> str | None:
         table = self.query_one("#streams-table", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        except Exception:
-            return None
+        return selected_row_key(table)
 
     # -- the what-if -----------------------------------------------------------------------
     def action_focus_whatif(self) -> None:
