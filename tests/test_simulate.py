@@ -10,7 +10,9 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from conftest import PRIMARY, ROOT, SECONDARY, WM, settings_for  # noqa: F401 (used below)
+from click.testing import CliRunner
+
+from conftest import PRIMARY, ROOT, SECONDARY, WM, settings_for
 from mpsandbox.platform.experiments import parse_experiments
 from mpsandbox.simulate import DEMO_EXPERIMENTS, DEMO_STREAMS, decide
 from mpsandbox.simulate.bugs import BUG_KINDS
@@ -205,3 +207,118 @@ def test_same_seed_same_traffic(tmp_path):
             [it.event for it in x.items] for x in sb
         ]
     assert [m.meta_id for m in a.bugs.manifest] == [m.meta_id for m in b.bugs.manifest]
+
+
+# --- the command line ---------------------------------------------------------------------
+
+SCHEMA_ARGS = ["--schemas", str(SECONDARY), "--schemas", str(PRIMARY)]
+
+
+def invoke(*args: str):
+    from mpsandbox.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_check_passes_on_a_run_without_bugs(tmp_path):
+    db = tmp_path / "check.db"
+    res = invoke(
+        "simulate",
+        "--db",
+        str(db),
+        "--users",
+        str(USERS),
+        "--seed",
+        str(SEED),
+        "--instruments",
+        str(INSTRUMENTS),
+        *SCHEMA_ARGS,
+    )
+    assert res.exit_code == 0, res.output
+    assert "events sent" in res.output and "out of sample not sent" in res.output
+    assert "requests by producer: android" in res.output
+    # The demo sends experiment events to the stand-in schema's own stream (a stream config
+    # accepts one schema title; see simulate/demo_config/streams.yaml): check the
+    # experiment's definition on that stream.
+    folder = tmp_path / "instruments"
+    folder.mkdir()
+    for f in INSTRUMENTS.glob("*.yaml"):
+        text = "\n".join(
+            line for line in f.read_text().splitlines() if not line.startswith("fixture:")
+        )
+        if "experiment:" in text:
+            text = text.replace(
+                "stream: product_metrics.web_base", "stream: mpsandbox.example.web_experiment"
+            )
+        (folder / f.name).write_text(text + "\n")
+    res = invoke("check", "--db", str(db), "--instruments", str(folder), *SCHEMA_ARGS)
+    assert res.exit_code == 0, res.output
+    assert "5 instruments" in res.output and "0 failed, 0 not seen" in res.output
+    # and with a bug the check fails
+    db2 = tmp_path / "bugs.db"
+    manifest = tmp_path / "manifest.json"
+    res = invoke(
+        "simulate",
+        "--db",
+        str(db2),
+        "--users",
+        str(USERS),
+        "--seed",
+        str(SEED),
+        "--bugs",
+        "--manifest",
+        str(manifest),
+        "--instruments",
+        str(INSTRUMENTS),
+        *SCHEMA_ARGS,
+    )
+    assert res.exit_code == 0 and "bugs injected: 7" in res.output, res.output
+    bugs = json.loads(manifest.read_text())["bugs"]
+    assert {b["bug"] for b in bugs} == set(BUG_KINDS)
+    res = invoke("check", "--db", str(db2), "--instruments", str(folder), *SCHEMA_ARGS)
+    assert res.exit_code == 1
+
+
+async def test_to_a_real_server_with_the_same_configs(make_server, tmp_path):
+    from mpsandbox.fixtures.replay import HttpTarget
+    from mpsandbox.simulate.run import simulate_async
+
+    server = await make_server(
+        stream_config=str(DEMO_STREAMS), experiments_file=str(DEMO_EXPERIMENTS)
+    )
+    url = server.url + "/v1/events"
+    result = await simulate_async(
+        planner(bugs=True),
+        HttpTarget(url, timeout=10, concurrency=8),
+        SimOptions(users=USERS, seed=SEED),
+    )
+    assert result.ok and result.events_sent > 100
+    assert set(result.by_status) <= {"201", "202", "207", "400"}
+    await server.stop()  # flushes every write
+    db = server.sandbox.settings.db
+    invalid = rows(db, "SELECT meta_id FROM events WHERE verdict != 'valid'")
+    serious = rows(db, f"SELECT DISTINCT f.kind FROM event_findings f WHERE f.{SERIOUS}")
+    assert invalid == [
+        (next(b["meta_id"] for b in result.manifest if b["bug"] == "invalid_field"),)
+    ]
+    assert {k for (k,) in serious} == {b["finding"] for b in result.manifest if "finding" in b}
+    assert rows(db, "SELECT count(*) FROM events")[0][0] == result.events_sent
+
+
+def test_transport_failures_exit_1(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = invoke(
+        "simulate",
+        "--to",
+        f"http://127.0.0.1:{port}/v1/events",
+        "--users",
+        "3",
+        "--instruments",
+        str(INSTRUMENTS),
+    )
+    assert res.exit_code == 1
+    assert "transport failures" in res.output
