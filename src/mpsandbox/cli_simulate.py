@@ -259,6 +259,22 @@ def stop_simulator(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
+def demo_settings(opts: dict[str, Any]):
+    """The demo's settings from serve options (``opts`` is completed in place): the demo's
+    stream configs, experiments and instruments unless given, and the checkout's reference
+    schemas unless --schemas is given."""
+    _demo_configs(opts)
+    if not opts.get("schema_dirs"):
+        opts["schema_dirs"] = reference_schema_dirs()
+        if not opts["schema_dirs"]:
+            click.echo(
+                "mpsandbox: no reference schemas found: give --schemas (a checkout of the "
+                "schema repositories) or the events will fail to validate",
+                err=True,
+            )
+    return build_settings(**opts)
+
+
 @main.command()
 @server_options
 @click.option(
@@ -278,22 +294,11 @@ def demo(rate: float, **opts: Any) -> None:
     (../shared/wm/schemas) unless --schemas is given. Without a terminal it runs headless
     (serve and the simulator).
     """
-    _demo_configs(opts)
-    if not opts.get("schema_dirs"):
-        opts["schema_dirs"] = reference_schema_dirs()
-        if not opts["schema_dirs"]:
-            click.echo(
-                "mpsandbox: no reference schemas found: give --schemas (a checkout of "
-                "the schema repositories) or the events will fail to validate",
-                err=True,
-            )
     with contextlib.ExitStack() as stack:
         if not opts.get("db"):
-            folder = Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="mpsandbox-demo-"))
-            )
-            opts["db"] = folder / "demo.db"
-        settings = build_settings(**opts)
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="mpsandbox-demo-"))
+            opts["db"] = Path(folder) / "demo.db"
+        settings = demo_settings(opts)
         if settings.port == 0:
             raise click.BadParameter("the demo needs a fixed port", param_hint="--port")
         check_stream_config(settings)
