@@ -322,3 +322,21 @@ def test_transport_failures_exit_1(tmp_path):
     )
     assert res.exit_code == 1
     assert "transport failures" in res.output
+
+
+async def test_rate_and_duration_pace_the_run(make_server):
+    from mpsandbox.fixtures.replay import HttpTarget
+    from mpsandbox.simulate.run import simulate_async
+
+    server = await make_server(
+        stream_config=str(DEMO_STREAMS), experiments_file=str(DEMO_EXPERIMENTS)
+    )
+    result = await simulate_async(
+        planner(bugs=False),
+        HttpTarget(server.url + "/v1/events", timeout=10, concurrency=4),
+        SimOptions(users=4, rate=40, duration=1.5),
+    )
+    assert result.ok and result.users > 4  # new users kept arriving
+    # at most 40 events/s, give or take the users' last POSTs after the deadline
+    assert result.elapsed >= 1.4 and result.events_sent <= 40 * result.elapsed + 40
+    assert result.events_sent >= 20

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -139,13 +141,16 @@ def simulate(
     sent) and users enrolled in experiments (mw-user hashing, edge-unique 'awaiting').
     Without --to, feeds the local pipeline (--db). With --to, the intake should load the
     same --stream-config and --experiments for its findings to apply (default for both:
-    the demo's built-in ones, see `mpsandbox demo`). Exits 1 when
+    the demo's built-in ones, see `mpsandbox demo`; into the local pipeline, the
+    checkout's reference schemas unless --schemas is given). Exits 1 when
     requests failed to reach the intake.
     """
     from mpsandbox.simulate.run import SimOptions, make_planner
     from mpsandbox.simulate.run import simulate as run_simulation
 
     _demo_configs(opts)
+    if not to and not opts.get("schema_dirs"):
+        opts["schema_dirs"] = reference_schema_dirs()
     settings = build_settings(**opts)
     check_stream_config(settings)
     check_experiments(settings)
@@ -163,12 +168,14 @@ def simulate(
         click.echo(f"mpsandbox: {to} did not answer within {wait_s:g} s", err=True)
         sys.exit(1)
     options = SimOptions(users=users, rate=rate, duration=duration, seed=seed, bugs=bugs)
+    # Ctrl-C and SIGTERM stop the run after the POSTs in flight; the summary still prints.
+    cancel = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: cancel.set())
     try:
-        result = run_simulation(planner, to=to, settings=settings, options=options)
+        result = run_simulation(planner, to=to, settings=settings, options=options, cancel=cancel)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
-    except KeyboardInterrupt:
-        sys.exit(130)
     click.echo(result.summary())
     if manifest is not None:
         from mpsandbox import jsonio
