@@ -727,3 +727,5 @@ main.add_command(instrument)
 
 if __name__ == "__main__":
     main()
+
+from mpsandbox import cli_simulate  # noqa: E402, F401  (registers simulate, demo)
