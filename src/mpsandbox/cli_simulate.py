@@ -273,10 +273,13 @@ def demo_settings(opts: dict[str, Any]):
     _demo_configs(opts)
     if not opts.get("schema_dirs"):
         opts["schema_dirs"] = reference_schema_dirs()
-        if not opts["schema_dirs"]:
+        if not opts["schema_dirs"] and not opts.get("remote_schemas"):
+            # Without a checkout, the public schema repositories (fetched once, cached on
+            # disk) still let every demo event be judged against the real schemas.
+            opts["remote_schemas"] = True
             click.echo(
-                "mpsandbox: no reference schemas found: give --schemas (a checkout of the "
-                "schema repositories) or the events will fail to validate",
+                "mpsandbox: no local schema checkout found; fetching schemas from "
+                "schema.wikimedia.org (cached; give --schemas DIR to work offline)",
                 err=True,
             )
     return build_settings(**opts)
