@@ -69,6 +69,9 @@ DEFAULT_WEB_ATTRIBUTES = (
 )
 APP_SESSION_GAP_S = 31 * 60  # a simulated background pause: the next session is new
 
+#: After an interaction has been sent once, the share of pageviews that skip it.
+CLICK_SKIP = 0.6
+
 
 @dataclass
 class Behaviour:
@@ -329,6 +332,11 @@ class Planner:
                         ),
                     )
                     for x in ranked[: rng.randint(1, 2)]:
+                        # Once covered, an interaction happens on some pageviews only, so
+                        # the demo's rates look like real ones (not every view clicks).
+                        seen = self.stats.sent_by_expectation[(b.name, x.id)]
+                        if seen and not x.action.test(True, "init") and rng.random() < CLICK_SKIP:
+                            continue
                         item = self._web_event(
                             user, b.templates[x.id], b.definition.stream, page, pageview_id
                         )
