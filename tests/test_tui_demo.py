@@ -32,8 +32,11 @@ async def test_the_demo_app_shows_simulated_events_arriving(tmp_path):
             await until(pilot, lambda: app.status.listening, 20, "the intake to listen")
             table = app.screen.query_one(EventTable)
             await until(pilot, lambda: table.total >= 20, 30, "simulated events")
-            verdicts = {table.row_at(i)["verdict"] for i in range(5)}
-            assert verdicts == {"valid"}, log.read_text()
+            verdicts = [table.row_at(i)["verdict"] for i in range(20)]
+            # Clean traffic, plus the labelled --bugs mistakes (one invalid field among
+            # them); never an error (every schema resolves).
+            assert set(verdicts) <= {"valid", "invalid"}, log.read_text()
+            assert verdicts.count("valid") >= 18, verdicts
     finally:
         stop_simulator(proc)
         app.shutdown_intake()

@@ -231,6 +231,9 @@ def simulator_command(
         f"{wait_s:g}",
         "--seed",
         str(int(time.time())),
+        # One of each labelled instrument mistake, early: the Errors screen and the findings
+        # show what mpsandbox catches, beside the clean traffic.
+        "--bugs",
     ]
     for flag, value in (
         ("--stream-config", stream_config),
