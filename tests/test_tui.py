@@ -522,3 +522,22 @@ async def test_chaos_stored_before_start_shows_at_once_even_read_only(settings):
         await pilot.pause(0.1)
         assert app.status.chaos == "500:0.1,latency:5ms"
         assert type(app.screen).__name__ != "PromptScreen"
+
+
+async def test_the_key_bar_folds_screen_keys_when_narrow_and_never_cuts_one(settings):
+    from mpsandbox.tui.widgets.key_bar import KeyBar
+
+    async with running(settings, listen=False, size=(220, 40)) as (app, pilot):
+        line = str(app.screen.query_one(KeyBar).render())
+        for key, name in (("1", "Live"), ("8", "Instruments"), ("9", "Replay"), ("0", "Metrics")):
+            assert f" {key} {name} " in line, line
+        assert "screens" not in line and line.rstrip().endswith("palette")
+    async with running(settings, listen=False, size=(110, 40)) as (app, pilot):
+        bar = app.screen.query_one(KeyBar)
+        line = str(bar.render())
+        assert " 1…0 screens " in line and " 2 Errors " not in line, line
+        assert " q Quit " in line and line.rstrip().endswith("palette")
+        # The folded entry opens the help, which lists every screen.
+        await pilot.click(KeyBar, offset=(line.index("1…0") + 1, 0))
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
+        assert "Instruments" in screen_text(app) and "Metrics" in screen_text(app)

@@ -121,19 +121,11 @@ class MpSandboxApp(App[int]):
         Binding("5", "switch_mode('sessions')", "Sessions", tooltip="Sessions and timelines"),
         Binding("6", "switch_mode('experiments')", "Experiments", tooltip="Experiments, flags"),
         Binding("7", "switch_mode('flips')", "Flips", tooltip="Verdicts a schema change flipped"),
-        # Not in the key bar, which is full at 130 columns: the help and the palette list it.
-        Binding("9", "switch_mode('replay')", "Replay", show=False, tooltip="Replay a fixture"),
-        # Not in the footer, which is full at 130 columns: help (?) and the palette list it.
-        Binding("0", "switch_mode('metrics')", "Metrics", tooltip="Metric previews", show=False),
-        # Not in the key bar: at 130 columns it would push "q Quit" off the Live screen's
-        # line. Help (?) and the command palette list it.
-        Binding(
-            "8",
-            "switch_mode('instruments')",
-            "Instruments",
-            tooltip="Instrument coverage",
-            show=False,
-        ),
+        # When the key bar is too narrow for every screen key, it folds them into one entry
+        # (1…0 screens) that opens the help.
+        Binding("8", "switch_mode('instruments')", "Instruments", tooltip="Instrument coverage"),
+        Binding("9", "switch_mode('replay')", "Replay", tooltip="Replay a fixture"),
+        Binding("0", "switch_mode('metrics')", "Metrics", tooltip="Metric previews"),
         Binding("question_mark,f1", "help", "Help"),
         Binding("ctrl+l", "listen_elsewhere", "Port", show=False),
         Binding("ctrl+x", "reset_store", "Reset", show=False),

@@ -9,10 +9,21 @@ change of bindings is a repaint of one row, and nothing when the keys shown did 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.text import Text
 from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
+
+
+class Shown(NamedTuple):
+    key: str
+    display: str
+    description: str
+    enabled: bool
+    #: A key that switches screens (1…9, 0): these fold into one entry when space is short.
+    is_screen: bool
 
 
 class KeyBar(Widget, can_focus=False):
@@ -42,8 +53,8 @@ class KeyBar(Widget, can_focus=False):
 
     def __init__(self) -> None:
         super().__init__()
-        #: (key, key display, description, enabled) for each key shown, in order.
-        self._keys: tuple[tuple[str, str, str, bool], ...] = ()
+        #: Each key shown, in order.
+        self._keys: tuple[Shown, ...] = ()
         #: (first column, last column + 1, key) of each key as drawn, for clicks.
         self._spans: list[tuple[int, int, str]] = []
 
@@ -62,24 +73,46 @@ class KeyBar(Widget, can_focus=False):
             self._keys = keys
             self.refresh()
 
-    def _shown(self, screen: Screen) -> tuple[tuple[str, str, str, bool], ...]:
+    def _shown(self, screen: Screen) -> tuple[Shown, ...]:
         """One entry per action (the first key bound to it), as Textual's footer shows them."""
         app = self.app
         seen: set[str] = set()
-        palette: tuple[str, str, str, bool] | None = None
-        keys: list[tuple[str, str, str, bool]] = []
+        palette: Shown | None = None
+        keys: list[Shown] = []
         for key, active in screen.active_bindings.items():
             binding = active.binding
+            display = app.get_key_display(binding)
             if key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
-                palette = (key, app.get_key_display(binding), "palette", active.enabled)
+                palette = Shown(key, display, "palette", active.enabled, False)
                 continue
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            keys.append((key, app.get_key_display(binding), binding.description, active.enabled))
+            is_screen = binding.action.startswith("switch_mode(")
+            keys.append(Shown(key, display, binding.description, active.enabled, is_screen))
         if palette is not None:
             keys.append(palette)
         return tuple(keys)
+
+    def _fitted(self, width: int) -> list[Shown]:
+        """The entries to draw: all of them when they fit; otherwise the screen keys become
+        one entry (1…0 screens) that opens the help, where every screen is listed, so no
+        key is ever silently cut off the end of the line."""
+        entries = list(self._keys)
+        needed = sum(len(e.display) + len(e.description) + 3 for e in entries)
+        screens = [e for e in entries if e.is_screen]
+        if needed <= width or len(screens) < 2:
+            return entries
+        collapsed = Shown(
+            "question_mark",
+            f"{screens[0].display}…{screens[-1].display}",
+            "screens",
+            True,
+            True,
+        )
+        first = entries.index(screens[0])
+        rest = [e for e in entries if not e.is_screen]
+        return [*rest[:first], collapsed, *rest[first:]]
 
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-bar--key")
@@ -89,7 +122,7 @@ class KeyBar(Widget, can_focus=False):
         self._spans = []
         palette = self.app.COMMAND_PALETTE_BINDING
         tail = None
-        for key, display, description, enabled in self._keys:
+        for key, display, description, enabled, _screen in self._fitted(self.size.width):
             if key == palette:
                 # Textual's footer keeps the palette key at the right edge.
                 tail = (key, Text.assemble("▏", (display, key_style), f" {description} "))
