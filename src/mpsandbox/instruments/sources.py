@@ -164,71 +164,34 @@ def events_from_url(
     return [ObservedEvent.from_stored(r) for r in rows]
 
 
-def events_from_fixtures(
-    paths: Sequence[str | Path], settings: Any, *, batch: int = 100
-) -> list[ObservedEvent]:
-    """Judge the events of fixture files through the local pipeline (``settings``' schemas,
-    stream configs and fill-ins) into a temporary database, and read them back with their
-    verdicts. Each file's events are posted in requests of ``batch`` events."""
-    from mpsandbox.intake.protocol import answer_for
-    from mpsandbox.pipeline import RequestContext
-    from mpsandbox.records import RequestRecord
-    from mpsandbox.sandbox import Sandbox
+def events_from_fixtures(paths: Sequence[str | Path], settings: Any) -> list[ObservedEvent]:
+    """Judge the requests of fixture files as ``mpsandbox import`` does (the intake's own
+    path, ``settings``' schemas, stream configs and fill-ins) into a temporary database, and
+    read them back with their verdicts."""
+    import asyncio
+    import time
 
-    loaded = [(Path(p), load_fixture_events(p)) for p in paths]
+    from mpsandbox.fixtures.formats import FixtureError
+    from mpsandbox.fixtures.local import LocalIntake
+    from mpsandbox.fixtures.reader import read_fixture
+    from mpsandbox.store import StoreReader
+
+    try:
+        fixtures = [read_fixture(str(p)) for p in paths]
+    except FixtureError as exc:
+        raise SourceError(str(exc)) from None
+
+    async def judge(s: Any) -> None:
+        async with LocalIntake(s) as intake:
+            for fixture in fixtures:
+                for req in fixture:
+                    await intake.submit(req, req.received_at or time.time())
+
     with tempfile.TemporaryDirectory(prefix="mpsandbox-check-") as tmp:
-        s = settings.with_(
-            db=Path(tmp) / "check.db",
-            writer_process=False,
-            watch_schemas=False,
-            max_events=None,
-            max_age_s=None,
-        )
-        sandbox = Sandbox(s)
-        sandbox.start()
-        try:
-            if sandbox.stream_source is not None:
-                sandbox.pipeline.stream_configs = sandbox.stream_source.load()
-            n = 0
-            for path, events in loaded:
-                for start in range(0, len(events), batch):
-                    chunk = events[start : start + batch]
-                    n += 1
-                    headers = [
-                        ("Content-Type", "application/json"),
-                        ("User-Agent", "mpsandbox check"),
-                    ]
-                    ctx = RequestContext(
-                        request_id=f"fixture-{n:05d}",
-                        headers={k.lower(): v for k, v in headers},
-                        peer="127.0.0.1",
-                    )
-                    records = sandbox.pipeline.judge_batch(chunk, ctx)
-                    answer = answer_for(records)
-                    body = json.dumps(chunk).encode()
-                    request = RequestRecord(
-                        received_at=ctx.received_at,
-                        method="POST",
-                        path="/v1/events",
-                        query="",
-                        headers=headers,
-                        body=body,
-                        remote="127.0.0.1",
-                        request_id=ctx.request_id,
-                        status=answer.status,
-                        reason=answer.reason,
-                        event_count=len(records),
-                        note=f"mpsandbox check --fixtures {path}",
-                    )
-                    sandbox.writer.submit(request, records).result(60)
-            assert sandbox.reader is not None
-            rows = read_newest(sandbox.reader, EventFilter(), 10**9)
-        finally:
-            sandbox.writer.close()
-            if sandbox.reader is not None:
-                sandbox.reader.close()
-            if sandbox.overrides is not None:
-                sandbox.overrides.close()
+        s = settings.with_(db=Path(tmp) / "check.db", max_events=None, max_age_s=None)
+        asyncio.run(judge(s))
+        with StoreReader(s.db) as reader:
+            rows = read_newest(reader, EventFilter(), 10**9)
     return [ObservedEvent.from_stored(r) for r in rows]
 
 
