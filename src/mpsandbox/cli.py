@@ -593,7 +593,8 @@ def override_revert(**opts: Any) -> None:
 # --- chaos ------------------------------------------------------------------------------
 
 
-def chaos_options(fn):
+def db_option(fn):
+    """``--db``, for the commands that work on serve's database without running it."""
     return click.option(
         "--db",
         type=click.Path(path_type=Path),
@@ -650,7 +651,7 @@ def chaos() -> None:
 
 @chaos.command("set")
 @click.argument("spec")
-@chaos_options
+@db_option
 def chaos_set(spec: str, **opts: Any) -> None:
     """Turn chaos on with SPEC (replacing any setting); 'off' turns it off."""
     from mpsandbox.chaos import GRAMMAR, ChaosError, parse_spec
@@ -676,7 +677,7 @@ def chaos_set(spec: str, **opts: Any) -> None:
 
 
 @chaos.command("off")
-@chaos_options
+@db_option
 def chaos_off(**opts: Any) -> None:
     """Turn chaos off: the intake answers normally again."""
     store, _ = _open_chaos(opts)
@@ -686,7 +687,7 @@ def chaos_off(**opts: Any) -> None:
 
 
 @chaos.command("show")
-@chaos_options
+@db_option
 @click.option(
     "--format",
     "fmt",

@@ -18,7 +18,13 @@ from typing import Any
 
 import click
 
-from mpsandbox.cli import build_settings, check_experiments, check_stream_config, main
+from mpsandbox.cli import (
+    build_settings,
+    check_experiments,
+    check_stream_config,
+    db_option,
+    main,
+)
 from mpsandbox.cli import schema_options as _schema_options
 
 #: Skipped-line messages printed per file before "... and N more".
@@ -28,15 +34,6 @@ PROBLEMS_SHOWN = 10
 def _fail(message: str, code: int = 2):
     click.echo(f"mpsandbox: {message}", err=True)
     sys.exit(code)
-
-
-def db_option(fn):
-    return click.option(
-        "--db",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="SQLite database file, as for serve (default: the user data directory).",
-    )(fn)
 
 
 def local_options(fn):
