@@ -162,21 +162,6 @@ def test_every_command_has_help():
     walk(main, "mpsandbox")
 
 
-def test_core_imports_without_textual():
-    code = (
-        "import sys, importlib, pkgutil, mpsandbox\n"
-        "for m in pkgutil.walk_packages(mpsandbox.__path__, 'mpsandbox.'):\n"
-        "    if '.tui' in m.name or m.name.endswith('__main__'): continue\n"
-        "    importlib.import_module(m.name)\n"
-        "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
-        "assert not bad, bad\n"
-        "print('ok')\n"
-    )
-    res = subprocess.run([PY, "-c", code], capture_output=True, timeout=60)
-    assert res.returncode == 0, res.stderr.decode()
-    assert res.stdout.strip() == b"ok"
-
-
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_sigint_also_flushes(tmp_path):
     proc, port, db = start_serve(tmp_path)

@@ -28,6 +28,7 @@ from click.testing import CliRunner
 from mpsandbox.cli import main
 from mpsandbox.metrics import (
     compute_all,
+    compute_stored,
     load_definitions,
     parse_by,
     parse_metric,
@@ -281,7 +282,7 @@ def results_for(db: Path, locations, **options) -> dict:
     definitions = load_definitions(locations)
     assert not definitions.errors, [str(e) for e in definitions.errors]
     with StoreReader(db) as reader:
-        return {r.metric.name: r for r in reader.compute_metrics(definitions.metrics, **options)}
+        return {r.metric.name: r for r in compute_stored(reader, definitions.metrics, **options)}
 
 
 def close(r, numerator, denominator, rate, low, high):

@@ -10,7 +10,7 @@ import pytest
 
 from mpsandbox.platform.stream_configs import parse_stream_configs
 from mpsandbox.store import StoreReader
-from mpsandbox.whatif import stream_sample
+from mpsandbox.whatif import sampling_whatif_stored, stream_sample
 from tests.tui_fixture import STREAM_CONFIG, build_fixture_db
 
 
@@ -47,7 +47,9 @@ def test_experiment_enrollment_counts_and_bound(reader):
 
 
 def test_sampling_whatif_on_the_reader(reader):
-    result = reader.sampling_whatif(unit="session", rate=0.25, stream="product_metrics.web_base")
+    result = sampling_whatif_stored(
+        reader, unit="session", rate=0.25, stream="product_metrics.web_base"
+    )
     assert result["identifier_field"] == "performer.session_id"
     stream = result["scopes"]["stream"]
     assert stream["ids"] == 7 and stream["web"]["in_sample"] == 2

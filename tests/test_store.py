@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -882,9 +880,3 @@ def test_equality_filters_use_indexes_without_sorting(db_path: Path) -> None:
         assert "events_meta_id" in plan
     finally:
         conn.close()
-
-
-def test_store_imports_without_textual() -> None:
-    code = "import sys, mpsandbox.store; assert 'textual' not in sys.modules, 'textual loaded'"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)

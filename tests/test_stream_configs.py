@@ -19,7 +19,6 @@ from mpsandbox.config import Settings, from_environment, settings_from_json, set
 from mpsandbox.pipeline import MISSING_STREAM
 from mpsandbox.platform.stream_configs import (
     StreamConfigError,
-    StreamConfigs,
     StreamConfigSource,
     load_location,
     parse_constraints,
@@ -480,9 +479,3 @@ def test_serve_with_a_broken_stream_config_exits_2(tmp_path):
         assert err.count("\n") == 0 and err.startswith(f"mpsandbox: stream config {path}: ")
         assert expect in err
     assert not (tmp_path / "db.sqlite").exists()
-
-
-def test_stream_configs_is_textual_free():
-    assert isinstance(StreamConfigs({}), StreamConfigs)
-    code = "import sys, mpsandbox.platform.stream_configs; assert 'textual' not in sys.modules"
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

@@ -102,7 +102,7 @@ def metrics(
     """
     from mpsandbox import jsonio
     from mpsandbox.config import from_environment
-    from mpsandbox.metrics import default_metric_dirs, load_definitions, parse_by
+    from mpsandbox.metrics import compute_stored, default_metric_dirs, load_definitions, parse_by
     from mpsandbox.metrics.report import format_text, report_dict
     from mpsandbox.store import StoreError, StoreReader
 
@@ -132,7 +132,7 @@ def metrics(
     now = time.time()
     try:
         with StoreReader(path) as reader:
-            results = reader.compute_metrics(chosen, by=group_by, window=window, now=now)
+            results = compute_stored(reader, chosen, by=group_by, window=window, now=now)
     except StoreError as exc:
         _fail(str(exc))
     if fmt == "json":

@@ -56,6 +56,15 @@ def count_in_sample(ids: list[str], rate: float, unit: str) -> dict[str, Any]:
     return out
 
 
+def sampling_whatif_stored(
+    reader: Any, *, unit: str, rate: float, stream: str | None = None
+) -> dict[str, Any]:
+    """:func:`sampling_whatif` on one read snapshot of a store reader (every count sees the
+    same events)."""
+    with reader.snapshot() as conn:
+        return sampling_whatif(conn, unit=unit, rate=rate, stream=stream)
+
+
 def sampling_whatif(
     conn: sqlite3.Connection, *, unit: str, rate: float, stream: str | None = None
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from mpsandbox.metrics.compute import (
     StepCounts,
     compute,
     compute_all,
+    compute_stored,
     group_label,
 )
 from mpsandbox.metrics.definitions import (
@@ -39,6 +40,7 @@ __all__ = [
     "StepCounts",
     "compute",
     "compute_all",
+    "compute_stored",
     "default_metric_dirs",
     "group_label",
     "load_definitions",

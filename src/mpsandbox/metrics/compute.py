@@ -364,6 +364,13 @@ def compute(
     return result
 
 
+def compute_stored(reader: Any, metrics: Iterable[Metric], **options: Any) -> list[MetricResult]:
+    """:func:`compute_all` inside one read transaction of a store reader, so every metric
+    counts the same events (``options``: ``by``, ``window``, ``now``)."""
+    with reader.snapshot() as conn:
+        return compute_all(conn, metrics, **options)
+
+
 def compute_all(
     conn: sqlite3.Connection,
     metrics: Iterable[Metric],

@@ -10,6 +10,7 @@ events arrive.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import sqlite3
@@ -600,20 +601,11 @@ class StoreReader:
             "bounded": total > scan,
         }
 
-    def sampling_whatif(self, *, unit: str, rate: float, stream: str | None = None) -> dict:
-        """:func:`mpsandbox.whatif.sampling_whatif` on this reader's connection."""
-        from mpsandbox.whatif import sampling_whatif
-
-        with self._read(snapshot=True) as conn:
-            return sampling_whatif(conn, unit=unit, rate=rate, stream=stream)
-
-    def compute_metrics(self, metrics, **options: Any) -> list:
-        """:func:`mpsandbox.metrics.compute_all` inside one read transaction, so every
-        metric counts the same events (``options``: ``by``, ``window``, ``now``)."""
-        from mpsandbox.metrics.compute import compute_all
-
-        with self._read(snapshot=True) as conn:
-            return compute_all(conn, metrics, **options)
+    def snapshot(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A connection inside one read transaction, for readers outside the store (metric
+        previews, the sampling what-if) that run several queries which must see the same
+        events. The store does not import them: they sit above it."""
+        return self._read(snapshot=True)
 
     # -- requests --------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from mpsandbox.metrics import (
     FunnelCounts,
     MetricResult,
     RatioCounts,
+    compute_stored,
     default_metric_dirs,
     group_label,
     load_definitions,
@@ -85,7 +86,7 @@ def _compute(reader: Any, locations: list[Path], by: str | None) -> _Computed:
     started = time.perf_counter()
     definitions = load_definitions(locations)
     group_by = None if by is None else parse_by(by)
-    results = reader.compute_metrics(definitions.metrics, by=group_by)
+    results = compute_stored(reader, definitions.metrics, by=group_by)
     return _Computed(definitions, results, time.perf_counter() - started)
 
 

@@ -23,7 +23,7 @@ from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
-from mpsandbox.whatif import UNITS, stream_sample
+from mpsandbox.whatif import UNITS, sampling_whatif_stored, stream_sample
 
 #: Streams listed at most (configured names plus streams seen in the store).
 MAX_STREAMS = 200
@@ -144,8 +144,8 @@ class StreamsScreen(ReloadingScreen):
             findings = reader.count_events(flt)
             expected = None
             if sample["rate"] is not None and sample["unit"] in UNITS:
-                expected = reader.sampling_whatif(
-                    unit=sample["unit"], rate=sample["rate"], stream=name
+                expected = sampling_whatif_stored(
+                    reader, unit=sample["unit"], rate=sample["rate"], stream=name
                 )["scopes"]["stream"]
             rows.append(
                 StreamRow(
@@ -270,7 +270,7 @@ class StreamsScreen(ReloadingScreen):
             )
             return
         result = await self.app.read_slow(
-            reader.sampling_whatif, unit=unit, rate=rate, stream=stream
+            sampling_whatif_stored, reader, unit=unit, rate=rate, stream=stream
         )
         out.update(render_whatif(stream, result))
 

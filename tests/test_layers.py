@@ -1,0 +1,86 @@
+"""The layer rules in one place.
+
+The static rules are import-linter contracts in ``pyproject.toml`` (run by ``./test`` as
+``lint-imports``); this file checks that those contracts still name every top-level module (a
+module added later would otherwise sit outside every rule) and that the rules hold at run time
+too: importing the core loads no Textual, and the platform rules load no server or store.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "mpsandbox"
+
+
+def _top_level_modules() -> set[str]:
+    names = set()
+    for p in PACKAGE.iterdir():
+        if p.suffix == ".py" and p.stem != "__init__":
+            names.add(f"mpsandbox.{p.stem}")
+        elif p.is_dir() and (p / "__init__.py").exists():
+            names.add(f"mpsandbox.{p.name}")
+    return names
+
+
+def _contracts() -> dict[str, dict]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return {c["id"]: c for c in config["tool"]["importlinter"]["contracts"]}
+
+
+def test_contracts_name_every_top_level_module():
+    modules = _top_level_modules()
+    contracts = _contracts()
+    core = set(contracts["core-without-textual"]["source_modules"])
+    faces = {m for m in modules if m.startswith(("mpsandbox.cli", "mpsandbox.tui"))}
+    assert core == modules - faces - {"mpsandbox.__main__"}, "core-without-textual is stale"
+    outside_tui = set(contracts["textual-only-in-tui"]["source_modules"])
+    assert outside_tui == modules - {"mpsandbox.tui"}, "textual-only-in-tui is stale"
+    not_for_schemas = set(contracts["schemas-stand-alone"]["forbidden_modules"])
+    assert not_for_schemas == modules - {"mpsandbox.schemas", "mpsandbox.__main__"}
+
+
+def test_lint_imports_passes():
+    """The same check ./test runs, so a plain pytest run catches a broken layer too."""
+    tool = Path(sys.executable).with_name("lint-imports")
+    res = subprocess.run(
+        [str(tool), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "0 broken" in res.stdout
+
+
+def _fresh_import(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_core_imports_without_textual():
+    """Every module outside the TUI, imported for real: none of them pulls Textual in."""
+    res = _fresh_import(
+        "import sys, importlib, pkgutil, mpsandbox\n"
+        "for m in pkgutil.walk_packages(mpsandbox.__path__, 'mpsandbox.'):\n"
+        "    if '.tui' in m.name or m.name.endswith('__main__'): continue\n"
+        "    importlib.import_module(m.name)\n"
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+        "assert not bad, bad\n"
+        "print('ok')\n"
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"
+
+
+def test_platform_rules_are_pure_functions():
+    """No Textual, no aiohttp, no store: the pipeline calls these as plain functions."""
+    res = _fresh_import(
+        "import sys\n"
+        "import mpsandbox.platform.rules, mpsandbox.platform.experiments\n"
+        "import mpsandbox.platform.stream_configs\n"
+        "bad = [m for m in ('textual', 'aiohttp', 'sqlite3', 'mpsandbox.store', "
+        "'mpsandbox.pipeline') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    assert res.returncode == 0, res.stderr
