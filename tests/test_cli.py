@@ -38,8 +38,36 @@ def test_validate_valid_and_invalid_files(tmp_path):
     bad = run_cli("validate", str(RECORDED / "req/batch_mixed.json"), *schema_args())
     assert bad.returncode == 1
     out = bad.stdout.decode()
-    assert ".performer.session_id: should NOT be shorter than 20 characters" in out
+    # Each error as the TUI's detail words it: the field, what was expected, what was there.
+    assert (
+        "performer.session_id: should NOT be shorter than 20 characters: "
+        "expected at least 20, got 9 characters"
+    ) in out
+    assert (
+        "unknown_field: should NOT have additional properties: "
+        "expected no property 'unknown_field', got present: true"
+    ) in out
+    assert (
+        "agent.client_platform: should be equal to one of the allowed values: expected one of "
+        '["mediawiki_php","mediawiki_js","kaios","android","ios"], got "windows"'
+    ) in out
+    # ... and the platform findings.
+    assert "warning: neither dt nor client_dt" in out and "[time.dt_missing]" in out
     assert "2 events: 1 valid, 1 not" in out
+
+
+def test_validate_judges_the_readable_lines_of_json_lines(tmp_path):
+    good = (RECORDED / "req/valid_web_base.json").read_text().replace("\n", " ")
+    f = tmp_path / "events.jsonl"
+    f.write_text(
+        json.dumps(json.loads(good)) + "\n{not json\n" + json.dumps(json.loads(good)) + "\n"
+    )
+    res = run_cli("validate", str(f), *schema_args())
+    assert res.returncode == 1, res.stderr
+    assert f"{f}:2: not JSON" in res.stderr.decode()
+    out = res.stdout.decode()
+    assert out.count("VALID") == 2
+    assert "2 events: 2 valid, 0 not, 1 line unreadable" in out
 
 
 def test_validate_json_lines_from_stdin_as_json():
@@ -175,3 +203,53 @@ def test_sigint_also_flushes(tmp_path):
     time.sleep(0.1)
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from events").fetchone()[0] == 1
+
+
+def _listed_commands(argv: list[str]) -> list[str]:
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout
+    listed = out.split("Commands:", 1)[1]
+    return [line.split()[0] for line in listed.splitlines() if line.strip()]
+
+
+def test_every_entry_point_lists_every_command():
+    """`python -m mpsandbox`, `python -m mpsandbox.cli` and the installed script are one
+    group with every command registered, however the package is first imported."""
+    from pathlib import Path
+
+    from mpsandbox.cli import COMMANDS
+
+    script = str(Path(PY).with_name("mpsandbox"))
+    listings = [
+        _listed_commands([PY, "-m", "mpsandbox", "--help"]),
+        _listed_commands([PY, "-m", "mpsandbox.cli", "--help"]),
+        _listed_commands([script, "--help"]),
+    ]
+    assert listings[0] == listings[1] == listings[2]
+    assert sorted(listings[0]) == sorted(c.name for c in COMMANDS)
+    assert len(listings[0]) == 15
+
+
+def test_user_errors_are_one_line_with_their_exit_status(tmp_path):
+    """Every MpsandboxError becomes `mpsandbox: message` and its status in one place."""
+    res = run_cli("chaos", "set", "600:0.5", "--db", str(tmp_path / "db.sqlite"))
+    assert res.returncode == 2
+    assert res.stderr.decode().startswith("mpsandbox: chaos spec ")
+    assert b"Traceback" not in res.stderr
+    missing = run_cli("override", "clear", "flag", "nope", "--db", str(tmp_path / "db.sqlite"))
+    assert missing.returncode == 1
+    assert missing.stderr.decode() == "mpsandbox: no flag override 'nope'\n"
+
+
+@pytest.mark.parametrize("command", ["validate", "import", "replay", "check", "simulate"])
+def test_one_shot_commands_offer_no_server_options(command):
+    """A command that judges a file and exits has no port, no watcher, no refresh timer."""
+    text = _help_text(command)
+    for server_only in ("--port", "--host", "--stream-config-refresh", "--no-watch", "--max-age"):
+        assert server_only not in text, f"{command} --help offers {server_only}"
+    assert "--schemas" in text
+
+
+def _help_text(command: str) -> str:
+    cmd = main.commands[command]
+    with click.Context(cmd, info_name=command) as ctx:
+        return cmd.get_help(ctx)

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from mpsandbox.cli_simulate import demo_settings, start_simulator, stop_simulator
+from mpsandbox.cli.simulate import demo_settings, start_simulator, stop_simulator
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.widgets.event_table import EventTable
 from tests.test_tui import SIZE, until

@@ -1,3 +1,3 @@
 from mpsandbox.cli import main
 
-main()
+main(prog_name="mpsandbox")

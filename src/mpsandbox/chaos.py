@@ -71,6 +71,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError
+
 #: The injections that exclude one another, in the order the decision tries them.
 STATUSES = (500, 503, 207)
 DROP = "drop"
@@ -108,7 +110,7 @@ _KEYS = ("500", "503", "207", "drop", "latency", "failed", "retry-after", "seed"
 _ALIASES = {"retry_after": "retry-after", "retryafter": "retry-after", "delay": "latency"}
 
 
-class ChaosError(ValueError):
+class ChaosError(MpsandboxError, ValueError):
     """A chaos spec or setting that cannot be used; the message says what and why."""
 
 

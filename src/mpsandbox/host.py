@@ -25,6 +25,7 @@ from typing import Any
 
 from mpsandbox import jsonio
 from mpsandbox.config import Settings, settings_to_json
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.store import StoreError
 
@@ -51,7 +52,7 @@ class Batch:
 Listener = Callable[[Batch], None]
 
 
-class IntakeError(Exception):
+class IntakeError(MpsandboxError):
     """The intake process failed in a way that is neither a busy port nor the store."""
 
 

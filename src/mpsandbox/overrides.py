@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.platform import experiments as exps
 
 EXPERIMENT = "experiment"
@@ -48,7 +49,7 @@ SET_BY = ("cli", "api", "tui")
 MAX_KEY_LENGTH = 255
 
 
-class OverrideError(ValueError):
+class OverrideError(MpsandboxError, ValueError):
     """An override that cannot be set: unknown kind, bad key or bad value."""
 
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError
+
 __all__ = [
     "KEYS",
     "QUERY_EXAMPLES",
@@ -103,11 +105,12 @@ QUERY_EXAMPLES: list[tuple[str, str]] = [
 ]
 
 
-class QuerySyntaxError(ValueError):
+class QuerySyntaxError(MpsandboxError, ValueError):
     """A query that cannot be parsed; ``position`` is the 0-based character offset."""
 
     def __init__(self, message: str, position: int) -> None:
-        super().__init__(message, position)
+        super().__init__(message)
+        self.args = (message, position)
         self.message = message
         self.position = position
 

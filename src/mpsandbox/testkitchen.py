@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.platform.experiments import Experiment
 
 FAR_PAST = "2000-01-01T00:00:00Z"
@@ -55,7 +56,7 @@ INSTRUMENT_KEYS = (
 )
 
 
-class InstrumentsError(ValueError):
+class InstrumentsError(MpsandboxError, ValueError):
     """Instrument definitions that cannot be served."""
 
 

@@ -35,6 +35,7 @@ from mpsandbox.authoring.repo import (
     version_key,
 )
 from mpsandbox.authoring.yamlout import dump_json, dump_yaml
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.schemas.sources import SchemaParseError
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
 _PSEUDO_LINK_MAX = 255
 
 
-class AuthoringError(Exception):
+class AuthoringError(MpsandboxError):
     """A schema that cannot be materialized; the message names the file and the reason."""
 
 

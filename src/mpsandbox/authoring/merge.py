@@ -26,10 +26,12 @@ import math
 from fractions import Fraction
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError
+
 __all__ = ["MergeError", "merge_all_of"]
 
 
-class MergeError(Exception):
+class MergeError(MpsandboxError):
     """Two schemas under one `allOf` that cannot be merged into one."""
 
 

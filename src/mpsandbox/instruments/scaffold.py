@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.instruments.checks import (
     FAIL,
     InstrumentResult,
@@ -44,6 +45,7 @@ from mpsandbox.platform.attributes import (
     WEB_ATTRIBUTES,
     attribute_path,
 )
+from mpsandbox.wording import plural
 
 #: Interaction fields a scaffold constrains when their values are constant or few.
 SCAFFOLD_FIELDS = ("action_source", "action_subtype", "element_id", "element_friendly_name")
@@ -63,7 +65,7 @@ EXPOSURE = "experiment_exposure"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(MpsandboxError, ValueError):
     pass
 
 
@@ -213,7 +215,10 @@ def build(
             continue
         groups_of.setdefault(key, []).append(e)
     if skipped:
-        notes.append(f"{skipped} events without an action were left out of the expectations")
+        notes.append(
+            f"{plural(skipped, 'event')} without an action "
+            f"{'was' if skipped == 1 else 'were'} left out of the expectations"
+        )
     expects: list[dict[str, Any]] = []
     used: set[str] = set()
     exposure_id = None

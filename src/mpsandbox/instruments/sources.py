@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError, describe_network_failure
 from mpsandbox.instruments.checks import ObservedEvent
 from mpsandbox.query import QuerySyntaxError, parse_query
 from mpsandbox.store import EventFilter, StoreError, StoreReader
@@ -34,7 +35,7 @@ DEFAULT_LIMIT = 100_000
 PAGE = 1_000
 
 
-class SourceError(Exception):
+class SourceError(MpsandboxError):
     """Events that cannot be read: a missing database, a sandbox that does not answer, a
     fixture file that is not JSON."""
 
@@ -124,7 +125,7 @@ def _get_json(url: str, timeout: float) -> Any:
         detail = exc.read().decode("utf-8", "replace")[:300]
         raise SourceError(f"{url}: HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        reason = describe_network_failure(exc, timeout)
         raise SourceError(f"{url}: cannot reach the sandbox ({reason})") from None
     except ValueError as exc:
         raise SourceError(f"{url}: the answer is not JSON ({exc})") from None

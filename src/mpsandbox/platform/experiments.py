@@ -44,6 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError
+
 NAME_RE = re.compile(r"[A-Za-z0-9][-_.A-Za-z0-9]{7,62}")
 GROUP_RE = re.compile(r"[A-Za-z0-9][-_.A-Za-z0-9]{0,62}")
 
@@ -63,7 +65,7 @@ COORDINATORS = (COORDINATOR_DEFAULT, COORDINATOR_FORCED)
 MPO_PARAM = "mpo"
 
 
-class ExperimentsError(ValueError):
+class ExperimentsError(MpsandboxError, ValueError):
     """An experiments file that cannot be used; ``problems`` lists every reason."""
 
     def __init__(self, problems: list[str], source: str | None = None) -> None:

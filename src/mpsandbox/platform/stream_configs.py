@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.errors import MpsandboxError, describe_network_failure
+
 __all__ = [
     "DEFAULT_REFRESH_S",
     "StreamConfigError",
@@ -63,7 +65,7 @@ _API_ENVELOPE_KEYS = {
 }
 
 
-class StreamConfigError(Exception):
+class StreamConfigError(MpsandboxError):
     """Stream configs that cannot be used: unreadable, not JSON/YAML, or the wrong shape."""
 
 
@@ -218,8 +220,9 @@ def _read(location: str, timeout: float) -> bytes:
         except urllib.error.HTTPError as exc:
             raise StreamConfigError(f"{location}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise StreamConfigError(f"{location}: could not fetch: {reason}") from None
+            raise StreamConfigError(
+                f"{location}: could not fetch: {describe_network_failure(exc, timeout)}"
+            ) from None
     path = Path(location).expanduser()
     try:
         return path.read_bytes()

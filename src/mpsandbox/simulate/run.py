@@ -23,6 +23,7 @@ from mpsandbox.fixtures.replay import HttpTarget, LocalTarget
 from mpsandbox.simulate.bugs import Bugs
 from mpsandbox.simulate.plan import Planner
 from mpsandbox.simulate.producers import Batch
+from mpsandbox.wording import plural
 
 
 @dataclass
@@ -59,8 +60,8 @@ class SimResult:
     def summary(self) -> str:
         rate = self.events_sent / self.elapsed if self.elapsed > 0 else 0.0
         lines = [
-            f"simulated {self.users} users into {self.target} in {self.elapsed:.1f} s: "
-            f"{self.events_sent} events sent ({rate:.1f}/s), "
+            f"simulated {plural(self.users, 'user')} into {self.target} in {self.elapsed:.1f} s: "
+            f"{plural(self.events_sent, 'event')} sent ({rate:.1f}/s), "
             f"{self.out_of_sample} out of sample not sent",
             "requests by producer: "
             + (

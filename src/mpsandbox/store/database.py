@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mpsandbox.errors import MpsandboxError
+
 from .migrations import MIGRATIONS, applied_migrations, apply_migrations
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ _PRAGMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRAGMA_WORD = re.compile(r"[A-Za-z0-9_\-]+")
 
 
-class StoreError(Exception):
+class StoreError(MpsandboxError):
     """A store failure worded for the person at the keyboard.
 
     The CLI, the TUI and the HTTP faces show ``str(error)`` as is, so the message names the

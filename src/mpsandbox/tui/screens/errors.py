@@ -16,6 +16,7 @@ from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
+from mpsandbox.wording import plural
 
 
 class ErrorsScreen(ReloadingScreen):
@@ -84,7 +85,7 @@ class ErrorsScreen(ReloadingScreen):
         total = sum(g["count"] for g in groups)
         summary.update(
             Text.assemble(
-                (f" {len(groups):,} error groups", "bold"),
+                (f" {plural(len(groups), 'error group')}", "bold"),
                 f", {total:,} errors. Enter shows a group's events; Enter again opens one.",
             )
         )

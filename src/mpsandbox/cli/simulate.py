@@ -14,17 +14,17 @@ from typing import Any
 
 import click
 
-from mpsandbox.cli import (
+from mpsandbox.cli.options import (
     build_settings,
     check_experiments,
     check_stream_config,
-    main,
-    run_tui,
     schema_options,
-    serve,
     server_options,
 )
+from mpsandbox.cli.runners import run_tui
+from mpsandbox.cli.serve import serve
 from mpsandbox.config import DEFAULT_INTAKE_PATH
+from mpsandbox.errors import MpsandboxError
 
 #: The demo's gentle pace, events per second.
 DEMO_RATE = 8.0
@@ -45,13 +45,13 @@ def _demo_configs(opts: dict[str, Any]) -> None:
 def reference_schema_dirs() -> tuple[Path, ...]:
     """The checkout's reference schema repositories (``../shared/wm/schemas``), when
     present: what the example instruments' events validate against."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     wm = root.parent / "shared" / "wm" / "schemas"
     dirs = (wm / "secondary" / "jsonschema", wm / "primary" / "jsonschema")
     return dirs if all(d.is_dir() for d in dirs) else ()
 
 
-@main.command()
+@click.command()
 @click.option(
     "--to",
     "to",
@@ -162,11 +162,9 @@ def simulate(
         bugs=bugs,
     )
     if not planner.behaviours:
-        click.echo("mpsandbox: no instrument definitions to simulate (see --instruments)", err=True)
-        sys.exit(2)
+        raise MpsandboxError("no instrument definitions to simulate (see --instruments)")
     if to and wait_s and not _wait_for(to, wait_s):
-        click.echo(f"mpsandbox: {to} did not answer within {wait_s:g} s", err=True)
-        sys.exit(1)
+        raise MpsandboxError(f"{to} did not answer within {wait_s:g} s", exit_code=1)
     options = SimOptions(users=users, rate=rate, duration=duration, seed=seed, bugs=bugs)
     # Ctrl-C and SIGTERM stop the run after the POSTs in flight; the summary still prints.
     cancel = threading.Event()
@@ -288,7 +286,7 @@ def demo_settings(opts: dict[str, Any]):
     return build_settings(**opts)
 
 
-@main.command()
+@click.command()
 @server_options
 @click.option(
     "--rate",

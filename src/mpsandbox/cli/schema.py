@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from mpsandbox.errors import MpsandboxError
+
 
 def source_options(fn):
     """Where `$ref`s and `title@version` names are looked up, as `serve` looks up schemas.
@@ -64,14 +66,9 @@ def format_option(fn):
 
 def _resolver(opts: dict[str, Any]):
     from mpsandbox.authoring.repo import Resolver, sources_for
-    from mpsandbox.cli import build_settings
+    from mpsandbox.cli.options import build_settings
 
     return Resolver(sources_for(build_settings(**opts))), opts.get("schema_dirs") or ()
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"mpsandbox: {message}", err=True)
-    sys.exit(code)
 
 
 @click.group()
@@ -113,11 +110,11 @@ def materialize(target: Path, json_too: bool, version: str | None, **opts: Any) 
     resolver, _ = _resolver(opts)
     currents = find_current_files(target)
     if not currents:
-        _fail(f"no current.yaml in or under {target}")
+        raise MpsandboxError(f"no current.yaml in or under {target}")
     try:
         outcomes = materialize_all(currents, resolver, json_too=json_too, version=version)
     except AuthoringError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
     for outcome in outcomes:
         if outcome.failed:
             click.echo(f"mpsandbox: {outcome.message}", err=True)
@@ -184,7 +181,7 @@ def diff(a: str, b: str, fmt: str, **opts: Any) -> None:
         a_label, a_schema = load_side(a, resolver)
         b_label, b_schema = load_side(b, resolver)
     except AuthoringError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
     result = diff_schemas(a_schema, b_schema, a_label=a_label, b_label=b_label)
     if fmt == "json":
         click.echo(jsonio.pretty(result.as_dict()))
@@ -237,7 +234,7 @@ def new(name: str, base: str | None, fragments: tuple[str, ...], into: Path, **o
     try:
         made = scaffold(name, into, resolver, base=base, fragments=list(fragments))
     except AuthoringError as exc:
-        _fail(str(exc), 1)
+        raise MpsandboxError(str(exc), 1) from None
     click.echo(f"wrote {made.path}")
     for ref in made.refs:
         click.echo(f"  allOf $ref {ref}")

@@ -1,9 +1,7 @@
 """`mpsandbox export / import / replay / bundle / open`: fixtures on the command line.
 
 Thin on purpose: options in, a call into ``mpsandbox.fixtures``, lines out, an exit status.
-The commands register themselves on ``cli.main`` when this module is imported (cli.py
-imports it last), so that they can share cli.py's option sets whichever module is imported
-first. Exit statuses: 0 done; 1 a replay had transport failures (a target that never
+Exit statuses: 0 done; 1 a replay had transport failures (a target that never
 answered); 2 unusable input (a file that is no fixture, a bad query, a corrupt bundle).
 Skipped corrupt lines are reported on stderr and do not change the status (``--strict``
 refuses the whole file instead).
@@ -18,22 +16,18 @@ from typing import Any
 
 import click
 
-from mpsandbox.cli import (
+from mpsandbox.cli.options import (
     build_settings,
     check_experiments,
     check_stream_config,
     db_option,
-    main,
 )
-from mpsandbox.cli import schema_options as _schema_options
+from mpsandbox.cli.options import schema_options as _schema_options
+from mpsandbox.errors import MpsandboxError
+from mpsandbox.wording import plural
 
 #: Skipped-line messages printed per file before "... and N more".
 PROBLEMS_SHOWN = 10
-
-
-def _fail(message: str, code: int = 2):
-    click.echo(f"mpsandbox: {message}", err=True)
-    sys.exit(code)
 
 
 def local_options(fn):
@@ -61,7 +55,9 @@ def strict_option(fn):
 def _existing_db(opts: dict[str, Any]) -> Path:
     db = build_settings(**opts).db
     if not Path(db).is_file():
-        _fail(f"there is no store at {db} (nothing received yet? choose one with --db)")
+        raise MpsandboxError(
+            f"there is no store at {db} (nothing received yet? choose one with --db)"
+        )
     return Path(db)
 
 
@@ -78,13 +74,13 @@ def _read(files: tuple[Path, ...], strict: bool):
         try:
             fixture = read_fixture(path, strict=strict)
         except FixtureError as exc:
-            _fail(str(exc))
+            raise MpsandboxError(str(exc)) from None
         for problem in fixture.problems[:PROBLEMS_SHOWN]:
             click.echo(f"mpsandbox: skipped {problem}", err=True)
         more = len(fixture.problems) - PROBLEMS_SHOWN
         if more > 0:
             click.echo(f"mpsandbox: ... and {more} more skipped in {path}", err=True)
-        note = f"{path}: {len(fixture.requests):,} requests ({fixture.format_name})"
+        note = f"{path}: {plural(len(fixture.requests), 'request')} ({fixture.format_name})"
         if fixture.problems:
             note += f", {len(fixture.problems):,} skipped"
         for reason, n in sorted(fixture.ignored.items()):
@@ -126,11 +122,13 @@ def export_cmd(query: tuple[str, ...], output: Path, events_only: bool, **opts: 
     try:
         result = export(db, output, query=_query(query), events_only=events_only)
     except QuerySyntaxError as exc:
-        _fail(f"query: {exc}")
+        raise MpsandboxError(f"query: {exc}") from None
     except (StoreError, OSError) as exc:
-        _fail(str(exc))
-    what = "events" if events_only else "requests"
-    click.echo(f"exported {result.count:,} {what} to {result.path} ({result.format})", err=True)
+        raise MpsandboxError(str(exc)) from None
+    what = "event" if events_only else "request"
+    click.echo(
+        f"exported {plural(result.count, what)} to {result.path} ({result.format})", err=True
+    )
 
 
 @click.command("import")
@@ -303,11 +301,11 @@ def _run_replay(requests, url, settings, options, *, verb: str):
             cancel=cancel,
         )
     except ValueError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
     except (StoreError, StreamConfigError, ExperimentsError) as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        raise MpsandboxError("interrupted", 130) from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -319,7 +317,7 @@ def _run_replay(requests, url, settings, options, *, verb: str):
         )
     if progress.transport_failures:
         click.echo(
-            f"mpsandbox: {progress.transport_failures:,} requests were not delivered "
+            f"mpsandbox: {plural(progress.transport_failures, 'request')} not delivered "
             f"(last: {progress.last_failure})",
             err=True,
         )
@@ -354,13 +352,14 @@ def bundle_cmd(query: tuple[str, ...], output: Path, **opts: Any) -> None:
     try:
         manifest = make_bundle(db, output, query=_query(query), settings=settings)
     except QuerySyntaxError as exc:
-        _fail(f"query: {exc}")
+        raise MpsandboxError(f"query: {exc}") from None
     except (BundleError, StoreError) as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
     counts = manifest["counts"]
     click.echo(
-        f"bundled {counts['events']:,} events of {counts['requests']:,} requests, "
-        f"{counts['schema_files']} schema files and {counts['overrides']} overrides "
+        f"bundled {plural(counts['events'], 'event')} of {plural(counts['requests'], 'request')}, "
+        f"{plural(counts['schema_files'], 'schema file')} and "
+        f"{plural(counts['overrides'], 'override')} "
         f"into {output}"
     )
     for miss in manifest["schemas"]["missing"]:
@@ -409,19 +408,14 @@ def open_cmd(bundle: Path, print_only: bool, extract_to: Path | None) -> None:
             opened = extract(bundle, dest)
             lines = summary(opened)
         except (BundleError, StoreError) as exc:
-            _fail(str(exc).splitlines()[0])
+            raise MpsandboxError(str(exc).splitlines()[0]) from None
         if print_only or not (sys.stdin.isatty() and sys.stdout.isatty()):
             for line in lines:
                 click.echo(line)
             return
-        from mpsandbox.cli import run_tui
+        from mpsandbox.cli.runners import run_tui
 
         sys.exit(run_tui(opened.settings(build_settings()), listen=False))
     finally:
         if temporary:
             shutil.rmtree(dest, ignore_errors=True)
-
-
-COMMANDS = (export_cmd, import_cmd, replay_cmd, bundle_cmd, open_cmd)
-for _command in COMMANDS:
-    main.add_command(_command)

@@ -13,12 +13,9 @@ from typing import Any
 
 import click
 
-from mpsandbox.cli import build_settings, schema_options
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"mpsandbox: {message}", err=True)
-    sys.exit(code)
+from mpsandbox.cli.options import build_settings, schema_options
+from mpsandbox.errors import MpsandboxError
+from mpsandbox.wording import plural
 
 
 def _style(text: str, status: str) -> str:
@@ -113,11 +110,9 @@ def check(
         raise click.UsageError("give one source of events: --db, --fixtures or --url")
     lib = resolve(instruments, library)
     if not lib.definitions:
-        for p in lib.problems:
-            click.echo(f"mpsandbox: {p}", err=True)
-        if not lib.problems:
-            click.echo(f"mpsandbox: no instrument definitions in {lib.location}", err=True)
-        sys.exit(2)
+        problems = [str(p) for p in lib.problems]
+        problems = problems or [f"no instrument definitions in {lib.location}"]
+        raise MpsandboxError("\nmpsandbox: ".join(problems))
     streams = lib.streams()
     settings = build_settings(db=db, **opts)
     try:
@@ -131,7 +126,7 @@ def check(
             events = sources.events_from_store(settings.db, streams, since=since)
             source = {"kind": "db", "location": str(settings.db)}
     except sources.SourceError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
         return
     source["events"] = len(events)
     if since:
@@ -157,7 +152,7 @@ def check(
         try:
             output.write_text(rendered, encoding="utf-8")
         except OSError as exc:
-            _fail(f"cannot write {output}: {exc.strerror}")
+            raise MpsandboxError(f"cannot write {output}: {exc.strerror}") from None
         click.echo(text, nl=False)
     else:
         click.echo(rendered, nl=False)
@@ -219,25 +214,25 @@ def instrument_new(
     try:
         parsed = parse_query(text)
     except QuerySyntaxError as exc:
-        _fail(f"query: {exc}")
+        raise MpsandboxError(f"query: {exc}") from None
         return
     settings = build_settings(db=db)
     if not Path(settings.db).exists():
-        _fail(f"{settings.db}: no such database (give --db)")
+        raise MpsandboxError(f"{settings.db}: no such database (give --db)")
     target = None if out_dir == "-" else Path(out_dir) / f"{name}.yaml"
     if target is not None and target.exists() and not force:
-        _fail(f"{target} exists; choose another NAME, or --force to overwrite it")
+        raise MpsandboxError(f"{target} exists; choose another NAME, or --force to overwrite it")
     try:
         with StoreReader(settings.db) as reader:
             rows = read_newest(reader, EventFilter(query=parsed), max(1, limit))
     except StoreError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
         return
     events = [ObservedEvent.from_stored(r) for r in rows]
     try:
         result = build(name, events, query=text, where=str(settings.db))
     except ScaffoldError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
         return
     if target is None:
         click.echo(result.text, nl=False)
@@ -246,9 +241,9 @@ def instrument_new(
         target.write_text(result.text, encoding="utf-8")
         counts = result.result.counts()
         click.echo(
-            f"wrote {target}: {len(result.definition.expects)} expectations from "
-            f"{result.events} events; against them {counts['pass']} checks pass, "
-            f"{counts['fail']} fail"
+            f"wrote {target}: {plural(len(result.definition.expects), 'expectation')} from "
+            f"{plural(result.events, 'event')}; against them {plural(counts['pass'], 'check')} "
+            f"pass, {counts['fail']} fail"
         )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

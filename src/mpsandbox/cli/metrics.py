@@ -12,22 +12,8 @@ from pathlib import Path
 
 import click
 
-
-def metrics_dir_option(fn):
-    return click.option(
-        "--metrics",
-        "metrics_dirs",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        metavar="DIR|FILE",
-        help="Metric definitions (YAML) to use as well as the checkout's metrics/ "
-        "(repeatable; a later definition of the same name wins).",
-    )(fn)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"mpsandbox: {message}", err=True)
-    sys.exit(code)
+from mpsandbox.cli.options import metrics_dir_option
+from mpsandbox.errors import MpsandboxError
 
 
 def _window(since: str | None, until: str | None):
@@ -43,7 +29,7 @@ def _window(since: str | None, until: str | None):
     try:
         return parse_query(" ".join(terms))
     except QuerySyntaxError as exc:
-        _fail(exc.message)
+        raise MpsandboxError(exc.message) from None
 
 
 @click.command("metrics")
@@ -101,13 +87,12 @@ def metrics(
     nothing can be computed.
     """
     from mpsandbox import jsonio
-    from mpsandbox.config import from_environment
+    from mpsandbox.cli.options import build_settings
     from mpsandbox.metrics import compute_stored, default_metric_dirs, load_definitions, parse_by
     from mpsandbox.metrics.report import format_text, report_dict
     from mpsandbox.store import StoreError, StoreReader
 
-    settings = from_environment()
-    path = Path(db) if db else settings.db
+    path = build_settings(db=db).db
     locations = [*default_metric_dirs(), *metrics_dirs]
     definitions = load_definitions(locations)
     chosen = definitions.metrics
@@ -115,26 +100,28 @@ def metrics(
         unknown = [n for n in names if definitions.get(n) is None]
         if unknown:
             known = ", ".join(m.name for m in definitions.metrics) or "none"
-            _fail(f"no metric named {', '.join(unknown)} (defined: {known})")
+            raise MpsandboxError(f"no metric named {', '.join(unknown)} (defined: {known})")
         chosen = [definitions.get(n) for n in dict.fromkeys(names)]  # type: ignore[misc]
     if not chosen and not definitions.errors:
         where = ", ".join(str(p) for p in locations) or "nowhere (no checkout metrics/)"
-        _fail(f"no metric definitions found in {where}; give --metrics DIR")
+        raise MpsandboxError(f"no metric definitions found in {where}; give --metrics DIR")
     group_by = None
     if by is not None:
         try:
             group_by = parse_by(by, "--by")
         except ValueError as exc:
-            _fail(f"--by: {exc}")
+            raise MpsandboxError(f"--by: {exc}") from None
     window = _window(since, until)
     if not path.exists():
-        _fail(f"no database at {path}: start the sandbox (mpsandbox serve) or give --db")
+        raise MpsandboxError(
+            f"no database at {path}: start the sandbox (mpsandbox serve) or give --db"
+        )
     now = time.time()
     try:
         with StoreReader(path) as reader:
             results = compute_stored(reader, chosen, by=group_by, window=window, now=now)
     except StoreError as exc:
-        _fail(str(exc))
+        raise MpsandboxError(str(exc)) from None
     if fmt == "json":
         doc = report_dict(
             results,

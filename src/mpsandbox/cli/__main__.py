@@ -1,0 +1,3 @@
+from mpsandbox.cli import main
+
+main(prog_name="mpsandbox")

@@ -1,0 +1,314 @@
+"""The option bundles the commands share, and the one place flags become settings.
+
+Each bundle is a decorator (as sqlite-utils and Datasette's ``publish/common.py`` do), so two
+commands that judge events take the very same flags, and :func:`build_settings` turns any of
+them into a :class:`~mpsandbox.config.Settings` the core understands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mpsandbox.config import (
+    DEFAULT_INTAKE_PATH,
+    Settings,
+    from_environment,
+    parse_duration,
+    parse_size,
+)
+from mpsandbox.errors import MpsandboxError
+from mpsandbox.schemas.sources import PUBLIC_REMOTES
+
+
+def _apply(fn, options):
+    """Decorate ``fn`` with ``options`` so that --help lists them in the order given (click
+    lists options in the reverse order of decoration)."""
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def schema_options(fn):
+    """Options every command that judges events shares, so they all judge alike."""
+    options = [
+        click.option(
+            "--schemas",
+            "schema_dirs",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="A schema repository checkout or directory (repeatable; searched in order).",
+        ),
+        click.option(
+            "--remote-schemas",
+            is_flag=True,
+            help="Also fetch schemas from schema.wikimedia.org (primary, then secondary); "
+            "cached on disk for offline use.",
+        ),
+        click.option(
+            "--remote-schema-base",
+            "remote_bases",
+            multiple=True,
+            metavar="URL",
+            help="Fetch schemas from this base URL too (repeatable).",
+        ),
+        click.option(
+            "--no-builtin-schemas",
+            is_flag=True,
+            help="Do not search mpsandbox's own schemas/ library.",
+        ),
+        click.option(
+            "--fill-ins/--no-fill-ins",
+            default=True,
+            show_default=True,
+            help="Apply production EventGate's server-side fill-ins (meta.id, meta.dt, "
+            "meta.request_id, http.*, legacy dt). Off behaves like generic EventGate.",
+        ),
+        click.option(
+            "--insecure-schemas",
+            is_flag=True,
+            help="Accept schemas production would refuse as insecure.",
+        ),
+        click.option(
+            "--stream-config",
+            "stream_config",
+            default=None,
+            metavar="FILE|URL",
+            help="Stream configs (YAML or JSON: a $wgEventStreams-style map or the API's "
+            '{"streams": ...}), or a dev wiki\'s api.php?action=streamconfigs&format=json URL. '
+            "With it, events of undeclared streams or the wrong schema title are errors, "
+            "as in production. Without it, every stream is allowed.",
+        ),
+    ]
+    return _apply(fn, options)
+
+
+def parse_revalidate(value: str) -> int | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 1:
+        raise click.BadParameter(
+            f"{value!r} is neither a positive number of events nor 'all'",
+            param_hint="--revalidate",
+        )
+    return n
+
+
+def build_settings(**opts: Any) -> Settings:
+    s = from_environment(Settings())
+    changes: dict[str, Any] = {}
+    if opts.get("schema_dirs"):
+        missing = [str(d) for d in opts["schema_dirs"] if not Path(d).is_dir()]
+        if missing:
+            raise click.BadParameter(
+                f"not a directory: {', '.join(missing)}", param_hint="--schemas"
+            )
+        changes["schema_dirs"] = tuple(Path(d) for d in opts["schema_dirs"])
+    remotes = list(opts.get("remote_bases") or ())
+    if opts.get("remote_schemas"):
+        remotes += list(PUBLIC_REMOTES)
+    if remotes:
+        changes["remote_schemas"] = tuple(dict.fromkeys(remotes))
+    if opts.get("no_builtin_schemas"):
+        changes["use_builtin_schemas"] = False
+    if "fill_ins" in opts:
+        changes["fill_ins"] = opts["fill_ins"]
+    if opts.get("insecure_schemas"):
+        changes["secure_schemas"] = False
+    for key in ("host", "port", "max_events"):
+        if opts.get(key) is not None:
+            changes[key] = opts[key]
+    if opts.get("db"):
+        changes["db"] = Path(opts["db"])
+    if opts.get("max_body"):
+        try:
+            changes["max_body"] = parse_size(opts["max_body"])
+        except ValueError:
+            raise click.BadParameter(
+                f"{opts['max_body']!r} is not a size", param_hint="--max-body"
+            ) from None
+    if opts.get("max_age"):
+        try:
+            changes["max_age_s"] = parse_duration(opts["max_age"])
+        except ValueError:
+            raise click.BadParameter(
+                f"{opts['max_age']!r} is not a duration", param_hint="--max-age"
+            ) from None
+    if opts.get("intake_paths"):
+        paths = [p if p.startswith("/") else "/" + p for p in opts["intake_paths"]]
+        changes["intake_paths"] = tuple(dict.fromkeys([DEFAULT_INTAKE_PATH, *paths]))
+    if opts.get("no_watch"):
+        changes["watch_schemas"] = False
+    if opts.get("revalidate"):
+        changes["revalidate_limit"] = parse_revalidate(opts["revalidate"])
+    if opts.get("stream_config"):
+        changes["stream_config"] = opts["stream_config"]
+    if opts.get("metrics_dirs"):
+        changes["metrics_dirs"] = tuple(Path(d) for d in opts["metrics_dirs"])
+    for key in ("experiments_file", "instruments", "wiki_url", "chaos"):
+        if opts.get(key):
+            changes[key] = opts[key]
+    if opts.get("stream_config_refresh"):
+        try:
+            changes["stream_config_refresh_s"] = parse_duration(opts["stream_config_refresh"])
+        except ValueError:
+            raise click.BadParameter(
+                f"{opts['stream_config_refresh']!r} is not a duration",
+                param_hint="--stream-config-refresh",
+            ) from None
+    return s.with_(**changes)
+
+
+def check_stream_config(settings: Settings) -> None:
+    """Refuse a stream config file that cannot be used, in one line, before anything starts
+    (exit 2). A URL is fetched when the intake starts (a failure there exits 2 as well)."""
+    from mpsandbox.platform.stream_configs import StreamConfigError, is_url, load_location
+
+    location = settings.stream_config
+    if not location or is_url(location):
+        return
+    try:
+        load_location(location)
+    except StreamConfigError as exc:
+        raise StreamConfigError(f"stream config {exc}") from None
+
+
+def check_experiments(settings: Settings) -> None:
+    """Refuse an experiments file that cannot be used, in one line, before anything starts
+    (exit 2), as a broken stream config file is."""
+    from mpsandbox.platform.experiments import ExperimentsError, load_experiments
+
+    if not settings.experiments_file:
+        return
+    try:
+        load_experiments(settings.experiments_file)
+    except ExperimentsError as exc:
+        raise MpsandboxError(f"experiments {exc}") from None
+
+
+def check_chaos_spec(ctx: click.Context, param: click.Parameter, value: str | None):
+    """A --chaos spec that does not parse stops the command (exit 2) naming the problem."""
+    if value is None:
+        return None
+    from mpsandbox.chaos import GRAMMAR, ChaosError, parse_spec
+
+    try:
+        parse_spec(value)
+    except ChaosError as exc:
+        raise click.BadParameter(f"{exc}\n  grammar: {GRAMMAR}") from None
+    return value
+
+
+def server_options(fn):
+    options = [
+        click.option("--host", default=None, help="Address to bind (default 127.0.0.1)."),
+        click.option(
+            "--port",
+            type=int,
+            default=None,
+            help="Port (default 8192, like the EventGate devserver).",
+        ),
+        click.option(
+            "--db",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="SQLite database file (default: the user data directory).",
+        ),
+        click.option(
+            "--max-body",
+            default=None,
+            metavar="SIZE",
+            help="Body size limit after inflation, e.g. 4mb (default 4 MiB, like production).",
+        ),
+        click.option(
+            "--intake-path",
+            "intake_paths",
+            multiple=True,
+            metavar="PATH",
+            help="Extra intake paths, e.g. /evt-103e/v2/events (repeatable).",
+        ),
+        click.option(
+            "--stream-config-refresh",
+            default=None,
+            metavar="DURATION",
+            help="How often a stream config URL is fetched again (default 60s; 0 never). "
+            "A file is re-read when it changes.",
+        ),
+        click.option("--max-events", type=int, default=None, help="Keep at most this many events."),
+        click.option(
+            "--max-age",
+            default=None,
+            metavar="DURATION",
+            help="Drop events older than this (e.g. 7d).",
+        ),
+        click.option(
+            "--no-watch", is_flag=True, help="Do not watch schema directories for changes."
+        ),
+        click.option(
+            "--revalidate",
+            "revalidate",
+            default=None,
+            metavar="N|all",
+            help="When a schema file changes, judge again the newest N stored events of the "
+            "schemas it touches, or all of them (default 10000).",
+        ),
+        click.option(
+            "--experiments",
+            "experiments_file",
+            default=None,
+            metavar="FILE",
+            help="Test Kitchen experiments (YAML or JSON rows), served at /api/v1/experiments "
+            "with local overrides applied; read again when the file changes.",
+        ),
+        click.option(
+            "--instruments",
+            default=None,
+            metavar="FILE|DIR",
+            help="Test Kitchen instrument rows (YAML or JSON; a folder of them), served at "
+            "/api/v1/instruments.",
+        ),
+        click.option(
+            "--wiki-url",
+            default=None,
+            metavar="URL",
+            help="The dev wiki's URL; shown with the experiment overrides' ?mpo=... added.",
+        ),
+        click.option(
+            "--chaos",
+            default=None,
+            metavar="SPEC",
+            callback=check_chaos_spec,
+            help="Turn chaos on at start (stored, as `mpsandbox chaos set` does; 'off' turns "
+            "it off), e.g. 503:0.2,latency:200ms,drop:0.05. See `mpsandbox chaos --help`.",
+        ),
+    ]
+    # after the schema options, so that these come first in --help
+    return _apply(schema_options(fn), options)
+
+
+def db_option(fn):
+    """``--db``, for the commands that work on serve's database without running it."""
+    return click.option(
+        "--db",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="SQLite database file, as for serve (default: the user data directory).",
+    )(fn)
+
+
+def metrics_dir_option(fn):
+    return click.option(
+        "--metrics",
+        "metrics_dirs",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        metavar="DIR|FILE",
+        help="Metric definitions (YAML) to use as well as the checkout's metrics/ "
+        "(repeatable; a later definition of the same name wins).",
+    )(fn)
