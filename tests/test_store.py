@@ -354,7 +354,7 @@ def test_text_body_is_returned_as_text(writer: StoreWriter, db_path: Path) -> No
 
 def test_indexed_fields_only_take_strings() -> None:
     assert indexed_fields(["not", "a", "dict"], {}) == dict.fromkeys(
-        ("action", "session_id", "pageview_id", "meta_id", "dt")
+        ("action", "session_id", "pageview_id", "platform", "meta_id", "dt")
     )
     got = indexed_fields(
         {"action": 1, "performer": "x", "meta": {"id": None}},
@@ -364,6 +364,7 @@ def test_indexed_fields_only_take_strings() -> None:
         "action": None,
         "session_id": None,
         "pageview_id": None,
+        "platform": None,
         "meta_id": "m",
         "dt": None,
     }

@@ -24,7 +24,7 @@ def query_help_markdown() -> str:
 
 _FILTERS = [
     ("stream", "Exact stream name (meta.stream)."),
-    ("verdict", "valid, invalid or error."),
+    ("verdict", "valid, invalid, error or legacy (an EventLogging beacon, not validated)."),
     ("schema", "Schema title, or title/version (e.g. analytics/product_metrics/web/base/1.3.0)."),
     ("action", "The event's `action` field."),
     ("session", "performer.session_id."),
