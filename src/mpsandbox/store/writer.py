@@ -990,7 +990,8 @@ class StoreWriter:
                 results.append((req_id, ids))
             insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
             insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
-            failed = [row for row in event_rows if row[4] != VALID]
+            # A legacy beacon is not validated: it has no errors to group.
+            failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
                 new_groups = self._link_errors(conn, failed)
             problems = _link_findings(conn, event_rows)

@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 
 from mpsandbox import jsonio
 from mpsandbox.explain import detail
-from mpsandbox.records import VALID, split_path
+from mpsandbox.records import LEGACY, VALID, split_path
 from mpsandbox.resend import curl_command
 from mpsandbox.tui.json_view import render_json
 from mpsandbox.tui.safe_text import clean, safe
@@ -303,6 +303,11 @@ class EventDetail(VerticalScroll):
         if not errors:
             if d["verdict"] == VALID:
                 return Text("✔ valid against " + clean(d.get("schema_uri")), style="green")
+            if d["verdict"] == LEGACY:
+                return Text(
+                    "◇ legacy EventLogging beacon: not validated (see the explanation)",
+                    style="cyan",
+                )
             return Text("")
         table = Table(
             title=safe(
