@@ -14,6 +14,7 @@ from mpsandbox.cli_metrics import metrics as metrics_command
 from mpsandbox.cli_metrics import metrics_dir_option
 from mpsandbox.cli_schema import schema as schema_group
 from mpsandbox.config import (
+    DEFAULT_BEACON_PATH,
     DEFAULT_INTAKE_PATH,
     Settings,
     from_environment,
@@ -157,6 +158,9 @@ def build_settings(**opts: Any) -> Settings:
     if opts.get("intake_paths"):
         paths = [p if p.startswith("/") else "/" + p for p in opts["intake_paths"]]
         changes["intake_paths"] = tuple(dict.fromkeys([DEFAULT_INTAKE_PATH, *paths]))
+    if opts.get("beacon_paths"):
+        paths = [p if p.startswith("/") else "/" + p for p in opts["beacon_paths"]]
+        changes["beacon_paths"] = tuple(dict.fromkeys([DEFAULT_BEACON_PATH, *paths]))
     if opts.get("no_watch"):
         changes["watch_schemas"] = False
     if opts.get("revalidate"):
@@ -248,6 +252,14 @@ def server_options(fn):
             multiple=True,
             metavar="PATH",
             help="Extra intake paths, e.g. /evt-103e/v2/events (repeatable).",
+        ),
+        click.option(
+            "--beacon-path",
+            "beacon_paths",
+            multiple=True,
+            metavar="PATH",
+            help="Extra paths for legacy EventLogging beacons ($wgEventLoggingBaseUri), "
+            "besides /beacon/event (repeatable).",
         ),
         click.option("--max-events", type=int, default=None, help="Keep at most this many events."),
         click.option(
