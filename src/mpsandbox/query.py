@@ -55,8 +55,10 @@ __all__ = [
 #: the OpenAPI document both render this list.
 QUERY_HELP: list[tuple[str, str]] = [
     ("stream:NAME", "events of that stream (meta.stream)"),
-    ("is:valid / is:invalid / is:error / is:legacy", "events with that verdict (legacy: an "
-     "EventLogging beacon, recorded but not validated)"),
+    (
+        "is:valid / is:invalid / is:error / is:legacy",
+        "events with that verdict (legacy: an EventLogging beacon, recorded but not validated)",
+    ),
     (
         "schema:TITLE  schema:TITLE/VERSION  schema:PREFIX/*",
         "events of a schema title; a version, which may be a prefix (1 matches 1.x.y); "

@@ -91,9 +91,7 @@ def parse_time(value: str, name: str) -> float:
 def filter_from_query(query) -> EventFilter:
     unknown_verdict = query.get("verdict")
     if unknown_verdict is not None and unknown_verdict not in VERDICTS:
-        raise BadParam(
-            f"verdict must be one of {', '.join(VERDICTS)}; got {unknown_verdict!r}"
-        )
+        raise BadParam(f"verdict must be one of {', '.join(VERDICTS)}; got {unknown_verdict!r}")
     kwargs: dict[str, Any] = {}
     for key in ("stream", "verdict", "schema", "action", "session", "pageview", "meta_id", "text"):
         if query.get(key):
