@@ -95,7 +95,7 @@ def decode_query(raw_query: str) -> dict[str, Any]:
     try:
         capsule = json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise NotACapsule(
                 f"truncated JSON: the text ends after {len(text)} characters, before the "
                 f"capsule closes ({exc.msg})"

@@ -189,6 +189,7 @@ async def stats(request: web.Request) -> web.Response:
     data["settings"] = {
         "fill_ins": sandbox.settings.fill_ins,
         "intake_paths": list(sandbox.settings.intake_paths),
+        "beacon_paths": list(sandbox.settings.beacon_paths),
         "max_body": sandbox.settings.max_body,
         "db": str(sandbox.settings.db),
     }
