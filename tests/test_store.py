@@ -816,7 +816,7 @@ def test_reader_stats(populated) -> None:
     reader, _ = populated
     stats = reader.stats()
     assert stats["events"] == 60 and stats["requests"] == 20
-    assert stats["by_verdict"] == {"valid": 20, "invalid": 20, "error": 20}
+    assert stats["by_verdict"] == {"valid": 20, "invalid": 20, "error": 20, "legacy": 0}
     assert stats["requests_by_status"] == [{"status": 202, "requests": 20}]
     assert stats["first_received_at"] == 1_700_000_000.0
     assert {s["stream"] for s in stats["streams"]} == {"stream.0", "stream.1", "stream.2"}

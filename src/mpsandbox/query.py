@@ -57,7 +57,7 @@ QUERY_HELP: list[tuple[str, str]] = [
     ("stream:NAME", "events of that stream (meta.stream)"),
     (
         "is:valid / is:invalid / is:error / is:legacy",
-        "events with that verdict (legacy: an EventLogging beacon, recorded but not validated)",
+        "events with that verdict (legacy: an unvalidated EventLogging beacon)",
     ),
     (
         "schema:TITLE  schema:TITLE/VERSION  schema:PREFIX/*",
