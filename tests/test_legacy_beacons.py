@@ -376,3 +376,29 @@ def test_migration_fills_the_columns_of_legacy_events_stored_before_it(tmp_path)
         assert sessions[SESSION]["events"] == 2 and sessions[SESSION]["pageviews"] == 1
         assert sessions["abcdefghij0123456789"]["events"] == 1  # untouched
         assert len(reader.session_events(SESSION)) == 2
+
+
+async def test_beacons_export_and_import_into_a_fresh_store_alike(server, tmp_path):
+    from tests.test_fixtures import SCHEMAS, cli
+
+    host = f"{server.host}:{server.port}"
+    for method, query in (
+        ("GET", browser_beacon_query(browser_capsule("ready"))),
+        ("POST", php_beacon_query(php_capsule())),
+        ("GET", "not-a-capsule"),
+    ):
+        await raw_request(server, php_beacon(method, f"/beacon/event?{query}", host))
+    db = server.sandbox.settings.db
+    out = tmp_path / "beacons.jsonl"
+    code, _, err = await asyncio.to_thread(cli, "export", "--db", db, "-o", out)
+    assert code == 0, err
+    assert "exported 3 requests" in err
+    fresh = tmp_path / "fresh.db"
+    code, _, err = await asyncio.to_thread(cli, "import", out, "--db", fresh, *SCHEMAS)
+    assert code == 0, err
+    with StoreReader(db) as a, StoreReader(fresh) as b:
+        before = [(e["verdict"], e["action"], e["session_id"]) for e in a.list_events()]
+        after = [(e["verdict"], e["action"], e["session_id"]) for e in b.list_events()]
+        errors = [r["error"] for r in b.list_requests()]
+    assert after == before and len(after) == 2, errors
+    assert errors[0].startswith("not a legacy EventLogging capsule")

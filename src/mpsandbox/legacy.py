@@ -32,6 +32,10 @@ from mpsandbox.records import LEGACY, EventRecord
 #: What ``encodeURIComponent`` (and PHP's ``rawurlencode``) leave unescaped, and ``%``.
 _URL_ENCODED = re.compile(r"[A-Za-z0-9\-_.!~*'()%]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+#: What production's edge answers to every beacon, good or bad.
+BEACON_STATUS, BEACON_REASON = 204, "No Content"
+#: Production's caches answer every request under this prefix as a beacon.
+BEACON_PREFIX = "/beacon/"
 #: Where migrated legacy schemas live in the schema repositories.
 MIGRATED_PREFIX = "/analytics/legacy/"
 #: How many of the migrated form's errors the explanation keeps.
@@ -40,6 +44,11 @@ MAX_MIGRATED_ERRORS = 20
 
 class NotACapsule(ValueError):
     """The query string is not an EventLogging capsule; ``str()`` says why, for a person."""
+
+
+def is_beacon_path(path: str) -> bool:
+    """Whether production would take a request to ``path`` for a beacon."""
+    return path.startswith(BEACON_PREFIX)
 
 
 def stream_name(schema: str) -> str:

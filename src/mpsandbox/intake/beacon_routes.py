@@ -23,45 +23,12 @@ from aiohttp import web
 
 from mpsandbox import legacy
 from mpsandbox.intake import eventgate_routes, submit
-from mpsandbox.records import EventRecord
-from mpsandbox.sandbox import Sandbox
-
-#: What production's edge answers to every beacon.
-STATUS, REASON = 204, "No Content"
 
 
 def raw_query(raw_path: str) -> str:
     """The query string exactly as sent (percent-escapes kept): the capsule's encoding is
     part of what is judged."""
     return raw_path.partition("?")[2]
-
-
-async def handle_beacon(sandbox: Sandbox, req: submit.Incoming) -> submit.Handled:
-    """Record one beacon and its decoded capsule, and say what to answer (always 204,
-    unless the store cannot take it: the sandbox never acknowledges what it did not keep)."""
-    record = submit.request_record(req)
-    judged: list[EventRecord] = []
-    notes = []
-    if req.too_large:
-        record.body = req.body[: submit.REFUSED_BODY_KEEP]
-        notes.append(f"body over the size limit; first {submit.REFUSED_BODY_KEEP} bytes kept")
-    elif req.body:
-        notes.append(
-            f"the {len(req.body)}-byte body was ignored: EventLogging sends beacons with an "
-            "empty body, the capsule in the query string"
-        )
-    try:
-        capsule = legacy.decode_query(req.query)
-    except legacy.NotACapsule as exc:
-        record.error = f"not a legacy EventLogging capsule: {exc}"
-    else:
-        record.event_count = 1
-        if not sandbox.reserve(1):
-            return submit.refuse_backlog(sandbox, record)
-        judged.append(legacy.judge_capsule(sandbox.pipeline, capsule, submit.context(req)))
-    if notes:
-        record.note = "; ".join(notes)
-    return await submit.answer_and_store(sandbox, record, STATUS, REASON, None, judged)
 
 
 async def beacon(request: web.Request) -> web.StreamResponse:
@@ -82,9 +49,9 @@ async def beacon(request: web.Request) -> web.StreamResponse:
         uri=request.raw_path,
         remote=request.remote,
     )
-    handled = await handle_beacon(sandbox, req)
-    if handled.status == STATUS:
-        return web.Response(status=STATUS, reason=REASON)
+    handled = await submit.handle_beacon(sandbox, req)
+    if handled.status == legacy.BEACON_STATUS:
+        return web.Response(status=handled.status, reason=handled.reason)
     return eventgate_routes._respond(handled)
 
 
