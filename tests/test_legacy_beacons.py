@@ -402,3 +402,15 @@ async def test_beacons_export_and_import_into_a_fresh_store_alike(server, tmp_pa
         errors = [r["error"] for r in b.list_requests()]
     assert after == before and len(after) == 2, errors
     assert errors[0].startswith("not a legacy EventLogging capsule")
+
+
+def test_a_capsule_whose_query_safe_characters_were_unescaped_still_decodes():
+    """Clients and proxies may turn %3A and %2C back into ':' and ',' (legal in a query):
+    still a capsule. Raw JSON punctuation ('{', '"', ' ') never is."""
+    from mpsandbox import legacy
+
+    capsule = browser_capsule("ready")
+    query = browser_beacon_query(capsule).replace("%3A", ":").replace("%2C", ",")
+    assert ":" in query and legacy.decode_query(query) == capsule
+    with pytest.raises(legacy.NotACapsule, match="cannot appear unescaped"):
+        legacy.decode_query(json.dumps(capsule) + ";")

@@ -29,8 +29,10 @@ from mpsandbox.fillins import iso_ms, new_uuid
 from mpsandbox.pipeline import Pipeline, RequestContext
 from mpsandbox.records import LEGACY, EventRecord
 
-#: What ``encodeURIComponent`` (and PHP's ``rawurlencode``) leave unescaped, and ``%``.
-_URL_ENCODED = re.compile(r"[A-Za-z0-9\-_.!~*'()%]*")
+#: What a URL's query may carry unescaped (RFC 3986), and ``%``. ``encodeURIComponent``
+#: escapes more (``:``, ``,``, ``/``...), but clients and proxies may unescape those again
+#: (they mean the same in a query), so only what no URL may carry betrays raw JSON.
+_URL_ENCODED = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 #: What production's edge answers to every beacon, good or bad.
 BEACON_STATUS, BEACON_REASON = 204, "No Content"
@@ -87,8 +89,8 @@ def decode_query(raw_query: str) -> dict[str, Any]:
     if not _URL_ENCODED.fullmatch(encoded):
         at = next(i for i, ch in enumerate(encoded) if not _URL_ENCODED.fullmatch(ch))
         raise NotACapsule(
-            f"not URL-encoded: {encoded[at]!r} at character {at + 1} would have been escaped "
-            "by encodeURIComponent (EventLogging sends encodeURIComponent(JSON))"
+            f"not URL-encoded: {encoded[at]!r} at character {at + 1} cannot appear unescaped "
+            "in a URL (EventLogging sends encodeURIComponent(JSON))"
         )
     bad = _BAD_ESCAPE.search(encoded)
     if bad:
