@@ -65,6 +65,9 @@ FIELD_MAP: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
 }
 
 
+assert all(1 <= len(p) <= 2 for f in FIELD_MAP.values() for ps in f.values() for p in ps)
+
+
 class Indexed(NamedTuple):
     action: str | None
     session_id: str | None
@@ -89,15 +92,18 @@ def family(event: Any) -> str | None:
 
 
 def _first(event: dict, paths: tuple[tuple[str, ...], ...]) -> str | None:
+    """The first of ``paths`` that holds a string. Every path in the map has one or two
+    steps, so both are spelled out: this runs for every stored event."""
     for path in paths:
-        node: Any = event
-        for part in path:
+        if len(path) == 1:
+            value = event.get(path[0])
+        else:
+            node = event.get(path[0])
             if not isinstance(node, dict):
-                node = None
-                break
-            node = node.get(part)
-        if isinstance(node, str):
-            return node
+                continue
+            value = node.get(path[1])
+        if isinstance(value, str):
+            return value
     return None
 
 
@@ -105,6 +111,11 @@ def _fill(fills: Mapping[str, Any] | None, key: str) -> str | None:
     fill = fills.get(key) if fills else None
     value = fill.get("value") if isinstance(fill, dict) else None
     return value if isinstance(value, str) else None
+
+
+#: FIELD_MAP as tuples in Indexed's order, so indexing an event looks nothing up by name.
+_ORDER = ("action", "session_id", "pageview_id", "platform", "dt")
+_PATHS = {fam: tuple(paths[name] for name in _ORDER) for fam, paths in FIELD_MAP.items()}
 
 
 def indexed(event: Any, fills: Mapping[str, Any] | None = None) -> Indexed:
@@ -115,19 +126,19 @@ def indexed(event: Any, fills: Mapping[str, Any] | None = None) -> Indexed:
         if not fills:
             return _NONE
         return Indexed(None, None, None, None, _fill(fills, "meta.id"), _fill(fills, "dt"))
-    paths = FIELD_MAP[fam]
+    action, session, pageview, platform, dt = _PATHS[fam]
     meta = event.get("meta")
     meta_id = meta.get("id") if isinstance(meta, dict) else None
     if not isinstance(meta_id, str):
         meta_id = _fill(fills, "meta.id")
-    dt = _first(event, paths["dt"])
-    if dt is None:
-        dt = _fill(fills, "dt")
+    when = _first(event, dt) if dt else None
+    if when is None:
+        when = _fill(fills, "dt")
     return Indexed(
-        _first(event, paths["action"]),
-        _first(event, paths["session_id"]),
-        _first(event, paths["pageview_id"]),
-        _first(event, paths["platform"]),
+        _first(event, action) if action else None,
+        _first(event, session) if session else None,
+        _first(event, pageview) if pageview else None,
+        _first(event, platform) if platform else None,
         meta_id,
-        dt,
+        when,
     )
