@@ -414,3 +414,23 @@ def test_a_capsule_whose_query_safe_characters_were_unescaped_still_decodes():
     assert ":" in query and legacy.decode_query(query) == capsule
     with pytest.raises(legacy.NotACapsule, match="cannot appear unescaped"):
         legacy.decode_query(json.dumps(capsule) + ";")
+
+
+async def test_the_copied_curl_of_a_legacy_event_resends_it_as_a_beacon(server, http):
+    import shlex
+    import subprocess
+
+    from mpsandbox import legacy
+    from mpsandbox.resend import beacon_curl_command
+
+    capsule = browser_capsule("saveSuccess")
+    assert legacy.decode_query(legacy.beacon_query(capsule)) == capsule
+    command = beacon_curl_command(capsule, server.url + "/beacon/event")
+    done = await asyncio.to_thread(
+        subprocess.run, shlex.split(command), capture_output=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = (await api(http, server, "/sandbox/events?q=action:saveSuccess"))["events"]
+    assert row["verdict"] == "legacy"
+    detail = await api(http, server, f"/sandbox/events/{row['id']}")
+    assert detail["event"] == capsule

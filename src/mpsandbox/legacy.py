@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from mpsandbox.fillins import iso_ms, new_uuid
 from mpsandbox.pipeline import Pipeline, RequestContext
@@ -69,6 +69,13 @@ def meta_schema_url(schema: str, revision: Any) -> str:
     if isinstance(revision, int) and not isinstance(revision, bool):
         url += f"&oldid={revision}"
     return url
+
+
+def beacon_query(capsule: dict[str, Any]) -> str:
+    """The query string ``mw.eventLog.logEvent`` sends for a capsule (the inverse of
+    :func:`decode_query`): ``encodeURIComponent(JSON.stringify(capsule)) + ";"``."""
+    text = json.dumps(capsule, separators=(",", ":"), ensure_ascii=False)
+    return quote(text, safe="-_.!~*'()") + ";"
 
 
 def decode_query(raw_query: str) -> dict[str, Any]:
