@@ -434,3 +434,29 @@ async def test_the_copied_curl_of_a_legacy_event_resends_it_as_a_beacon(server, 
     assert row["verdict"] == "legacy"
     detail = await api(http, server, f"/sandbox/events/{row['id']}")
     assert detail["event"] == capsule
+
+
+async def test_an_edit_funnel_counts_beacons_and_legacy_shaped_events_by_session(server):
+    from mpsandbox.metrics.definitions import parse_metric
+
+    host = f"{server.host}:{server.port}"
+    # one edit session: init and ready as beacons, saveSuccess as a legacy-shaped event
+    for action in ("init", "ready"):
+        query = browser_beacon_query(browser_capsule(action))
+        await raw_request(server, browser_beacon("POST", f"/beacon/event?{query}", host))
+    body = json.dumps(legacy_shaped_eas("saveSuccess")).encode()
+    status, _, _ = await raw_request(server, sendbeacon_post(host, body), body)
+    assert status == 201
+    funnel = parse_metric(
+        {
+            "name": "edit_funnel",
+            "unit": "session",
+            "where": "stream:eventlogging_EditAttemptStep",
+            "steps": ["action:init", "action:ready", "action:saveSuccess"],
+        }
+    )
+    with StoreReader(server.sandbox.settings.db) as reader:
+        (result,) = reader.compute_metrics([funnel])
+    assert result.error is None
+    assert [s.reached for s in result.total.steps] == [1, 1, 1]
+    assert result.not_valid == 0  # beacons count as production accepts them
