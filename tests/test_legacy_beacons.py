@@ -460,3 +460,32 @@ async def test_an_edit_funnel_counts_beacons_and_legacy_shaped_events_by_session
     assert result.error is None
     assert [s.reached for s in result.total.steps] == [1, 1, 1]
     assert result.not_valid == 0  # beacons count as production accepts them
+
+
+def test_beacons_in_a_har_file_import_as_legacy_events(tmp_path):
+    from tests.test_fixtures import SCHEMAS, cli, har, har_entry
+
+    query = browser_beacon_query(browser_capsule("ready"))
+    doc = har(
+        [
+            har_entry("GET", "http://localhost:8080/index.php?title=X", "2026-12-06T00:00:00Z"),
+            har_entry(
+                "POST", f"http://localhost:8192/beacon/event?{query}", "2026-12-06T00:00:01Z"
+            ),
+            har_entry("GET", "http://localhost:8192/beacon/event?broken", "2026-12-06T00:00:02Z"),
+        ]
+    )
+    path = tmp_path / "wiki.har"
+    path.write_text(json.dumps(doc))
+    db = tmp_path / "har.db"
+    code, _, err = cli("import", path, "--db", db, *SCHEMAS)
+    assert code == 0, err
+    with StoreReader(db) as reader:
+        (event,) = reader.list_events()
+        requests = [reader.get_request(r["id"]) for r in reversed(reader.list_requests())]
+    assert (event["verdict"], event["action"], event["session_id"]) == ("legacy", "ready", SESSION)
+    assert [(r["method"], r["query"], r["status"]) for r in requests] == [
+        ("POST", query, 204),
+        ("GET", "broken", 204),
+    ]
+    assert "does not end with ';'" in requests[1]["error"]
