@@ -31,3 +31,23 @@ async def test_a_beacon_is_listed_counted_filtered_and_explained(settings):  # n
             pilot, lambda: "not validated" in screen_text(app), what="the detail's explanation"
         )
         assert "Schema:EditAttemptStep" in screen_text(app)
+
+
+async def test_the_streams_screen_counts_a_streams_legacy_beacons(settings):  # noqa: F811
+    from textual.widgets import DataTable
+
+    from mpsandbox.tui.screens.streams import StreamsScreen
+
+    async with running(settings) as (app, pilot):
+        url = app.status.url + "/beacon/event?" + browser_beacon_query(browser_capsule("init"))
+        async with aiohttp.ClientSession() as session, session.post(url) as resp:
+            assert resp.status == 204
+        await until(pilot, lambda: app.status.counts["legacy"] == 1, what="the legacy count")
+        await pilot.press("4")
+        assert isinstance(app.screen, StreamsScreen)
+        table = app.screen.query_one("#streams-table", DataTable)
+        key = "eventlogging_EditAttemptStep"
+        await until(pilot, lambda: key in [k.value for k in table.rows], what="the stream row")
+        row = [k.value for k in table.rows].index(key)
+        valid = str(table.get_cell_at((row, table.get_column_index("valid"))))
+        assert valid == "0 +1 legacy"
