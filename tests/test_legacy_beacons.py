@@ -288,6 +288,10 @@ async def test_sendbeacon_event_platform_events_and_legacy_shaped_ones_are_index
     assert sessions[SESSION]["events"] == 2 and sessions[SESSION]["platform"] == "desktop"
     click = (await api(http, server, "/sandbox/events?q=action:click"))["events"]
     assert [e["session_id"] for e in click] == ["abcdefghij0123456789"]
+    with StoreReader(server.sandbox.settings.db) as reader:
+        requests = [reader.get_request(r["id"]) for r in reader.list_requests()]
+    assert len(requests) == 3  # every request recorded as received
+    assert {dict(r["headers"])["Content-Type"] for r in requests} == {"text/plain;charset=UTF-8"}
 
 
 def test_the_field_map_reads_each_family_from_its_own_fields():
