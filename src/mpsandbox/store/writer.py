@@ -142,10 +142,6 @@ def _opt_str(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def indexed_fields(received: Any, fills: Mapping[str, Any] | None) -> dict[str, str | None]:
     """The filterable values of an event (see :mod:`mpsandbox.fieldmap`), by column."""
     return fieldmap.indexed(received, fills)._asdict()
