@@ -493,3 +493,11 @@ def test_beacons_in_a_har_file_import_as_legacy_events(tmp_path):
         ("GET", "broken", 204),
     ]
     assert "does not end with ';'" in requests[1]["error"]
+
+
+def test_beacon_path_option_adds_paths_beside_the_default():
+    from mpsandbox.cli import build_settings
+
+    settings = build_settings(beacon_paths=("el/beacon", "/beacon/event", "/x"))
+    assert settings.beacon_paths == ("/beacon/event", "/el/beacon", "/x")
+    assert build_settings().beacon_paths == ("/beacon/event",)
