@@ -101,7 +101,7 @@ def test_relative_times_follow_the_clock_unless_pinned() -> None:
         ("stream:", ["stream: needs a value (a stream name)"], 7),
         ('stream:""', ["stream: needs a value"], 7),
         ('""', ["empty quotes"], 0),
-        ("is:bogus", ['is: takes valid, invalid or error; got "bogus"'], 3),
+        ("is:bogus", ['is: takes valid, invalid, error or legacy; got "bogus"'], 3),
         ("is:invald", ['did you mean "invalid"'], 3),
         ("has:fil", ["has: takes error, fill, finding or flip", 'did you mean "fill"'], 4),
         ("finding:sampling.out_of_sampel", ["finding: takes", "sampling.out_of_sample"], 8),

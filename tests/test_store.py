@@ -352,7 +352,7 @@ def test_text_body_is_returned_as_text(writer: StoreWriter, db_path: Path) -> No
 
 def test_indexed_fields_only_take_strings() -> None:
     assert indexed_fields(["not", "a", "dict"], {}) == dict.fromkeys(
-        ("action", "session_id", "pageview_id", "meta_id", "dt")
+        ("action", "session_id", "pageview_id", "platform", "meta_id", "dt")
     )
     got = indexed_fields(
         {"action": 1, "performer": "x", "meta": {"id": None}},
@@ -362,6 +362,7 @@ def test_indexed_fields_only_take_strings() -> None:
         "action": None,
         "session_id": None,
         "pageview_id": None,
+        "platform": None,
         "meta_id": "m",
         "dt": None,
     }
@@ -813,7 +814,7 @@ def test_reader_stats(populated) -> None:
     reader, _ = populated
     stats = reader.stats()
     assert stats["events"] == 60 and stats["requests"] == 20
-    assert stats["by_verdict"] == {"valid": 20, "invalid": 20, "error": 20}
+    assert stats["by_verdict"] == {"valid": 20, "invalid": 20, "error": 20, "legacy": 0}
     assert stats["requests_by_status"] == [{"status": 202, "requests": 20}]
     assert stats["first_received_at"] == 1_700_000_000.0
     assert {s["stream"] for s in stats["streams"]} == {"stream.0", "stream.1", "stream.2"}

@@ -15,6 +15,7 @@ import platformdirs
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8192
 DEFAULT_INTAKE_PATH = "/v1/events"
+DEFAULT_BEACON_PATH = "/beacon/event"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_BACKLOG = 100_000
 
@@ -38,6 +39,8 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_body: int = DEFAULT_MAX_BODY
     intake_paths: tuple[str, ...] = (DEFAULT_INTAKE_PATH,)
+    #: Where legacy EventLogging beacons arrive (`$wgEventLoggingBaseUri`), by GET or POST.
+    beacon_paths: tuple[str, ...] = (DEFAULT_BEACON_PATH,)
     fill_ins: bool = True
     secure_schemas: bool = True
     allow_absolute_schema_uris: bool = False

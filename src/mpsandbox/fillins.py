@@ -51,14 +51,16 @@ def new_uuid() -> str:
     return f"{t[:8]}-{t[8:12]}-7{r[:3]}-{_VARIANT[int(r[3], 16) & 3]}{r[4:7]}-{r[7:19]}"
 
 
-def client_ip(headers: Mapping[str, str], peer: str | None) -> str | None:
+def client_ip(headers: Mapping[str, str]) -> str | None:
+    """``X-Client-IP``, and nothing else: production's edge (Varnish/ATS) sets that header
+    from the left-most ``X-Forwarded-For`` before EventGate sees the request, and EventGate
+    reads only it, never the TCP peer (in production the peer is a proxy, not the client).
+    A request that reaches the sandbox without the header gets no ``http.client_ip``, as
+    one that reached EventGate without it would."""
     ip = headers.get("x-client-ip")
     if ip:
         return ip.strip()[:HEADER_LIMIT]
-    xff = headers.get("x-forwarded-for")
-    if xff:
-        return xff.split(",")[0].strip()[:HEADER_LIMIT]
-    return peer
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,6 @@ def plan_fills(
     received_at: float,
     request_id: str,
     headers: Mapping[str, str],
-    peer: str | None,
 ) -> list[tuple[tuple[str, ...], Any]]:
     """The (path, value) pairs production would write into this event, in order."""
     fills: list[tuple[tuple[str, ...], Any]] = []
@@ -131,7 +132,7 @@ def plan_fills(
         if ua is not None and _absent(event, USER_AGENT):
             fills.append((USER_AGENT, ua[:HEADER_LIMIT]))
     if plan.client_ip and _absent(event, CLIENT_IP):
-        ip = client_ip(headers, peer)
+        ip = client_ip(headers)
         if ip:
             fills.append((CLIENT_IP, ip))
     if plan.legacy_dt and _absent(event, LEGACY_DT):

@@ -85,6 +85,9 @@ class RequestContext:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: Lower-cased header names.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The TCP peer. No fill-in reads it (production's EventGate sits behind proxies and
+    #: takes the client's address from X-Client-IP only); a legacy beacon's migrated form
+    #: records it as ``recvFrom``, as EventLogging's converter does.
     peer: str | None = None
 
 
@@ -247,7 +250,6 @@ class Pipeline:
                 received_at=ctx.received_at,
                 request_id=ctx.request_id,
                 headers=ctx.headers,
-                peer=ctx.peer,
             )
             write_fills(working, planned)
             for path, value in planned:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mpsandbox import records
 from mpsandbox.errors import MpsandboxError
 
 __all__ = [
@@ -55,7 +56,10 @@ __all__ = [
 #: the OpenAPI document both render this list.
 QUERY_HELP: list[tuple[str, str]] = [
     ("stream:NAME", "events of that stream (meta.stream)"),
-    ("is:valid / is:invalid / is:error", "events with that verdict"),
+    (
+        "is:valid / is:invalid / is:error / is:legacy",
+        "events with that verdict (legacy: an unvalidated EventLogging beacon)",
+    ),
     (
         "schema:TITLE  schema:TITLE/VERSION  schema:PREFIX/*",
         "events of a schema title; a version, which may be a prefix (1 matches 1.x.y); "
@@ -118,7 +122,7 @@ class QuerySyntaxError(MpsandboxError, ValueError):
         return f"{self.message} (at character {self.position + 1})"
 
 
-VERDICTS = ("valid", "invalid", "error")
+VERDICTS = records.VERDICTS
 HAS_VALUES = ("error", "fill", "finding", "flip")
 
 #: Every key the language knows, with what its value is.
@@ -129,7 +133,7 @@ KEYS: dict[str, str] = {
     "pageview": "a pageview id",
     "id": "a meta.id",
     "request": "a request number",
-    "is": "valid, invalid or error",
+    "is": "valid, invalid, error or legacy",
     "schema": "a schema title, title/version or prefix/*",
     "has": "error, fill, finding or flip",
     "finding": "a finding kind such as sampling.out_of_sample, or a family such as sampling",
@@ -421,7 +425,7 @@ def _make_term(key: str, value: str, negated: bool, start: int, vpos: int) -> Te
         v = value.lower()
         if v not in VERDICTS:
             raise QuerySyntaxError(
-                f'is: takes valid, invalid or error; got "{value}"{_suggest(v, VERDICTS)}',
+                f'is: takes valid, invalid, error or legacy; got "{value}"{_suggest(v, VERDICTS)}',
                 vpos,
             )
         value = v

@@ -12,6 +12,11 @@ from typing import Any
 VALID = "valid"
 INVALID = "invalid"
 ERROR = "error"
+#: A legacy EventLogging beacon: its revision-numbered schema lives on meta.wikimedia.org,
+#: outside every schema repository, so it is recorded and shown but never validated.
+LEGACY = "legacy"
+#: Every verdict, in the order faces show them.
+VERDICTS = (VALID, INVALID, ERROR, LEGACY)
 
 
 @dataclass(slots=True)

@@ -112,7 +112,8 @@ def export_cmd(query: tuple[str, ...], output: Path, events_only: bool, **opts: 
 
     QUERY is the filter language of the TUI and the API (`is:invalid stream:x since:10m`;
     quote it, or put -- before a negated term): only the requests of matching events are
-    written. Without it, every POST is (including those that carried no events).
+    written. Without it, every POST and every legacy beacon is (including those that carried
+    no events).
     """
     from mpsandbox.fixtures.export import export
     from mpsandbox.query import QuerySyntaxError

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from mpsandbox.config import (
+    DEFAULT_BEACON_PATH,
     DEFAULT_INTAKE_PATH,
     Settings,
     from_environment,
@@ -143,6 +144,9 @@ def build_settings(**opts: Any) -> Settings:
     if opts.get("intake_paths"):
         paths = [p if p.startswith("/") else "/" + p for p in opts["intake_paths"]]
         changes["intake_paths"] = tuple(dict.fromkeys([DEFAULT_INTAKE_PATH, *paths]))
+    if opts.get("beacon_paths"):
+        paths = [p if p.startswith("/") else "/" + p for p in opts["beacon_paths"]]
+        changes["beacon_paths"] = tuple(dict.fromkeys([DEFAULT_BEACON_PATH, *paths]))
     if opts.get("no_watch"):
         changes["watch_schemas"] = False
     if opts.get("revalidate"):
@@ -232,6 +236,14 @@ def server_options(fn):
             multiple=True,
             metavar="PATH",
             help="Extra intake paths, e.g. /evt-103e/v2/events (repeatable).",
+        ),
+        click.option(
+            "--beacon-path",
+            "beacon_paths",
+            multiple=True,
+            metavar="PATH",
+            help="Extra paths for legacy EventLogging beacons ($wgEventLoggingBaseUri), "
+            "besides /beacon/event (repeatable).",
         ),
         click.option(
             "--stream-config-refresh",

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from mpsandbox import __version__, jsonio
 from mpsandbox.intake import (
+    beacon_routes,
     chaos_routes,
     eventgate_routes,
     inspect_routes,
@@ -91,6 +92,8 @@ def make_app(sandbox: Sandbox) -> web.Application:
     )
     app[eventgate_routes.SANDBOX_KEY] = sandbox
     eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
+    # Legacy EventLogging beacons: any origin, like the intake routes above.
+    beacon_routes.add_routes(app, sandbox.settings.beacon_paths)
     inspect_routes.add_routes(app)
     stream_config_routes.add_routes(app)
     override_routes.add_routes(app)

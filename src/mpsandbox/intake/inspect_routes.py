@@ -17,7 +17,7 @@ from mpsandbox import jsonio
 from mpsandbox.config import parse_duration
 from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
 from mpsandbox.query import QuerySyntaxError, parse_query
-from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.records import VERDICTS
 from mpsandbox.store import EventFilter
 
 FILTER_PARAMS = (
@@ -90,8 +90,8 @@ def parse_time(value: str, name: str) -> float:
 
 def filter_from_query(query) -> EventFilter:
     unknown_verdict = query.get("verdict")
-    if unknown_verdict is not None and unknown_verdict not in (VALID, INVALID, ERROR):
-        raise BadParam(f"verdict must be one of valid, invalid, error; got {unknown_verdict!r}")
+    if unknown_verdict is not None and unknown_verdict not in VERDICTS:
+        raise BadParam(f"verdict must be one of {', '.join(VERDICTS)}; got {unknown_verdict!r}")
     kwargs: dict[str, Any] = {}
     for key in ("stream", "verdict", "schema", "action", "session", "pageview", "meta_id", "text"):
         if query.get(key):
@@ -189,6 +189,7 @@ async def stats(request: web.Request) -> web.Response:
     data["settings"] = {
         "fill_ins": sandbox.settings.fill_ins,
         "intake_paths": list(sandbox.settings.intake_paths),
+        "beacon_paths": list(sandbox.settings.beacon_paths),
         "max_body": sandbox.settings.max_body,
         "db": str(sandbox.settings.db),
     }

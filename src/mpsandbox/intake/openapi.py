@@ -24,7 +24,7 @@ def query_help_markdown() -> str:
 
 _FILTERS = [
     ("stream", "Exact stream name (meta.stream)."),
-    ("verdict", "valid, invalid or error."),
+    ("verdict", "valid, invalid, error or legacy (an EventLogging beacon, not validated)."),
     ("schema", "Schema title, or title/version (e.g. analytics/product_metrics/web/base/1.3.0)."),
     ("action", "The event's `action` field."),
     ("session", "performer.session_id."),
@@ -101,11 +101,27 @@ def _problem_schema() -> dict[str, Any]:
 def sandbox_openapi(app=None) -> dict[str, Any]:
     ok = {"200": {"description": "OK", "content": {"application/json": {}}}}
     intake_paths = ["/v1/events"]
+    beacon_paths = ["/beacon/event"]
     if app is not None:
         from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
 
         intake_paths = list(dict.fromkeys(app[SANDBOX_KEY].settings.intake_paths))
+        beacon_paths = list(dict.fromkeys(app[SANDBOX_KEY].settings.beacon_paths))
     paths: dict[str, Any] = {}
+    beacon = {
+        "summary": "Legacy EventLogging beacon: the capsule in the query string, as "
+        "encodeURIComponent(JSON.stringify(capsule)) + ';', with an empty body.",
+        "description": "Answered 204 with an empty body whatever the query, as production's "
+        "edge answers; the request is recorded, its capsule stored as an event with verdict "
+        "legacy (judged against its migrated analytics/legacy schema when there is one), or "
+        "the reason the query is not a capsule recorded on the request.",
+        "responses": {
+            "204": {"description": "Always (unless the store cannot take it)"},
+            "503": {"description": "Store backlog full or store failing; retry"},
+        },
+    }
+    for p in beacon_paths:
+        paths[p] = {"get": beacon, "post": beacon}
     for p in intake_paths:
         paths[p] = {
             "post": {

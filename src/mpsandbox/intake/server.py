@@ -17,11 +17,11 @@ from typing import TextIO
 
 from aiohttp import web
 
-from mpsandbox import jsonio
+from mpsandbox import fieldmap, jsonio
 from mpsandbox.chaos import ChaosState, warning_line
 from mpsandbox.config import Settings
 from mpsandbox.intake.app import make_app
-from mpsandbox.records import INVALID, VALID
+from mpsandbox.records import INVALID, LEGACY, VALID
 from mpsandbox.sandbox import Committed, Sandbox
 
 
@@ -81,10 +81,9 @@ def event_line(c: Committed) -> str:
     """One compact, human line per stored event."""
     r = c.record
     clock = time.strftime("%H:%M:%S", time.localtime(r.received_at))
-    badge = {VALID: "ok     ", INVALID: "INVALID"}.get(r.verdict, "ERROR  ")
-    action = ""
-    if isinstance(r.received, dict) and isinstance(r.received.get("action"), str):
-        action = f" {r.received['action']}"
+    badge = {VALID: "ok     ", INVALID: "INVALID", LEGACY: "legacy "}.get(r.verdict, "ERROR  ")
+    action = fieldmap.indexed(r.received).action
+    action = f" {action}" if action else ""
     schema = r.schema_uri or "-"
     line = f"{clock} {badge} #{c.event_id} {r.stream or '-'}{action} {schema}"
     if r.verdict == INVALID:
@@ -174,13 +173,18 @@ async def serve_forever(
                     "ready": True,
                     "url": server.url,
                     "intake": [server.url + p for p in settings.intake_paths],
+                    "beacon": [server.url + p for p in settings.beacon_paths],
                     "db": str(settings.db),
                 }
             )
             + "\n"
         )
     else:
-        out.write(f"mpsandbox ready: intake {paths}  (db {settings.db}; Ctrl-C to stop)\n")
+        beacons = ", ".join(server.url + p for p in settings.beacon_paths)
+        out.write(
+            f"mpsandbox ready: intake {paths}, legacy beacons {beacons}  "
+            f"(db {settings.db}; Ctrl-C to stop)\n"
+        )
     out.flush()
     announce = _chaos_announcer(out, jsonl, quiet, settings.db)
     if server.sandbox.chaos_state.on:

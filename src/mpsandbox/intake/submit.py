@@ -1,4 +1,5 @@
-"""The intake's handling of one POST, without HTTP: read the body, judge, store, answer.
+"""The intake's handling of one POST (or legacy beacon), without HTTP: read the body,
+judge, store, answer.
 
 The aiohttp handler (``eventgate_routes.post_events``) and the fixture commands (``mpsandbox
 import`` and ``replay`` into the local pipeline) both call :func:`handle_post`, so what is
@@ -15,7 +16,7 @@ from typing import Any
 from multidict import CIMultiDict
 from yarl import URL
 
-from mpsandbox import jsonio
+from mpsandbox import jsonio, legacy
 from mpsandbox.intake import protocol
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import EventRecord, RequestRecord
@@ -185,6 +186,36 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
     answer = protocol.answer_for(judged)
     return await answer_and_store(
         sandbox, record, answer.status, answer.reason, answer.body, judged
+    )
+
+
+async def handle_beacon(sandbox: Sandbox, req: Incoming) -> Handled:
+    """Record one beacon and its decoded capsule, and say what to answer (always 204,
+    unless the store cannot take it: the sandbox never acknowledges what it did not keep)."""
+    record = request_record(req)
+    judged: list[EventRecord] = []
+    notes = []
+    if req.too_large:
+        record.body = req.body[:REFUSED_BODY_KEEP]
+        notes.append(f"body over the size limit; first {REFUSED_BODY_KEEP} bytes kept")
+    elif req.body:
+        notes.append(
+            f"the {len(req.body)}-byte body was ignored: EventLogging sends beacons with an "
+            "empty body, the capsule in the query string"
+        )
+    try:
+        capsule = legacy.decode_query(req.query)
+    except legacy.NotACapsule as exc:
+        record.error = f"not a legacy EventLogging capsule: {exc}"
+    else:
+        record.event_count = 1
+        if not sandbox.reserve(1):
+            return refuse_backlog(sandbox, record)
+        judged.append(legacy.judge_capsule(sandbox.pipeline, capsule, context(req)))
+    if notes:
+        record.note = "; ".join(notes)
+    return await answer_and_store(
+        sandbox, record, legacy.BEACON_STATUS, legacy.BEACON_REASON, None, judged
     )
 
 

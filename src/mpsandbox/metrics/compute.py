@@ -172,7 +172,8 @@ def _where(
     if verdict is not None:
         clauses.append(verdict)
     elif metric.valid_only:
-        clauses.append("+verdict = 'valid'")
+        # A legacy beacon is accepted as production accepts it: unvalidated.
+        clauses.append("+verdict IN ('valid', 'legacy')")
     for query in (metric.where, window):
         if query is not None and not query.is_empty():
             sql, p = query.where(now)

@@ -65,7 +65,8 @@ FIELDS: dict[str, str] = {
     "where": "a query every side must also match (the stream, for example)",
     "experiment": 'only events of this experiment (experiment.enrolled), or "*": of any',
     "by": "group by this event field (or a list of fields)",
-    "valid_only": "count only valid events (default true)",
+    "valid_only": "count only valid events and legacy beacons, which are accepted unvalidated "
+    "(default true)",
 }
 
 _NAME = re.compile(r"[A-Za-z0-9][-_.A-Za-z0-9]{0,99}")

@@ -466,3 +466,52 @@ def _chaos(conn: sqlite3.Connection) -> None:
     )
     conn.execute("INSERT INTO chaos (id, revision) VALUES (1, 0)")
     conn.execute("ALTER TABLE requests ADD COLUMN chaos TEXT")
+
+
+@migration("0008_legacy_indexed_columns")
+def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
+    # Legacy EventLogging events (an `event` object beside a `schema` name, such as
+    # EditAttemptStep as /analytics/legacy/editattemptstep) keep their action, session,
+    # pageview, platform and time inside `event` and `client_dt`; before the field map
+    # (mpsandbox.fieldmap) they were stored with those columns empty. Fill them from the
+    # same map the writer uses, and fold the events into the sessions summary as the
+    # writer would have. Other events' columns already are what the map gives.
+    from mpsandbox import fieldmap
+
+    from .writer import _EVENT_COLUMNS, _FINDINGS, _summarise_sessions, loads
+
+    rows = conn.execute(
+        """
+        SELECT id, event, fills FROM events
+        WHERE instr(event, '"schema"') AND json_valid(event)
+          AND json_type(event, '$.event') = 'object' AND json_type(event, '$.schema') = 'text'
+        """
+    ).fetchall()
+    updates = []
+    for event_id, text, fills in rows:
+        v = fieldmap.indexed(loads(text), loads(fills, {}))
+        updates.append((v.action, v.session_id, v.pageview_id, v.platform, v.dt, event_id))
+    if not updates:
+        return
+    conn.executemany(
+        "UPDATE events SET action = ?, session_id = ?, pageview_id = ?, platform = ?,"
+        " dt = coalesce(?, dt) WHERE id = ?",
+        updates,
+    )
+    with_session = [u[-1] for u in updates if u[1] is not None]
+    for start in range(0, len(with_session), 500):
+        ids = with_session[start : start + 500]
+        marks = ",".join("?" * len(ids))
+        batch = [
+            list(r)
+            for r in conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks})", ids)
+        ]
+        problems = {
+            row[0]: sum(
+                1
+                for f in loads(row[_FINDINGS], [])
+                if isinstance(f, dict) and f.get("severity") != "info"
+            )
+            for row in batch
+        }
+        _summarise_sessions(conn, batch, problems)

@@ -24,7 +24,7 @@ from typing import Any
 from ..query import Query
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
-from ..records import ERROR, INVALID, VALID, apply_fills
+from ..records import VERDICTS, apply_fills
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .writer import loads
 
@@ -442,9 +442,10 @@ class StoreReader:
         """The newest stored events of ``titles`` (every title: None), each with its verdict
         and errors as last judged (its latest flip, else as stored) and its request's
         headers: what re-validation needs to judge it again in the same context."""
-        where, params = "1", []
+        # A legacy beacon is never validated, so no schema change can flip it.
+        where, params = "e.verdict != 'legacy'", []
         if titles is not None:
-            where = "e.schema_title IN (SELECT value FROM json_each(?))"
+            where += " AND e.schema_title IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(titles)))
         if before_id is not None:
             where += " AND e.id < ?"
@@ -689,7 +690,7 @@ class StoreReader:
     def stats(self) -> dict[str, Any]:
         """Totals for status bars and ``/stats``; each is one index scan at worst."""
         with self._read(snapshot=True) as conn:
-            by_verdict = {VALID: 0, INVALID: 0, ERROR: 0}
+            by_verdict = dict.fromkeys(VERDICTS, 0)
             for verdict, n in conn.execute("SELECT verdict, count(*) FROM events GROUP BY verdict"):
                 by_verdict[verdict] = n
             requests = conn.execute("SELECT count(*) FROM requests").fetchone()[0]

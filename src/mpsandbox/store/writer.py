@@ -32,14 +32,15 @@ from typing import Any
 
 import orjson
 
-from ..records import ERROR, INVALID, VALID, EventRecord, RequestRecord
+from .. import fieldmap
+from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
 from .retention import apply_retention
 
 log = logging.getLogger(__name__)
 
-VERDICTS = frozenset((VALID, INVALID, ERROR))
+VERDICTS = frozenset((VALID, INVALID, ERROR, LEGACY))
 
 #: Bounds for requests recorded with :meth:`StoreWriter.submit_unbounded_note`.
 MAX_PENDING_NOTES = 10_000
@@ -141,40 +142,9 @@ def _opt_str(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def indexed_fields(received: Any, fills: Mapping[str, Any] | None) -> dict[str, str | None]:
-    """The filterable values of an event, read defensively: events can be any JSON."""
-    action = session_id = pageview_id = meta_id = dt = None
-    if isinstance(received, dict):
-        action = _str_or_none(received.get("action"))
-        performer = received.get("performer")
-        if isinstance(performer, dict):
-            session_id = _str_or_none(performer.get("session_id"))
-            pageview_id = _str_or_none(performer.get("pageview_id"))
-        meta = received.get("meta")
-        if isinstance(meta, dict):
-            meta_id = _str_or_none(meta.get("id"))
-        dt = _str_or_none(received.get("dt"))
-    if fills:
-        if meta_id is None:
-            meta_id = _fill_str(fills, "meta.id")
-        if dt is None:
-            dt = _fill_str(fills, "dt")
-    return {
-        "action": action,
-        "session_id": session_id,
-        "pageview_id": pageview_id,
-        "meta_id": meta_id,
-        "dt": dt,
-    }
-
-
-def _fill_str(fills: Mapping[str, Any], key: str) -> str | None:
-    fill = fills.get(key)
-    return _str_or_none(fill.get("value")) if isinstance(fill, dict) else None
+    """The filterable values of an event (see :mod:`mpsandbox.fieldmap`), by column."""
+    return fieldmap.indexed(received, fills)._asdict()
 
 
 def _as_bytes(value: Any) -> bytes | None:
@@ -236,42 +206,8 @@ def encode_event(e: EventRecord) -> list[Any]:
     verdict = e.verdict
     if verdict not in VERDICTS:
         raise ValueError(f"unknown verdict {verdict!r} (expected one of {sorted(VERDICTS)})")
-    received = e.received
     fills = e.fills
-    action = session_id = pageview_id = meta_id = dt = platform = None
-    if isinstance(received, dict):
-        agent = received.get("agent")
-        if isinstance(agent, dict):
-            platform = agent.get("client_platform")
-            if not isinstance(platform, str):
-                platform = None
-        action = received.get("action")
-        if not isinstance(action, str):
-            action = None
-        performer = received.get("performer")
-        if isinstance(performer, dict):
-            session_id = performer.get("session_id")
-            if not isinstance(session_id, str):
-                session_id = None
-            pageview_id = performer.get("pageview_id")
-            if not isinstance(pageview_id, str):
-                pageview_id = None
-        meta = received.get("meta")
-        if isinstance(meta, dict):
-            meta_id = meta.get("id")
-            if not isinstance(meta_id, str):
-                meta_id = None
-        dt = received.get("dt")
-        if not isinstance(dt, str):
-            dt = None
-        if fills:
-            if meta_id is None:
-                meta_id = _fill_str(fills, "meta.id")
-            if dt is None:
-                dt = _fill_str(fills, "dt")
-    elif fills:  # indexed_fields, inlined: this runs for every event
-        meta_id = _fill_str(fills, "meta.id")
-        dt = _fill_str(fills, "dt")
+    action, session_id, pageview_id, platform, meta_id, dt = fieldmap.indexed(e.received, fills)
     errors = e.errors
     return [
         None,
@@ -288,7 +224,7 @@ def encode_event(e: EventRecord) -> list[Any]:
         pageview_id,
         meta_id,
         dt,
-        dumps(received),
+        dumps(e.received),
         dumps(fills) if fills else None,
         dumps(errors) if errors else None,
         _opt_str(e.errors_text),
@@ -1050,7 +986,8 @@ class StoreWriter:
                 results.append((req_id, ids))
             insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
             insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
-            failed = [row for row in event_rows if row[4] != VALID]
+            # A legacy beacon is not validated: it has no errors to group.
+            failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
                 new_groups = self._link_errors(conn, failed)
             problems = _link_findings(conn, event_rows)

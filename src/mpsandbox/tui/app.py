@@ -35,7 +35,7 @@ from mpsandbox.config import Settings
 from mpsandbox.host import Batch, IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.overrides import OverrideError, Overrides
-from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.records import VERDICTS
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
 from mpsandbox.tui.messages import ChaosChanged, OverridesChanged, Revalidated, StoreChanged
@@ -83,7 +83,7 @@ class AppStatus:
     port_problem: str | None = None
     store_problem: str | None = None
     sources: tuple[str, ...] = ()
-    counts: dict[str, int] = field(default_factory=lambda: {VALID: 0, INVALID: 0, ERROR: 0})
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VERDICTS, 0))
     rate: float = 0.0
     read_only: bool = False
     #: The chaos spec while chaos is on (the header shows a CHAOS badge), else None.
@@ -691,7 +691,7 @@ def _refuse_writes(fn: Callable[..., Any]) -> Any:
 def _verdict_counts(reader: StoreReader) -> dict[str, int]:
     """Events by verdict: one range of the (verdict, id) index each, where ``stats()`` also
     scans every request (a second per million events)."""
-    return {v: reader.count_events(EventFilter(verdict=v)) for v in (VALID, INVALID, ERROR)}
+    return {v: reader.count_events(EventFilter(verdict=v)) for v in VERDICTS}
 
 
 def _source_names(settings: Settings) -> tuple[str, ...]:

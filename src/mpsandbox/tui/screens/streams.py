@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 from mpsandbox.overrides import SAMPLE_RATE, OverrideError
 from mpsandbox.platform.stream_configs import StreamConfigError, StreamConfigs, load_location
 from mpsandbox.query import parse_query
-from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.records import ERROR, INVALID, LEGACY, VALID, VERDICTS
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.safe_text import clean, safe
@@ -136,10 +136,7 @@ class StreamsScreen(ReloadingScreen):
         for name in names[:MAX_STREAMS]:
             match = configs.match(name) if configs is not None else None
             sample = stream_sample(configs, name, rates)
-            counts = {
-                v: reader.count_events(EventFilter(stream=name, verdict=v))
-                for v in (VALID, INVALID, ERROR)
-            }
+            counts = {v: reader.count_events(EventFilter(stream=name, verdict=v)) for v in VERDICTS}
             flt = EventFilter(stream=name, query=parse_query("has:finding"))
             findings = reader.count_events(flt)
             expected = None
@@ -186,6 +183,14 @@ class StreamsScreen(ReloadingScreen):
         if selected in self.rows:
             table.move_cursor(row=list(self.rows).index(selected))
 
+    @staticmethod
+    def _valid(r: StreamRow) -> Text:
+        """Valid events, and the legacy beacons of the stream (accepted unvalidated)."""
+        cell = Text(f"{r.counts[VALID]:,}", "green", justify="right")
+        if r.counts.get(LEGACY):
+            cell.append(f" +{r.counts[LEGACY]:,} legacy", style="cyan")
+        return cell
+
     def _cells(self, r: StreamRow) -> list[Text]:
         if r.key is None and self.configs is not None:
             name = safe(r.name, "bold yellow", 48).append(" undeclared", style="yellow")
@@ -211,7 +216,7 @@ class StreamsScreen(ReloadingScreen):
             name,
             safe(s["unit"] or "—"),
             rate,
-            Text(f"{r.counts[VALID]:,}", "green", justify="right"),
+            self._valid(r),
             Text(f"{r.counts[INVALID]:,}", "red" if r.counts[INVALID] else "dim", justify="right"),
             Text(f"{r.counts[ERROR]:,}", "yellow" if r.counts[ERROR] else "dim", justify="right"),
             Text(f"{r.findings:,}", "bold yellow" if r.findings else "dim", justify="right"),

@@ -23,8 +23,8 @@ from textual.widgets.option_list import Option
 
 from mpsandbox import jsonio
 from mpsandbox.explain import detail
-from mpsandbox.records import VALID, split_path
-from mpsandbox.resend import curl_command
+from mpsandbox.records import LEGACY, VALID, split_path
+from mpsandbox.resend import beacon_curl_command, curl_command
 from mpsandbox.tui.json_view import render_json
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.timefmt import full_time_ms
@@ -303,6 +303,11 @@ class EventDetail(VerticalScroll):
         if not errors:
             if d["verdict"] == VALID:
                 return Text("✔ valid against " + clean(d.get("schema_uri")), style="green")
+            if d["verdict"] == LEGACY:
+                return Text(
+                    "◇ legacy EventLogging beacon: not validated (see the explanation)",
+                    style="cyan",
+                )
             return Text("")
         table = Table(
             title=safe(
@@ -489,5 +494,10 @@ class EventDetail(VerticalScroll):
             return
         req = self.data.get("request") or {}
         base = self.app.status.url or f"http://{self.app.settings.host}:{self.app.settings.port}"
-        path = req.get("path") or self.app.settings.intake_paths[0]
-        self._copy(curl_command(self.data["event"], base + path), "a curl command")
+        if self.data["verdict"] == LEGACY:
+            path = req.get("path") or self.app.settings.beacon_paths[0]
+            command = beacon_curl_command(self.data["event"], base + path)
+        else:
+            path = req.get("path") or self.app.settings.intake_paths[0]
+            command = curl_command(self.data["event"], base + path)
+        self._copy(command, "a curl command")

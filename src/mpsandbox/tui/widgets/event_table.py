@@ -26,7 +26,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.records import ERROR, INVALID, LEGACY, VALID
 from mpsandbox.store import EventFilter
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.timefmt import clock_ms
@@ -47,6 +47,7 @@ BADGES = {
     VALID: (" valid ", "bold #000000 on #3fb950"),
     INVALID: ("invalid", "bold #ffffff on #d1242f"),
     ERROR: (" error ", "bold #000000 on #d29922"),
+    LEGACY: ("legacy ", "bold #000000 on #58a6ff"),
 }
 
 

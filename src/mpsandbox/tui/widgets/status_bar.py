@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from mpsandbox.records import ERROR, INVALID, VALID
+from mpsandbox.records import ERROR, INVALID, LEGACY, VALID
 from mpsandbox.tui.safe_text import clean
 
 
@@ -56,6 +56,10 @@ def status_text(status) -> Text:
     line.append(f"✖ {status.counts.get(INVALID, 0):,}", style="red")
     line.append("  ")
     line.append(f"⚠ {status.counts.get(ERROR, 0):,}", style="yellow")
+    legacy = status.counts.get(LEGACY, 0)
+    if legacy:  # only once a legacy beacon arrived: most sandboxes never see one
+        line.append("  ")
+        line.append(f"◇ {legacy:,} legacy", style="cyan")
     line.append("  │ ", style="dim")
     line.append(f"{status.rate:,.0f} ev/s")
     line.append("  │ ", style="dim")
