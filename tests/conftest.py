@@ -13,13 +13,13 @@ from mpsandbox.config import Settings
 from mpsandbox.intake.server import RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared").resolve()
-WM = SHARED / "wm"
+#: The reference data (tests/data/README.md): real schemas, recorded EventGate exchanges.
+WM = ROOT / "tests" / "data"
 SECONDARY = WM / "schemas" / "secondary" / "jsonschema"
 PRIMARY = WM / "schemas" / "primary" / "jsonschema"
 RECORDED = WM / "eventgate" / "recorded-local-run"
 
-#: The configuration of the recorded EventGate run (see shared/wm/PROVENANCE.md).
+#: The configuration of the recorded EventGate run (see tests/data/eventgate/PROVENANCE.md).
 RECORDED_TEST_EVENT = {
     "$schema": "/test/event/1.0.0",
     "meta": {"stream": "eventgate-devserver.test.event", "dt": "2024-01-01T00:00:00Z"},

@@ -16,7 +16,7 @@ from mpsandbox.schemas.ajv_security import find_insecurities
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
 
 TEST_SCHEMAS = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "wm" / "eventgate" / "test" / "schemas"
+    Path(__file__).resolve().parent / "data" / "eventgate" / "test" / "schemas"
 )
 
 

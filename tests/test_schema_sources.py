@@ -83,12 +83,7 @@ async def test_latest_follows_a_new_version_without_restart(make_server, http, t
     root = copy_web_base(tmp_path)
     server = await make_server(schema_dirs=(root,), watch_schemas=True, fill_ins=False)
     event = json.loads(
-        (
-            Path(__file__).parents[1]
-            / "../shared/wm/eventgate/recorded-local-run/req/latest_uri.json"
-        )
-        .resolve()
-        .read_text()
+(Path(__file__).parent / "data/eventgate/recorded-local-run/req/latest_uri.json").read_text()
     )
     url = server.url + "/v1/events"
     async with http.post(url, json=event) as resp:
