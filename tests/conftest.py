@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+
+# No test reaches schema.wikimedia.org: remote schemas are off for this process and every
+# process it starts (a test that wants a remote serves one on loopback: ``schema_host``),
+# and fetched schemas go to a cache of the test run's own. Set before anything builds a
+# Settings, whose defaults read these.
+os.environ["MPSANDBOX_OFFLINE"] = "1"
+os.environ.pop("MPSANDBOX_REMOTE_SCHEMAS", None)
+os.environ["MPSANDBOX_CACHE"] = tempfile.mkdtemp(prefix="mpsandbox-test-cache-")
 
 from mpsandbox.config import Settings
 from mpsandbox.intake.server import RunningServer, start_server
@@ -63,3 +75,48 @@ async def server(make_server) -> RunningServer:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         yield session
+
+
+@pytest.fixture(autouse=True)
+def _own_schema_cache(tmp_path_factory, monkeypatch):
+    """Each test its own schema cache, so one test's fetches never answer another's."""
+    monkeypatch.setenv("MPSANDBOX_CACHE", str(tmp_path_factory.mktemp("schema-cache")))
+
+
+@dataclass
+class SchemaHost:
+    """A loopback stand-in for schema.wikimedia.org serving tests/data's repositories."""
+
+    root: str
+    runner: web.AppRunner
+    hits: list[str] = field(default_factory=list)
+
+    @property
+    def bases(self) -> tuple[str, str]:
+        """The public pair's order: primary, then secondary."""
+        return (f"{self.root}/primary/jsonschema", f"{self.root}/secondary/jsonschema")
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+@pytest.fixture
+async def schema_host() -> AsyncIterator[SchemaHost]:
+    hits: list[str] = []
+
+    @web.middleware
+    async def count(request, handler):
+        hits.append(request.path)
+        return await handler(request)
+
+    app = web.Application(middlewares=[count])
+    app.router.add_static("/repositories/secondary/jsonschema", SECONDARY, follow_symlinks=True)
+    app.router.add_static("/repositories/primary/jsonschema", PRIMARY, follow_symlinks=True)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    host = SchemaHost(f"http://127.0.0.1:{port}/repositories", runner, hits)
+    yield host
+    await runner.cleanup()

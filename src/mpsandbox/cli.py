@@ -12,6 +12,7 @@ import click
 from mpsandbox import __version__
 from mpsandbox.cli_metrics import metrics as metrics_command
 from mpsandbox.cli_metrics import metrics_dir_option
+from mpsandbox.cli_schema import remote_options
 from mpsandbox.cli_schema import schema as schema_group
 from mpsandbox.config import (
     DEFAULT_INTAKE_PATH,
@@ -20,7 +21,6 @@ from mpsandbox.config import (
     parse_duration,
     parse_size,
 )
-from mpsandbox.schemas.sources import PUBLIC_REMOTES
 
 
 def run_async(coro) -> Any:
@@ -43,21 +43,10 @@ def schema_options(fn):
             "schema_dirs",
             multiple=True,
             type=click.Path(path_type=Path),
-            help="A schema repository checkout or directory (repeatable; searched in order).",
+            help="A schema repository checkout or directory (repeatable; searched in order, "
+            "before schema.wikimedia.org and the built-ins). Env: MPSANDBOX_SCHEMAS.",
         ),
-        click.option(
-            "--remote-schemas",
-            is_flag=True,
-            help="Also fetch schemas from schema.wikimedia.org (primary, then secondary); "
-            "cached on disk for offline use.",
-        ),
-        click.option(
-            "--remote-schema-base",
-            "remote_bases",
-            multiple=True,
-            metavar="URL",
-            help="Fetch schemas from this base URL too (repeatable).",
-        ),
+        remote_options,
         click.option(
             "--no-builtin-schemas",
             is_flag=True,
@@ -124,11 +113,13 @@ def build_settings(**opts: Any) -> Settings:
                 f"not a directory: {', '.join(missing)}", param_hint="--schemas"
             )
         changes["schema_dirs"] = tuple(Path(d) for d in opts["schema_dirs"])
-    remotes = list(opts.get("remote_bases") or ())
-    if opts.get("remote_schemas"):
-        remotes += list(PUBLIC_REMOTES)
-    if remotes:
-        changes["remote_schemas"] = tuple(dict.fromkeys(remotes))
+    # --remote-schemas is accepted and ignored: remote schemas are on unless --offline.
+    if opts.get("remote_bases"):
+        changes["remote_schemas"] = tuple(dict.fromkeys([*s.remote_schemas, *opts["remote_bases"]]))
+    if opts.get("offline"):
+        changes["offline"] = True
+    if opts.get("remote_timeout") is not None:
+        changes["remote_timeout"] = float(opts["remote_timeout"])
     if opts.get("no_builtin_schemas"):
         changes["use_builtin_schemas"] = False
     if "fill_ins" in opts:

@@ -14,6 +14,44 @@ from typing import Any
 import click
 
 
+def remote_options(fn):
+    """The remote schema repositories' options, the same on every command that reads
+    schemas (see mpsandbox/schemas/configured.py for the order)."""
+    options = [
+        click.option(
+            "--offline",
+            is_flag=True,
+            default=None,
+            help="Do not contact schema.wikimedia.org (or any remote): remote schemas come "
+            "from the on-disk cache only. Env: MPSANDBOX_OFFLINE=1.",
+        ),
+        click.option(
+            "--remote-schema-base",
+            "remote_bases",
+            multiple=True,
+            metavar="URL",
+            help="Fetch schemas from this base URL too, after the public repositories "
+            "(repeatable). MPSANDBOX_REMOTE_SCHEMAS (space-separated URLs) replaces the "
+            "public pair.",
+        ),
+        click.option(
+            "--remote-timeout",
+            type=click.FloatRange(min=0.1),
+            default=None,
+            metavar="SECONDS",
+            help="Longest a remote schema fetch may delay an answer (default 3).",
+        ),
+        click.option(
+            "--remote-schemas",
+            is_flag=True,
+            help="No effect, kept for old scripts: remote schemas are on by default.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def source_options(fn):
     """Where `$ref`s and `title@version` names are looked up, as `serve` looks up schemas.
 
@@ -28,18 +66,7 @@ def source_options(fn):
             help="A schema repository checkout or directory to resolve $refs and names in "
             "(repeatable; searched in order, after the schema's own repository).",
         ),
-        click.option(
-            "--remote-schemas",
-            is_flag=True,
-            help="Also fetch from schema.wikimedia.org (primary, then secondary); cached.",
-        ),
-        click.option(
-            "--remote-schema-base",
-            "remote_bases",
-            multiple=True,
-            metavar="URL",
-            help="Fetch schemas from this base URL too (repeatable).",
-        ),
+        remote_options,
         click.option(
             "--no-builtin-schemas",
             is_flag=True,
@@ -63,10 +90,11 @@ def format_option(fn):
 
 
 def _resolver(opts: dict[str, Any]):
-    from mpsandbox.authoring.repo import Resolver, sources_for
+    from mpsandbox.authoring.repo import Resolver
     from mpsandbox.cli import build_settings
+    from mpsandbox.schemas.configured import schema_sources
 
-    return Resolver(sources_for(build_settings(**opts))), opts.get("schema_dirs") or ()
+    return Resolver(schema_sources(build_settings(**opts))), opts.get("schema_dirs") or ()
 
 
 def _fail(message: str, code: int = 2) -> None:
