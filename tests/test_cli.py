@@ -192,3 +192,26 @@ def test_sigint_also_flushes(tmp_path):
     time.sleep(0.1)
     with sqlite3.connect(db) as conn:
         assert conn.execute("select count(*) from events").fetchone()[0] == 1
+
+
+def _listed_commands(argv: list[str]) -> list[str]:
+    res = subprocess.run([*argv, "--help"], capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    text = res.stdout.decode()
+    block = text.split("\nCommands:\n", 1)[1]
+    return [line.split()[0] for line in block.splitlines() if line.startswith("  ")]
+
+
+def test_every_way_of_running_lists_the_same_commands():
+    script = os.path.join(os.path.dirname(PY), "mpsandbox")
+    listings = {
+        "python -m mpsandbox": _listed_commands([PY, "-m", "mpsandbox"]),
+        "python -m mpsandbox.cli": _listed_commands([PY, "-m", "mpsandbox.cli"]),
+        "mpsandbox": _listed_commands([script]),
+    }
+    first = listings["python -m mpsandbox"]
+    assert all(listing == first for listing in listings.values()), listings
+    assert set(first) >= {
+        *("serve", "validate", "override", "chaos", "schema", "export", "import", "replay"),
+        *("bundle", "open", "metrics", "check", "instrument", "simulate", "demo"),
+    }

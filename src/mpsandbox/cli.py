@@ -296,7 +296,33 @@ def server_options(fn):
     return fn
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The top-level group. Its subcommands live in cli_*.py modules that reuse this
+    module's option sets, so they are added on first use, from :func:`register_commands`'
+    one list, rather than as a side effect of importing those modules (which left half of
+    them out under ``python -m mpsandbox.cli``)."""
+
+    _registered = False
+
+    def _ensure(self) -> None:
+        if not self._registered:
+            self._registered = True
+            register_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._ensure()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._ensure()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_Commands,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="mpsandbox")
 @server_options
 @metrics_dir_option
@@ -706,16 +732,24 @@ def chaos_show(fmt: str, **opts: Any) -> None:
     click.echo(f"  set by {state.set_by} at {iso(state.set_at)}")
 
 
-main.add_command(schema_group)
-import mpsandbox.cli_fixtures  # noqa: E402, F401  (registers export, import, replay, bundle, open)
+def register_commands(group: click.Group) -> None:
+    """Every subcommand defined outside this module, in one place (serve, validate, override
+    and chaos are defined above, on ``main`` itself)."""
+    from mpsandbox.cli_fixtures import COMMANDS as fixture_commands
+    from mpsandbox.cli_instruments import check, instrument
+    from mpsandbox.cli_simulate import demo, simulate
 
-main.add_command(metrics_command)
+    for command in (
+        schema_group,
+        *fixture_commands,
+        metrics_command,
+        check,
+        instrument,
+        simulate,
+        demo,
+    ):
+        group.add_command(command)
 
-# Imported last: they reuse schema_options and build_settings from above.
-from mpsandbox.cli_instruments import check, instrument  # noqa: E402
-
-main.add_command(check)
-main.add_command(instrument)
 
 if __name__ == "__main__":
     main()

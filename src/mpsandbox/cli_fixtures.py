@@ -1,9 +1,7 @@
 """`mpsandbox export / import / replay / bundle / open`: fixtures on the command line.
 
 Thin on purpose: options in, a call into ``mpsandbox.fixtures``, lines out, an exit status.
-The commands register themselves on ``cli.main`` when this module is imported (cli.py
-imports it last), so that they can share cli.py's option sets whichever module is imported
-first. Exit statuses: 0 done; 1 a replay had transport failures (a target that never
+``cli.register_commands`` adds them to ``cli.main`` (they share cli.py's option sets). Exit statuses: 0 done; 1 a replay had transport failures (a target that never
 answered); 2 unusable input (a file that is no fixture, a bad query, a corrupt bundle).
 Skipped corrupt lines are reported on stderr and do not change the status (``--strict``
 refuses the whole file instead).
@@ -23,7 +21,6 @@ from mpsandbox.cli import (
     check_experiments,
     check_stream_config,
     db_option,
-    main,
 )
 from mpsandbox.cli import schema_options as _schema_options
 
@@ -421,6 +418,5 @@ def open_cmd(bundle: Path, print_only: bool, extract_to: Path | None) -> None:
             shutil.rmtree(dest, ignore_errors=True)
 
 
+#: Registered on the top-level group by cli.register_commands.
 COMMANDS = (export_cmd, import_cmd, replay_cmd, bundle_cmd, open_cmd)
-for _command in COMMANDS:
-    main.add_command(_command)

@@ -18,7 +18,6 @@ from mpsandbox.cli import (
     build_settings,
     check_experiments,
     check_stream_config,
-    main,
     run_tui,
     schema_options,
     serve,
@@ -42,7 +41,7 @@ def _demo_configs(opts: dict[str, Any]) -> None:
         opts["instruments"] = str(location) if location else None
 
 
-@main.command()
+@click.command()
 @click.option(
     "--to",
     "to",
@@ -266,7 +265,7 @@ def demo_settings(opts: dict[str, Any]):
     return build_settings(**opts)
 
 
-@main.command()
+@click.command()
 @server_options
 @click.option(
     "--rate",

@@ -89,6 +89,8 @@ class AppStatus:
     read_only: bool = False
     #: The chaos spec while chaos is on (the header shows a CHAOS badge), else None.
     chaos: str | None = None
+    #: A schema host cannot be reached (remote.unreachable_line), shown in the header.
+    schemas_unreachable: str | None = None
 
     @property
     def total(self) -> int:
@@ -377,6 +379,8 @@ class MpSandboxApp(App[int]):
             self.post_message(Revalidated(batch.revalidated))
         elif batch.chaos is not None:
             self.post_message(ChaosChanged(batch.chaos))
+        elif batch.schemas_unreachable is not None:
+            self.call_from_thread(self._set_status, schemas_unreachable=batch.schemas_unreachable)
         else:
             self.feed.push(batch)
 

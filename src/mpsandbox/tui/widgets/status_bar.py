@@ -59,5 +59,8 @@ def status_text(status) -> Text:
     line.append("  │ ", style="dim")
     line.append(f"{status.rate:,.0f} ev/s")
     line.append("  │ ", style="dim")
-    line.append("schemas: " + clean(", ".join(status.sources) or "none"), style="dim")
+    if status.schemas_unreachable:
+        line.append("⚠ " + clean(status.schemas_unreachable, 160), style="yellow")
+    else:
+        line.append("schemas: " + clean(", ".join(status.sources) or "none"), style="dim")
     return line
