@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,33 @@ RECORDED_TEST_EVENT = {
     "$schema": "/test/event/1.0.0",
     "meta": {"stream": "eventgate-devserver.test.event", "dt": "2024-01-01T00:00:00Z"},
 }
+
+
+#: How a checkout stores version links (`latest`, `1.0.0` -> `1.0.0.yaml`): real symlinks,
+#: as `git clone` of the schema repositories gives, or one-line files holding the target,
+#: as `git clone -c core.symlinks=false` (or a system without symlinks) writes them.
+LINK_CONVENTIONS = ("symlinks", "files")
+
+
+def copy_schemas(dst: Path, links: str = "symlinks") -> Path:
+    """A writable copy of tests/data/schemas (primary/ and secondary/) at ``dst``, its
+    version links stored the ``links`` way (see LINK_CONVENTIONS)."""
+    assert links in LINK_CONVENTIONS
+    shutil.copytree(WM / "schemas", dst, symlinks=True)
+    for path in [dst, *dst.rglob("*")]:
+        if path.is_symlink():
+            if links == "files":
+                target = os.readlink(path)
+                path.unlink()
+                path.write_text(target)
+        else:
+            path.chmod(path.stat().st_mode | 0o200)
+    return dst
+
+
+def link_target(path: Path) -> str:
+    """What a version link names, whichever way it is stored."""
+    return os.readlink(path) if path.is_symlink() else path.read_text().strip()
 
 
 def settings_for(tmp_path: Path, **changes) -> Settings:
