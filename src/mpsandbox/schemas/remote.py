@@ -35,6 +35,9 @@ from mpsandbox.schemas.sources import (
 #: A failed URI (or an unreachable host) is tried again at most this often.
 RETRY_AFTER_S = 60.0
 DEFAULT_TIMEOUT_S = 3.0
+#: A 404 is remembered on disk this long (a repository is searched in order, so the first
+#: base's 404 for every schema of the second must not need the network once cached).
+MISSING_TTL_S = 86_400.0
 #: Largest schema document accepted.
 MAX_BYTES = 16 * 1024 * 1024
 
@@ -89,9 +92,18 @@ def store_in_cache(cache_dir: Path, url: str, body: bytes) -> None:
         pass  # a cache we cannot write only costs a refetch
 
 
+def missing_marker(cache_dir: Path, url: str) -> Path:
+    return cache_file(cache_dir, url).with_suffix(".missing")
+
+
 def clear_cache(cache_dir: Path) -> int:
-    """Remove every cached document; returns how many there were."""
+    """Remove every cached document (and remembered 404); returns how many documents."""
     n = 0
+    folder = Path(cache_dir)
+    if folder.is_dir():
+        for marker in folder.glob("*.missing"):
+            with contextlib.suppress(OSError):
+                marker.unlink()
     for _url, body in cached_urls(cache_dir):
         for path in (body, body.with_suffix(".url")):
             try:
@@ -253,6 +265,15 @@ class RemoteSource:
             return cached.read_bytes()
         except OSError:
             pass
+        missing = missing_marker(self.cache_dir, url)
+        try:
+            age = time.time() - missing.stat().st_mtime
+        except OSError:
+            age = None
+        if age is not None and (self.offline or age < MISSING_TTL_S):
+            detail = f"HTTP 404: not in this repository (remembered, {int(age // 60)} min ago)"
+            attempts.append(Attempt(self.name, url, detail, NOT_FOUND))
+            return None
         if self.offline:
             attempts.append(
                 Attempt(self.name, url, "not in the cache, and remote schemas are off", OFFLINE)
@@ -273,6 +294,10 @@ class RemoteSource:
             return body
         with self._lock:
             self._failures[url] = failure
+        if failure.cause == NOT_FOUND:
+            with contextlib.suppress(OSError):
+                missing.parent.mkdir(parents=True, exist_ok=True)
+                missing.write_text(url)
         if failure.cause in TRANSIENT:
             self.health.failed(self.host, failure)
         attempts.append(Attempt(self.name, url, failure.detail, failure.cause))
@@ -285,7 +310,10 @@ class RemoteSource:
             body, failure = _download(url, self.timeout)
             if body is not None:
                 store_in_cache(self.cache_dir, url, body)
-                self.health.reached(self.host)
+                with contextlib.suppress(OSError):
+                    missing_marker(self.cache_dir, url).unlink(missing_ok=True)
+            if failure is None or failure.cause not in TRANSIENT:
+                self.health.reached(self.host)  # it answered, if only with a 404
             box.append((body, failure))
 
         worker = threading.Thread(target=run, name="mpsandbox-schema-fetch", daemon=True)
