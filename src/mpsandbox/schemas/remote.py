@@ -54,7 +54,9 @@ TRANSIENT = frozenset({UNREACHABLE, TIMED_OUT})
 
 
 def host_of(url: str) -> str:
-    return urlsplit(url).hostname or url
+    """The host (with its port, when not the default) a base URL names: what is reachable
+    or not, and what a user recognizes (schema.wikimedia.org)."""
+    return urlsplit(url).netloc or url
 
 
 # -- the cache -----------------------------------------------------------------------------
@@ -252,19 +254,32 @@ class RemoteSource:
     def lookup(self, uri: str, attempts: list[Attempt]) -> Found | None:
         if has_protocol(uri.split("#", 1)[0]):
             return None
-        for url in self.urls(uri):
+        urls = self.urls(uri)
+        if self.offline:
+            # One line per repository, not per file name tried: nothing was asked.
+            for url in urls:
+                body = self.cached(url)
+                if body is not None:
+                    return Found(parse_schema_text(body, url), location=url, source=self.name)
+            attempts.append(Attempt(self.name, urls[-1], "offline, not in the cache", OFFLINE))
+            return None
+        for url in urls:
             body = self.fetch(url, attempts)
             if body is not None:
                 return Found(schema=parse_schema_text(body, url), location=url, source=self.name)
         return None
 
+    def cached(self, url: str) -> bytes | None:
+        try:
+            return cache_file(self.cache_dir, url).read_bytes()
+        except OSError:
+            return None
+
     def fetch(self, url: str, attempts: list[Attempt]) -> bytes | None:
         """The document at ``url``: from the cache, else downloaded (and cached)."""
-        cached = cache_file(self.cache_dir, url)
-        try:
-            return cached.read_bytes()
-        except OSError:
-            pass
+        body = self.cached(url)
+        if body is not None:
+            return body
         missing = missing_marker(self.cache_dir, url)
         try:
             age = time.time() - missing.stat().st_mtime
@@ -275,9 +290,7 @@ class RemoteSource:
             attempts.append(Attempt(self.name, url, detail, NOT_FOUND))
             return None
         if self.offline:
-            attempts.append(
-                Attempt(self.name, url, "not in the cache, and remote schemas are off", OFFLINE)
-            )
+            attempts.append(Attempt(self.name, url, "offline, not in the cache", OFFLINE))
             return None
         now = time.monotonic()
         with self._lock:

@@ -36,7 +36,7 @@ from mpsandbox.host import Batch, IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.records import ERROR, INVALID, VALID
-from mpsandbox.schemas.remote import host_of
+from mpsandbox.schemas.remote import cached_urls, host_of
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
 from mpsandbox.tui.messages import ChaosChanged, OverridesChanged, Revalidated, StoreChanged
@@ -704,8 +704,8 @@ def _source_names(settings: Settings) -> tuple[str, ...]:
     names = ["/".join(Path(d).parts[-2:]) for d in settings.schema_dirs]
     if not settings.offline:
         names += list(dict.fromkeys(host_of(b) for b in settings.remote_schemas))
-    elif settings.remote_schemas:
-        names.append("cache")
+    elif settings.remote_schemas and cached_urls(settings.cache_dir):
+        names.append("cache (offline)")
     if settings.use_builtin_schemas:
         names.append("built-in")
     return tuple(names)
