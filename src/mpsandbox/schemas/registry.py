@@ -18,11 +18,10 @@ from mpsandbox.schemas.remote import (
     NOT_FOUND,
     OFFLINE,
     RETRY_AFTER_S,
+    TIMED_OUT,
     TRANSIENT,
-    RemoteSource,
     host_of,
 )
-from mpsandbox.schemas.remote import TIMED_OUT as TIMED_OUT_CAUSE
 from mpsandbox.schemas.sources import (
     Attempt,
     Found,
@@ -213,7 +212,6 @@ class SchemaRegistry:
             res.hints.append(
                 f"{res.title} exists in versions {', '.join(have)}, but not {res.version}."
             )
-        remotes = [s for s in self.sources if isinstance(s, RemoteSource)]
         causes = {a.cause for a in res.attempts}
         if causes & TRANSIENT:
             res.hints.append(
@@ -224,10 +222,6 @@ class SchemaRegistry:
             res.hints.append(
                 "Remote schemas are off (--offline or MPSANDBOX_OFFLINE=1) and this one is not "
                 "cached: run once without them, or `mpsandbox schema fetch` it while online."
-            )
-        elif not remotes:
-            res.hints.append(
-                "No remote schema repository is configured (MPSANDBOX_REMOTE_SCHEMAS is empty?)."
             )
         if self.local_dirs_given:
             res.hints.append(
@@ -249,7 +243,7 @@ class SchemaRegistry:
         parts = []
         for host, causes in remote.items():
             if causes & TRANSIENT:
-                what = "timed out" if causes <= {TIMED_OUT_CAUSE, NOT_FOUND} else "unreachable"
+                what = "timed out" if causes <= {TIMED_OUT, NOT_FOUND} else "unreachable"
                 parts.append(f"{host} {what}, and no cached copy")
             elif OFFLINE in causes:
                 parts.append(f"{host} not asked (offline), and no cached copy")

@@ -135,7 +135,8 @@ class Health:
     """What this process knows of each schema host, and who wants to hear of an outage.
 
     Process-wide on purpose: every registry of the process talks to the same network, and
-    an outage is announced once (``on_unreachable``), not once per registry or event.
+    an outage is announced once (to ``add_listener``'s listeners), not once per registry
+    or event.
     """
 
     def __init__(self) -> None:
