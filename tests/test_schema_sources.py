@@ -154,3 +154,30 @@ async def test_offline_leaves_remote_sources_to_the_cache(server, http):
         "https://schema.wikimedia.org/repositories/secondary/jsonschema",
     ]
     assert all(s["offline"] for s in remotes)
+
+
+def test_a_ref_the_unreachable_host_holds_is_tried_again_later(tmp_path):
+    """An outage is no verdict on the schema: the failure is kept for a minute, not until
+    the next schema change (a $ref's outage, too)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{sock.getsockname()[1]}/primary/jsonschema"
+    local = tmp_path / "repo/analytics/mine"
+    local.mkdir(parents=True)
+    (local / "1.0.0.yaml").write_text(
+        "title: analytics/mine\n$id: /analytics/mine/1.0.0\ntype: object\n"
+        "allOf:\n  - $ref: /fragment/analytics/common/1.0.0#\n"
+    )
+    reg = SchemaRegistry(
+        [DirectorySource(tmp_path / "repo"), RemoteSource(gone, tmp_path / "cache", timeout=1)]
+    )
+    res = reg.resolve("/analytics/mine/1.0.0")
+    assert not res.ok and "$ref" in res.reason and "unreachable" in res.reason
+    assert res.retry_at is not None
+    missing = reg.resolve("/analytics/nowhere/1.0.0")
+    assert not missing.ok and missing.retry_at is not None
+    assert "unreachable" in missing.reason and "--remote-schemas" not in " ".join(missing.hints)
+    local_only = SchemaRegistry([DirectorySource(tmp_path / "repo")])
+    assert local_only.resolve("/analytics/nowhere/1.0.0").retry_at is None

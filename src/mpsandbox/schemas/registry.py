@@ -174,12 +174,15 @@ class SchemaRegistry:
             res.message = failed
             res.reason = f"{found.location} does not hold a JSON object"
             return res
+        ref_attempts: list[Attempt] = []
         try:
-            schema = inline_refs(found.schema, self._load_ref)
+            schema = inline_refs(found.schema, lambda ref: self._load_ref(ref, ref_attempts))
             res.compiled = CompiledSchema(schema, uri=uri, secure=self.secure)
         except (RefError, SchemaParseError) as exc:
             res.message = failed
             res.reason = f"a $ref could not be resolved: {exc}"
+            if any(a.cause in TRANSIENT for a in ref_attempts):
+                res.retry_at = time.monotonic() + RETRY_AFTER_S
             return res
         except SchemaCompileError as exc:
             res.message = failed
@@ -193,9 +196,10 @@ class SchemaRegistry:
             res.version = title_and_version(schema_id)[1] or res.version
         return res
 
-    def _load_ref(self, uri: str) -> Any:
+    def _load_ref(self, uri: str, tried_so_far: list[Attempt]) -> Any:
         attempts: list[Attempt] = []
         found = self.find(uri, attempts)
+        tried_so_far.extend(attempts)
         if found is None:
             tried = "; ".join(f"{a.location}: {a.outcome}" for a in attempts)
             raise RefError(f"$ref {uri} not found (tried {tried})")
