@@ -268,3 +268,31 @@ async def test_schema_fetch_fills_the_cache_for_an_offline_trip(schema_host, tmp
     code, out, _ = await run_cli("validate", str(event), "--offline", env=env)
     assert code == 1
     assert "offline" in out and "--remote-schemas" not in out
+
+
+def test_the_environment_and_options_choose_the_remotes(monkeypatch):
+    from mpsandbox.cli import build_settings
+    from mpsandbox.schemas.configured import PUBLIC_REMOTES, schema_sources
+    from mpsandbox.schemas.remote import RemoteSource
+
+    monkeypatch.delenv("MPSANDBOX_OFFLINE")
+    settings = build_settings(remote_schemas=True)  # accepted, changes nothing
+    assert settings.remote_schemas == PUBLIC_REMOTES and not settings.offline
+    assert settings.remote_timeout == 3.0
+    kinds = [s.kind for s in schema_sources(settings)]
+    assert kinds == ["remote", "remote", "directory"]  # then the built-ins
+
+    monkeypatch.setenv("MPSANDBOX_REMOTE_SCHEMAS", "http://a.example/x  http://b.example/y")
+    settings = build_settings(remote_bases=("http://c.example/z",), remote_timeout=0.5)
+    assert settings.remote_schemas == (
+        "http://a.example/x",
+        "http://b.example/y",
+        "http://c.example/z",
+    )
+    assert settings.remote_timeout == 0.5
+
+    monkeypatch.setenv("MPSANDBOX_OFFLINE", "1")
+    remotes = [s for s in schema_sources(build_settings()) if isinstance(s, RemoteSource)]
+    assert remotes and all(s.offline for s in remotes)
+    monkeypatch.delenv("MPSANDBOX_OFFLINE")
+    assert build_settings(offline=True).offline
