@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -250,3 +251,45 @@ def test_corrupt_or_truncated_bundles_exit_2_in_one_line(bundle, tmp_path):
         code, out, err = cli("open", path, "--print")
         assert code == 2, (path, out)
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+async def test_schemas_judged_from_a_remote_go_in_from_the_cache(
+    schema_host, tmp_path, monkeypatch
+):
+    """A stranger's session, judged by schema.wikimedia.org (a loopback stand-in): the
+    bundle carries the fetched files, so it opens and judges alike with no network."""
+    cache = Path(os.environ["MPSANDBOX_CACHE"])  # this test's own (conftest)
+    monkeypatch.delenv("MPSANDBOX_OFFLINE")
+    monkeypatch.setenv("MPSANDBOX_REMOTE_SCHEMAS", " ".join(schema_host.bases))
+    settings = settings_for(
+        tmp_path, schema_dirs=(), remote_schemas=schema_host.bases, offline=False, cache_dir=cache
+    )
+    # Fetched ahead (in a thread: the stand-in answers on this event loop, which the
+    # in-process intake below would hold while it fetched).
+    code, _, err = await asyncio.to_thread(
+        cli, "schema", "fetch", "analytics/product_metrics/web/base/1.3.0"
+    )
+    assert code == 0, err
+    server = await start_server(settings)
+    try:
+        events = [web_event(), web_event(action=42)]
+        body = jsonio.dumps(events)
+        await _post_all(server.url, [("", "/v1/events", {"content-type": "text/plain"}, body)])
+    finally:
+        await server.stop()
+    await schema_host.stop()
+
+    out = tmp_path / "remote.tar.gz"
+    code, _, err = cli("bundle", "--db", settings.db, "-o", out)
+    assert code == 0, err
+    opened = extract(out, tmp_path / "x")
+    schemas = opened.manifest["schemas"]
+    assert schemas["missing"] == []
+    assert [d["origin"] for d in schemas["dirs"]] == [schema_host.bases[1]]
+    pipeline = Pipeline(build_registry(opened.settings()))
+    with StoreReader(opened.db) as bundled:
+        rows = list(bundled.iter_events())
+    assert [r["verdict"] for r in rows] == ["valid", "invalid"]
+    for row in rows:
+        again = pipeline.rejudge(row["event"], RequestContext(received_at=row["received_at"]))
+        assert (again.verdict, again.errors) == (row["verdict"], row["errors"])

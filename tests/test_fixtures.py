@@ -1,7 +1,7 @@
 """Fixtures: every input format, corrupt input, export -> import round trips, replays to a
 second real intake, the --dt / --ids rewrites and transport failures.
 
-The traffic is real: the requests recorded against EventGate 1.8.4 (shared/wm), posted to a
+The traffic is real: the requests recorded against EventGate 1.8.4 (tests/data), posted to a
 real intake on loopback; the HAR files are built here around real event bodies.
 """
 

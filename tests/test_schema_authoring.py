@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from mpsandbox.authoring.materialize import equal_as_data
 from mpsandbox.authoring.yamlout import dump_yaml
 from mpsandbox.cli import main
-from tests.conftest import ROOT, WM
+from tests.conftest import LINK_CONVENTIONS, ROOT, WM, copy_schemas, link_target
 
 SCHEMAS = WM / "schemas"
 BUILTIN = ROOT / "schemas" / "jsonschema"
@@ -29,13 +29,9 @@ WEB_BASE = "secondary/jsonschema/analytics/product_metrics/web/base"
 OLDER_KEY_ORDER = {"analytics/session_tick/2.0.0.yaml", "analytics/test/2.0.0.yaml"}
 
 
-def copy_repos(dst: Path) -> Path:
-    """A writable copy of both real repositories (the shared copy is read-only)."""
-    shutil.copytree(SCHEMAS, dst, symlinks=True)
-    for path in [dst, *dst.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod(path.stat().st_mode | 0o200)
-    return dst
+def copy_repos(dst: Path, links: str = "symlinks") -> Path:
+    """A writable copy of both real repositories, version links stored the ``links`` way."""
+    return copy_schemas(dst, links)
 
 
 def run(*args: str):
@@ -94,8 +90,9 @@ def test_every_published_latest_version_is_reproduced(repos):
     assert names - byte_identical == OLDER_KEY_ORDER
 
 
-def test_changed_current_is_refused_then_bumped_with_version(tmp_path):
-    repos = copy_repos(tmp_path / "schemas")
+@pytest.mark.parametrize("links", LINK_CONVENTIONS)
+def test_changed_current_is_refused_then_bumped_with_version(tmp_path, links):
+    repos = copy_repos(tmp_path / "schemas", links)
     folder = repos / WEB_BASE
     current = folder / "current.yaml"
     current.write_text(
@@ -123,8 +120,9 @@ def test_changed_current_is_refused_then_bumped_with_version(tmp_path):
     assert "allOf" not in new
     for link in ("1.4.0", "latest", "latest.yaml"):
         target = folder / link
-        # The checkout stores links as small files; that convention is kept.
-        assert target.read_text() == "1.4.0.yaml"
+        assert link_target(target) == "1.4.0.yaml"
+        # the checkout's convention is kept: symlinks stay symlinks, files stay files
+        assert target.is_symlink() == (links == "symlinks")
     assert (folder / "1.3.0.yaml").read_bytes() == before
 
     again = run("schema", "materialize", str(folder), *sources(repos))

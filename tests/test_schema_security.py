@@ -15,9 +15,7 @@ import yaml
 from mpsandbox.schemas.ajv_security import find_insecurities
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
 
-TEST_SCHEMAS = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "wm" / "eventgate" / "test" / "schemas"
-)
+TEST_SCHEMAS = Path(__file__).resolve().parent / "data" / "eventgate" / "test" / "schemas"
 
 
 def _load(name: str) -> dict:

@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from mpsandbox.schemas.registry import SchemaRegistry
-from mpsandbox.schemas.sources import DirectorySource, RemoteSource, title_and_version
+from mpsandbox.schemas.remote import RemoteSource
+from mpsandbox.schemas.sources import DirectorySource, title_and_version
 from tests.conftest import PRIMARY, SECONDARY
 
 WEB_BASE = "/analytics/product_metrics/web/base"
@@ -47,7 +47,8 @@ def test_missing_version_says_where_it_looked_and_what_exists():
     assert any(str(PRIMARY) in a.location for a in res.attempts)
     assert res.available_versions[str(SECONDARY)] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
     text = " ".join(res.hints)
-    assert "--schemas" in text and "--remote-schemas" in text and "1.3.0" in text
+    assert "--schemas" in text and "1.3.0" in text
+    assert "--remote-schemas" not in text  # a no-op since remote schemas are on by default
 
 
 def test_title_and_version():
@@ -84,11 +85,8 @@ async def test_latest_follows_a_new_version_without_restart(make_server, http, t
     server = await make_server(schema_dirs=(root,), watch_schemas=True, fill_ins=False)
     event = json.loads(
         (
-            Path(__file__).parents[1]
-            / "../shared/wm/eventgate/recorded-local-run/req/latest_uri.json"
-        )
-        .resolve()
-        .read_text()
+            Path(__file__).parent / "data/eventgate/recorded-local-run/req/latest_uri.json"
+        ).read_text()
     )
     url = server.url + "/v1/events"
     async with http.post(url, json=event) as resp:
@@ -125,30 +123,8 @@ async def test_latest_follows_a_new_version_without_restart(make_server, http, t
     } == {"keyword": "required", "missingProperty": "mpsandbox_new_field"}
 
 
-@pytest.fixture
-async def schema_site():
-    """The public secondary repository served over HTTP from loopback, like schema.wikimedia.org."""
-    hits: list[str] = []
-
-    @web.middleware
-    async def count(request, handler):
-        hits.append(request.path)
-        return await handler(request)
-
-    app = web.Application(middlewares=[count])
-    app.router.add_static("/repositories/secondary/jsonschema", SECONDARY, follow_symlinks=True)
-    app.router.add_static("/repositories/primary/jsonschema", PRIMARY, follow_symlinks=True)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/repositories", hits, runner
-    await runner.cleanup()
-
-
-async def test_remote_source_fetches_caches_and_works_offline(schema_site, tmp_path):
-    base, hits, runner = schema_site
+async def test_remote_source_fetches_caches_and_works_offline(schema_host, tmp_path):
+    base, hits = schema_host.root, schema_host.hits
     cache = tmp_path / "cache"
     sources = [
         RemoteSource(f"{base}/secondary/jsonschema", cache),
@@ -158,7 +134,7 @@ async def test_remote_source_fetches_caches_and_works_offline(schema_site, tmp_p
     res = await asyncio.to_thread(reg.resolve, f"{WEB_BASE}/1.3.0")
     assert res.ok, res.reason
     assert hits
-    await runner.cleanup()  # the network is gone
+    await schema_host.stop()  # the network is gone
     offline = SchemaRegistry([RemoteSource(f"{base}/secondary/jsonschema", cache)])
     res = await asyncio.to_thread(offline.resolve, f"{WEB_BASE}/1.3.0")
     assert res.ok, res.reason
@@ -167,7 +143,41 @@ async def test_remote_source_fetches_caches_and_works_offline(schema_site, tmp_p
     assert any("unreachable" in a.outcome for a in missing.attempts)
 
 
-async def test_nothing_remote_is_contacted_unless_asked(server, http):
+async def test_offline_leaves_remote_sources_to_the_cache(server, http):
+    """The suite runs with MPSANDBOX_OFFLINE=1 (conftest): remotes are read from the cache
+    only, and nothing but loopback is contacted."""
     async with http.get(server.url + "/sandbox/stats") as resp:
-        kinds = {s["kind"] for s in (await resp.json())["schema_sources"]}
-    assert kinds == {"directory"}
+        sources = (await resp.json())["schema_sources"]
+    remotes = [s for s in sources if s["kind"] == "remote"]
+    assert [s["name"] for s in remotes] == [
+        "https://schema.wikimedia.org/repositories/primary/jsonschema",
+        "https://schema.wikimedia.org/repositories/secondary/jsonschema",
+    ]
+    assert all(s["offline"] for s in remotes)
+
+
+def test_a_ref_the_unreachable_host_holds_is_tried_again_later(tmp_path):
+    """An outage is no verdict on the schema: the failure is kept for a minute, not until
+    the next schema change (a $ref's outage, too)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{sock.getsockname()[1]}/primary/jsonschema"
+    local = tmp_path / "repo/analytics/mine"
+    local.mkdir(parents=True)
+    (local / "1.0.0.yaml").write_text(
+        "title: analytics/mine\n$id: /analytics/mine/1.0.0\ntype: object\n"
+        "allOf:\n  - $ref: /fragment/analytics/common/1.0.0#\n"
+    )
+    reg = SchemaRegistry(
+        [DirectorySource(tmp_path / "repo"), RemoteSource(gone, tmp_path / "cache", timeout=1)]
+    )
+    res = reg.resolve("/analytics/mine/1.0.0")
+    assert not res.ok and "$ref" in res.reason and "unreachable" in res.reason
+    assert res.retry_at is not None
+    missing = reg.resolve("/analytics/nowhere/1.0.0")
+    assert not missing.ok and missing.retry_at is not None
+    assert "unreachable" in missing.reason and "--remote-schemas" not in " ".join(missing.hints)
+    local_only = SchemaRegistry([DirectorySource(tmp_path / "repo")])
+    assert local_only.resolve("/analytics/nowhere/1.0.0").retry_at is None

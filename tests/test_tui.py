@@ -541,3 +541,22 @@ async def test_the_key_bar_folds_screen_keys_when_narrow_and_never_cuts_one(sett
         await pilot.click(KeyBar, offset=(line.index("1…0") + 1, 0))
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
         assert "Instruments" in screen_text(app) and "Metrics" in screen_text(app)
+
+
+async def test_header_says_once_that_the_schema_host_cannot_be_reached(settings):
+    """Remote schemas on, the host gone: the header says so in one line, the events of a
+    schema the local checkouts lack are errors, and the sandbox keeps taking events."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        gone = f"http://127.0.0.1:{s.getsockname()[1]}/repositories/secondary/jsonschema"
+    online = settings.with_(offline=False, remote_schemas=(gone,))
+    unknown = {**VALID_EVENT, "$schema": "/analytics/product_metrics/web/base/9.9.9"}
+    async with running(online) as (app, pilot):
+        assert app.status.schemas_unreachable is None
+        assert "schemas:" in screen_text(app)
+        await post(intake_url(app), unknown)
+        await until(pilot, lambda: app.status.schemas_unreachable, what="the unreachable line")
+        host = gone.split("/")[2]
+        line = f"{host} unreachable: 0 cached schemas, built-ins; --schemas DIR for a local"
+        await until(pilot, lambda: line in screen_text(app), what="the header")
+        assert await post(intake_url(app), VALID_EVENT) == 201  # local schemas still judge

@@ -18,7 +18,7 @@ import yaml
 
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError, errors_text
 
-WM = Path(__file__).resolve().parents[1].parent / "shared" / "wm"
+WM = Path(__file__).resolve().parent / "data"
 SECONDARY = WM / "schemas" / "secondary" / "jsonschema"
 RECORDED = WM / "eventgate" / "recorded-local-run"
 EVENTGATE_TEST_SCHEMAS = WM / "eventgate" / "test" / "schemas"

@@ -22,7 +22,7 @@ import yaml
 
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
 
-WM = Path(__file__).resolve().parents[1].parent / "shared" / "wm"
+WM = Path(__file__).resolve().parent / "data"
 ROOTS = [
     WM / "schemas" / "primary" / "jsonschema",
     WM / "schemas" / "secondary" / "jsonschema",

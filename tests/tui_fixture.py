@@ -1,6 +1,6 @@
 """Fixed fixture data for TUI tests, snapshots and screenshots.
 
-Events go through the real pipeline (real schemas from ../shared/wm) and the real writer
+Events go through the real pipeline (real schemas from tests/data) and the real writer
 with fixed receive times, request ids and headers, so every screen renders the same on
 every machine. Times are shown in UTC (``use_utc``).
 """
@@ -23,7 +23,7 @@ from mpsandbox.records import RequestRecord
 from mpsandbox.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-WM = (ROOT / ".." / "shared" / "wm").resolve()
+WM = ROOT / "tests" / "data"
 REQ = WM / "eventgate/recorded-local-run/req"
 #: The real schema repositories, copied to a fixed place so that the paths screens show
 #: (where a schema was loaded from) are the same on every machine and in CI.
@@ -43,7 +43,7 @@ def ensure_schema_copies() -> tuple[Path, ...]:
         staging = target.with_name(target.name + f".{os.getpid()}.tmp")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(origin, staging, symlinks=True)
-        (staging / ".complete").write_text("copied from ../shared/wm\n")
+        (staging / ".complete").write_text("copied from tests/data\n")
         shutil.rmtree(target, ignore_errors=True)
         with contextlib.suppress(OSError):  # another process may have won the race
             staging.rename(target)

@@ -25,7 +25,31 @@ def default_db_path() -> Path:
 
 
 def default_cache_dir() -> Path:
+    """Where fetched schemas are kept: ``MPSANDBOX_CACHE``, else the user cache folder."""
+    if os.environ.get("MPSANDBOX_CACHE"):
+        return Path(os.environ["MPSANDBOX_CACHE"])
     return platformdirs.user_cache_path("mpsandbox") / "schemas"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_offline() -> bool:
+    """``MPSANDBOX_OFFLINE=1``. Read by the default itself, not only by
+    :func:`from_environment`, so that settings made in code (tests, the TUI fixture) never
+    reach the network when the environment says offline."""
+    return _env_flag("MPSANDBOX_OFFLINE")
+
+
+def default_remote_schemas() -> tuple[str, ...]:
+    """``MPSANDBOX_REMOTE_SCHEMAS`` (space-separated base URLs), else the public pair."""
+    from mpsandbox.schemas.configured import PUBLIC_REMOTES
+
+    given = os.environ.get("MPSANDBOX_REMOTE_SCHEMAS")
+    if given is not None and given.strip():
+        return tuple(dict.fromkeys(given.split()))
+    return PUBLIC_REMOTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +58,12 @@ class Settings:
     port: int = DEFAULT_PORT
     db: Path = field(default_factory=default_db_path)
     schema_dirs: tuple[Path, ...] = ()
-    remote_schemas: tuple[str, ...] = ()
+    #: Remote schema repositories, searched after schema_dirs (see schemas/configured.py).
+    remote_schemas: tuple[str, ...] = field(default_factory=default_remote_schemas)
+    #: Remote repositories are read from the cache only, never the network.
+    offline: bool = field(default_factory=default_offline)
+    #: Longest a remote fetch may delay an answer, in seconds.
+    remote_timeout: float = 3.0
     use_builtin_schemas: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_body: int = DEFAULT_MAX_BODY
@@ -117,7 +146,8 @@ def parse_duration(text: str) -> float:
 
 
 def from_environment(base: Settings | None = None) -> Settings:
-    """Apply MPSANDBOX_* variables over `base`."""
+    """Apply MPSANDBOX_* variables over `base`. (MPSANDBOX_OFFLINE, MPSANDBOX_REMOTE_SCHEMAS
+    and MPSANDBOX_CACHE are read by the fields' defaults.)"""
     s = base or Settings()
     env = os.environ
     changes: dict = {}
@@ -133,8 +163,6 @@ def from_environment(base: Settings | None = None) -> Settings:
         )
     if "MPSANDBOX_MAX_BODY" in env:
         changes["max_body"] = parse_size(env["MPSANDBOX_MAX_BODY"])
-    if "MPSANDBOX_CACHE" in env:
-        changes["cache_dir"] = Path(env["MPSANDBOX_CACHE"])
     if env.get("MPSANDBOX_STREAM_CONFIG"):
         changes["stream_config"] = env["MPSANDBOX_STREAM_CONFIG"]
     if env.get("MPSANDBOX_EXPERIMENTS"):

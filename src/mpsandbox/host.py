@@ -47,6 +47,8 @@ class Batch:
     revalidated: dict[str, Any] | None = None
     #: Not events: the chaos setting changed (ChaosState.as_dict).
     chaos: dict[str, Any] | None = None
+    #: Not events: a schema host cannot be reached (the line to show).
+    schemas_unreachable: str | None = None
 
 
 Listener = Callable[[Batch], None]
@@ -203,6 +205,8 @@ class IntakeHost:
                 batch = Batch(revalidated=dict(msg["revalidated"]))
             elif "chaos" in msg:
                 batch = Batch(chaos=dict(msg["chaos"]))
+            elif "schemas_unreachable" in msg:
+                batch = Batch(schemas_unreachable=str(msg["schemas_unreachable"]))
             elif "committed" in msg:
                 batch = Batch(
                     events=int(msg["committed"]),

@@ -24,8 +24,9 @@ from mpsandbox.platform.experiments import Experiments, ExperimentsError, load_e
 from mpsandbox.platform.stream_configs import StreamConfigs, StreamConfigSource
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.revalidation import Report, rejudge, store_call, titles_for_paths
+from mpsandbox.schemas.configured import schema_sources
 from mpsandbox.schemas.registry import SchemaRegistry
-from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
+from mpsandbox.schemas.sources import DirectorySource
 from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
 
 log = logging.getLogger(__name__)
@@ -52,15 +53,11 @@ _EVERY_TITLE = object()
 
 
 def build_registry(settings: Settings) -> SchemaRegistry:
-    sources: list[Any] = [DirectorySource(d) for d in settings.schema_dirs]
-    for base in settings.remote_schemas:
-        sources.append(RemoteSource(base, settings.cache_dir))
-    if settings.use_builtin_schemas:
-        sources.append(DirectorySource(builtin_schema_dir(), name="mpsandbox built-in schemas"))
     return SchemaRegistry(
-        sources,
+        schema_sources(settings),
         secure=settings.secure_schemas,
         allow_absolute_uris=settings.allow_absolute_schema_uris,
+        local_dirs_given=bool(settings.schema_dirs),
     )
 
 

@@ -164,15 +164,30 @@ def _link_target(path: Path) -> str | None:
     return None
 
 
+def _pseudo_link(path: Path) -> bool | None:
+    """Whether the link at `path` is a pseudo-link file (False: a symlink; None: no link)."""
+    if path.is_symlink():
+        return False
+    if path.exists():
+        return _link_target(path) is not None
+    return None
+
+
 def _uses_pseudo_links(folder: Path) -> bool:
-    """Whether this checkout stores links as small files (git without symlink support),
-    judged by the `latest` links already there; a new schema gets real symlinks."""
+    """Whether this checkout stores links as small files (git with core.symlinks=false),
+    judged by the `latest` links already there or, for a new schema, by the nearest other
+    schema's; with none anywhere, real symlinks, as the schema repositories have them."""
     for name in ("latest.yaml", "latest"):
-        path = folder / name
-        if path.is_symlink():
-            return False
-        if path.exists():
-            return _link_target(path) is not None
+        own = _pseudo_link(folder / name)
+        if own is not None:
+            return own
+    for parent in list(folder.parents)[:4]:
+        for n, path in enumerate(parent.rglob("latest.yaml")):
+            if n >= 20:
+                break
+            other = _pseudo_link(path)
+            if other is not None:
+                return other
     return False
 
 

@@ -18,14 +18,13 @@ from typing import Any
 
 import yaml
 
+from mpsandbox.schemas.configured import Source
 from mpsandbox.schemas.refs import RefError
 from mpsandbox.schemas.sources import (
     Attempt,
     DirectorySource,
     Found,
-    RemoteSource,
     SchemaParseError,
-    builtin_schema_dir,
     parse_schema_text,
 )
 
@@ -38,7 +37,6 @@ __all__ = [
     "published_versions",
     "read_schema_file",
     "repo_root_of",
-    "sources_for",
     "version_from_id",
     "version_key",
 ]
@@ -47,8 +45,6 @@ CURRENT = "current.yaml"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _COERCE_RE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-
-Source = DirectorySource | RemoteSource
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -165,16 +161,6 @@ class RepoConfig:
 def _read_config(path: Path, _stamp: int) -> RepoConfig:
     """Parsed once per file version: every schema built in a run asks for it."""
     return RepoConfig.parse(path)
-
-
-def sources_for(settings: Any) -> list[Source]:
-    """The schema sources the settings name, in the order `serve` searches them."""
-    sources: list[Source] = [DirectorySource(d) for d in settings.schema_dirs]
-    for base in settings.remote_schemas:
-        sources.append(RemoteSource(base, settings.cache_dir))
-    if settings.use_builtin_schemas:
-        sources.append(DirectorySource(builtin_schema_dir(), name="mpsandbox built-in schemas"))
-    return sources
 
 
 class Resolver:

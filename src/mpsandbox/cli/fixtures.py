@@ -237,7 +237,6 @@ def replay_cmd(
         for k in (
             "db",
             "schema_dirs",
-            "remote_schemas",
             "remote_bases",
             "stream_config",
             "experiments_file",

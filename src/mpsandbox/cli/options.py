@@ -21,7 +21,6 @@ from mpsandbox.config import (
     parse_size,
 )
 from mpsandbox.errors import MpsandboxError
-from mpsandbox.schemas.sources import PUBLIC_REMOTES
 
 
 def _apply(fn, options):
@@ -32,6 +31,42 @@ def _apply(fn, options):
     return fn
 
 
+def remote_options(fn):
+    """The remote schema repositories' options, the same on every command that reads
+    schemas (see mpsandbox/schemas/configured.py for the order)."""
+    options = [
+        click.option(
+            "--offline",
+            is_flag=True,
+            default=None,
+            help="Do not contact schema.wikimedia.org (or any remote): remote schemas come "
+            "from the on-disk cache only. Env: MPSANDBOX_OFFLINE=1.",
+        ),
+        click.option(
+            "--remote-schema-base",
+            "remote_bases",
+            multiple=True,
+            metavar="URL",
+            help="Fetch schemas from this base URL too, after the public repositories "
+            "(repeatable). MPSANDBOX_REMOTE_SCHEMAS (space-separated URLs) replaces the "
+            "public pair.",
+        ),
+        click.option(
+            "--remote-timeout",
+            type=click.FloatRange(min=0.1),
+            default=None,
+            metavar="SECONDS",
+            help="Longest a remote schema fetch may delay an answer (default 3).",
+        ),
+        click.option(
+            "--remote-schemas",
+            is_flag=True,
+            help="No effect, kept for old scripts: remote schemas are on by default.",
+        ),
+    ]
+    return _apply(fn, options)
+
+
 def schema_options(fn):
     """Options every command that judges events shares, so they all judge alike."""
     options = [
@@ -40,20 +75,8 @@ def schema_options(fn):
             "schema_dirs",
             multiple=True,
             type=click.Path(path_type=Path),
-            help="A schema repository checkout or directory (repeatable; searched in order).",
-        ),
-        click.option(
-            "--remote-schemas",
-            is_flag=True,
-            help="Also fetch schemas from schema.wikimedia.org (primary, then secondary); "
-            "cached on disk for offline use.",
-        ),
-        click.option(
-            "--remote-schema-base",
-            "remote_bases",
-            multiple=True,
-            metavar="URL",
-            help="Fetch schemas from this base URL too (repeatable).",
+            help="A schema repository checkout or directory (repeatable; searched in order, "
+            "before schema.wikimedia.org and the built-ins). Env: MPSANDBOX_SCHEMAS.",
         ),
         click.option(
             "--no-builtin-schemas",
@@ -83,7 +106,8 @@ def schema_options(fn):
             "as in production. Without it, every stream is allowed.",
         ),
     ]
-    return _apply(fn, options)
+    # the remote repositories' options come right after --schemas in --help
+    return _apply(fn, [*options[:1], remote_options, *options[1:]])
 
 
 def parse_revalidate(value: str) -> int | None:
@@ -111,11 +135,13 @@ def build_settings(**opts: Any) -> Settings:
                 f"not a directory: {', '.join(missing)}", param_hint="--schemas"
             )
         changes["schema_dirs"] = tuple(Path(d) for d in opts["schema_dirs"])
-    remotes = list(opts.get("remote_bases") or ())
-    if opts.get("remote_schemas"):
-        remotes += list(PUBLIC_REMOTES)
-    if remotes:
-        changes["remote_schemas"] = tuple(dict.fromkeys(remotes))
+    # --remote-schemas is accepted and ignored: remote schemas are on unless --offline.
+    if opts.get("remote_bases"):
+        changes["remote_schemas"] = tuple(dict.fromkeys([*s.remote_schemas, *opts["remote_bases"]]))
+    if opts.get("offline"):
+        changes["offline"] = True
+    if opts.get("remote_timeout") is not None:
+        changes["remote_timeout"] = float(opts["remote_timeout"])
     if opts.get("no_builtin_schemas"):
         changes["use_builtin_schemas"] = False
     if "fill_ins" in opts:

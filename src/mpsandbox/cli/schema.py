@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from mpsandbox.cli.options import remote_options
 from mpsandbox.errors import MpsandboxError
 
 
@@ -30,18 +31,7 @@ def source_options(fn):
             help="A schema repository checkout or directory to resolve $refs and names in "
             "(repeatable; searched in order, after the schema's own repository).",
         ),
-        click.option(
-            "--remote-schemas",
-            is_flag=True,
-            help="Also fetch from schema.wikimedia.org (primary, then secondary); cached.",
-        ),
-        click.option(
-            "--remote-schema-base",
-            "remote_bases",
-            multiple=True,
-            metavar="URL",
-            help="Fetch schemas from this base URL too (repeatable).",
-        ),
+        remote_options,
         click.option(
             "--no-builtin-schemas",
             is_flag=True,
@@ -65,15 +55,17 @@ def format_option(fn):
 
 
 def _resolver(opts: dict[str, Any]):
-    from mpsandbox.authoring.repo import Resolver, sources_for
+    from mpsandbox.authoring.repo import Resolver
     from mpsandbox.cli.options import build_settings
+    from mpsandbox.schemas.configured import schema_sources
 
-    return Resolver(sources_for(build_settings(**opts))), opts.get("schema_dirs") or ()
+    return Resolver(schema_sources(build_settings(**opts))), opts.get("schema_dirs") or ()
 
 
 @click.group()
 def schema() -> None:
-    """Author schemas in repository layout: materialize, lint, diff and scaffold.
+    """Author schemas in repository layout (materialize, lint, diff, scaffold); fetch and
+    list the remote schema cache.
 
     The loop jsonschema-tools runs for Wikimedia's schema repositories, locally and without
     Node: edit current.yaml, `materialize` it into X.Y.Z.yaml, `lint` before review, `diff`
@@ -242,3 +234,80 @@ def new(name: str, base: str | None, fragments: tuple[str, ...], into: Path, **o
     sources = "".join(f" --schemas {d}" for d in opts.get("schema_dirs") or ())
     click.echo(f"next: add fields, then `mpsandbox schema materialize {folder}{sources}`")
     click.echo(f"      and `mpsandbox schema lint {folder}{sources}`")
+
+
+# --- the remote schema cache ------------------------------------------------------------
+
+
+def _remote_settings(opts: dict[str, Any]):
+    from mpsandbox.cli.options import build_settings
+
+    return build_settings(**opts)
+
+
+@schema.command("fetch")
+@click.argument("names", nargs=-1, required=True, metavar="TITLE[/VERSION]...")
+@remote_options
+def fetch(names: tuple[str, ...], **opts: Any) -> None:
+    """Fill the schema cache ahead of an offline trip: each TITLE[/VERSION] (latest when no
+    version) from the remote repositories, with every $ref it uses (fragments).
+
+    Afterwards, serve, validate and the rest judge these events with no network, as with
+    --offline. Exits 1 if any could not be fetched.
+    """
+    from mpsandbox.authoring.repo import Resolver
+    from mpsandbox.schemas.configured import schema_sources
+    from mpsandbox.schemas.refs import RefError, inline_refs
+    from mpsandbox.schemas.remote import RemoteSource, cached_urls
+    from mpsandbox.schemas.sources import VERSION_RE, SchemaParseError
+
+    settings = _remote_settings(opts)
+    if settings.offline:
+        raise MpsandboxError(
+            "remote schemas are off (--offline or MPSANDBOX_OFFLINE): nothing to fetch from"
+        )
+    remotes = [s for s in schema_sources(settings) if isinstance(s, RemoteSource)]
+    if not remotes:
+        raise MpsandboxError("no remote schema repository (MPSANDBOX_REMOTE_SCHEMAS is empty)")
+    resolver = Resolver(remotes)
+    failed = 0
+    for name in names:
+        path = name.strip().strip("/")
+        last = path.rsplit("/", 1)[-1]
+        uri = "/" + (path if VERSION_RE.match(last) or last == "latest" else path + "/latest")
+        before = {url for url, _ in cached_urls(settings.cache_dir)}
+        try:
+            inline_refs(resolver.load(uri), resolver.load)
+        except (RefError, SchemaParseError) as exc:
+            failed += 1
+            click.echo(f"{uri}: not fetched: {exc}", err=True)
+            continue
+        found = resolver.find(uri)
+        new = len({url for url, _ in cached_urls(settings.cache_dir)} - before)
+        where = found.location if found is not None else "?"
+        click.echo(f"{uri}: cached from {where} ({new} new documents, $refs included)")
+    click.echo(f"cache: {settings.cache_dir}")
+    sys.exit(1 if failed else 0)
+
+
+@schema.command("cache")
+@click.option("--clear", is_flag=True, help="Remove every cached schema.")
+def cache(clear: bool) -> None:
+    """List the schemas fetched from remote repositories and kept on disk (the cache used
+    offline), or remove them all with --clear. Location: MPSANDBOX_CACHE, else the user
+    cache folder."""
+    from mpsandbox.schemas.remote import cached_urls, clear_cache
+
+    settings = _remote_settings({})
+    if clear:
+        n = clear_cache(settings.cache_dir)
+        click.echo(f"removed {n} cached schemas from {settings.cache_dir}")
+        return
+    entries = cached_urls(settings.cache_dir)
+    for url, body in entries:
+        try:
+            size = body.stat().st_size
+        except OSError:
+            continue
+        click.echo(f"{size:>9,}  {url}")
+    click.echo(f"{len(entries)} cached schemas in {settings.cache_dir}")

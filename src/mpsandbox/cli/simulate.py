@@ -42,15 +42,6 @@ def _demo_configs(opts: dict[str, Any]) -> None:
         opts["instruments"] = str(location) if location else None
 
 
-def reference_schema_dirs() -> tuple[Path, ...]:
-    """The checkout's reference schema repositories (``../shared/wm/schemas``), when
-    present: what the example instruments' events validate against."""
-    root = Path(__file__).resolve().parents[3]
-    wm = root.parent / "shared" / "wm" / "schemas"
-    dirs = (wm / "secondary" / "jsonschema", wm / "primary" / "jsonschema")
-    return dirs if all(d.is_dir() for d in dirs) else ()
-
-
 @click.command()
 @click.option(
     "--to",
@@ -141,16 +132,14 @@ def simulate(
     sent) and users enrolled in experiments (mw-user hashing, edge-unique 'awaiting').
     Without --to, feeds the local pipeline (--db). With --to, the intake should load the
     same --stream-config and --experiments for its findings to apply (default for both:
-    the demo's built-in ones, see `mpsandbox demo`; into the local pipeline, the
-    checkout's reference schemas unless --schemas is given). Exits 1 when
+    the demo's built-in ones, see `mpsandbox demo`; schemas as every command finds them:
+    --schemas, schema.wikimedia.org, the built-ins). Exits 1 when
     requests failed to reach the intake.
     """
     from mpsandbox.simulate.run import SimOptions, make_planner
     from mpsandbox.simulate.run import simulate as run_simulation
 
     _demo_configs(opts)
-    if not to and not opts.get("schema_dirs"):
-        opts["schema_dirs"] = reference_schema_dirs()
     settings = build_settings(**opts)
     check_stream_config(settings)
     check_experiments(settings)
@@ -269,20 +258,9 @@ def stop_simulator(proc: subprocess.Popen) -> None:
 
 def demo_settings(opts: dict[str, Any]):
     """The demo's settings from serve options (``opts`` is completed in place): the demo's
-    stream configs, experiments and instruments unless given, and the checkout's reference
-    schemas unless --schemas is given."""
+    stream configs, experiments and instruments unless given; schemas as every command
+    finds them (schemas/configured.py)."""
     _demo_configs(opts)
-    if not opts.get("schema_dirs"):
-        opts["schema_dirs"] = reference_schema_dirs()
-        if not opts["schema_dirs"] and not opts.get("remote_schemas"):
-            # Without a checkout, the public schema repositories (fetched once, cached on
-            # disk) still let every demo event be judged against the real schemas.
-            opts["remote_schemas"] = True
-            click.echo(
-                "mpsandbox: no local schema checkout found; fetching schemas from "
-                "schema.wikimedia.org (cached; give --schemas DIR to work offline)",
-                err=True,
-            )
     return build_settings(**opts)
 
 
@@ -301,8 +279,8 @@ def demo(rate: float, **opts: Any) -> None:
 
     Uses the demo's built-in stream configs and experiments and the example instruments
     (override with --stream-config, --experiments, --instruments), a fresh database in a
-    temporary folder unless --db is given, and the reference schemas of the checkout
-    (../shared/wm/schemas) unless --schemas is given. Without a terminal it runs headless
+    temporary folder unless --db is given, and the schemas every command uses (--schemas,
+    schema.wikimedia.org, cached, then the built-ins). Without a terminal it runs headless
     (serve and the simulator).
     """
     with contextlib.ExitStack() as stack:

@@ -14,7 +14,9 @@ Protocol (one JSON object per line):
   ``{"failed": "port_busy" | "store", "message": ..., "port": ...}`` (then exit 2); after
   that ``{"committed": n, "newest": id, "by_verdict": {...}}`` per committed batch,
   ``{"reset": true}`` after a reset, ``{"chaos": {...}}`` when the chaos setting changed
-  (``ChaosState.as_dict``; any process may change it, the intake notices within a second), and ``{"reply": N, "result": ...}`` or
+  (``ChaosState.as_dict``; any process may change it, the intake notices within a second),
+  ``{"schemas_unreachable": line}`` once when a schema host cannot be reached, and
+  ``{"reply": N, "result": ...}`` or
   ``{"reply": N, "error": ...}`` for commands.
 """
 
@@ -33,6 +35,7 @@ from mpsandbox.config import settings_from_json
 from mpsandbox.intake.server import PortBusy, RunningServer, start_server
 from mpsandbox.platform.stream_configs import StreamConfigError
 from mpsandbox.sandbox import Committed
+from mpsandbox.schemas.remote import HEALTH, unreachable_line
 from mpsandbox.store import StoreError
 
 #: How much lower than the face the intake and its store process run (nice(2) steps).
@@ -120,6 +123,11 @@ async def _serve(out: _Out) -> int:
         lambda report: out.send({"revalidated": report.as_dict()})
     )
     server.sandbox.add_chaos_listener(lambda state: out.send({"chaos": state.as_dict()}))
+    HEALTH.add_listener(
+        lambda host, _failure: out.send(
+            {"schemas_unreachable": unreachable_line(host, settings.cache_dir)}
+        )
+    )
     out.send({"ready": True, "url": server.url, "port": server.port, "db": str(settings.db)})
 
     stop = asyncio.Event()

@@ -23,6 +23,7 @@ from mpsandbox.config import Settings
 from mpsandbox.intake.app import make_app
 from mpsandbox.records import INVALID, LEGACY, VALID
 from mpsandbox.sandbox import Committed, Sandbox
+from mpsandbox.schemas.remote import HEALTH, unreachable_line
 
 
 class PortBusy(Exception):
@@ -147,6 +148,27 @@ def _chaos_announcer(out: TextIO, jsonl: bool, quiet: bool, db) -> Callable[[Cha
     return announce
 
 
+def _unreachable_announcer(out: TextIO, jsonl: bool, quiet: bool, settings: Settings):
+    """Say once per outage that a schema host cannot be reached (not once per event): a
+    line on the output in text mode; in JSON lines mode a ``{"schemas_unreachable": ...}``
+    line there and the words on stderr; with ``--output none`` the words on stderr."""
+
+    def announce(host: str) -> None:
+        line = "mpsandbox: " + unreachable_line(host, settings.cache_dir)
+        try:
+            if jsonl and not quiet:
+                obj = {"schemas_unreachable": {"host": host, "message": line}}
+                out.write(jsonio.dumps_str(obj) + "\n")
+                out.flush()
+            target = sys.stderr if jsonl or quiet else out
+            target.write(line + "\n")
+            target.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    return announce
+
+
 async def serve_forever(
     settings: Settings,
     *,
@@ -192,9 +214,16 @@ async def serve_forever(
     server.sandbox.add_chaos_listener(
         lambda state: loop.call_soon_threadsafe(announce, state)  # heard on a poll thread
     )
+    unreachable = _unreachable_announcer(out, jsonl, quiet, settings)
+
+    def heard(host: str, _failure) -> None:  # on whichever thread fetched
+        loop.call_soon_threadsafe(unreachable, host)
+
+    HEALTH.add_listener(heard)
     if ready:
         ready(server)
     await stop.wait()
+    HEALTH.remove_listener(heard)
     await server.stop()
     stats = server.sandbox.writer.stats()
     msg = f"mpsandbox stopped; {stats.get('committed_events', '?')} events stored this run\n"

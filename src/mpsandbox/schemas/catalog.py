@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mpsandbox.schemas.remote import RemoteSource, cached_urls
 from mpsandbox.schemas.sources import (
     EXTENSIONS,
     DirectorySource,
-    RemoteSource,
     SchemaParseError,
     parse_schema_text,
 )
@@ -96,11 +96,9 @@ def catalog_directory(source: DirectorySource, *, check: bool = True) -> SourceC
 def catalog_remote(source: RemoteSource) -> SourceCatalog:
     info: dict[str, Any] = source.describe()
     out = SourceCatalog(info.get("name", source.base_url), source.kind, source.base_url)
-    cached = 0
-    cache_dir = Path(getattr(source, "cache_dir", ""))
-    if cache_dir.is_dir():
-        cached = sum(1 for _ in cache_dir.rglob("*") if _.is_file())
-    out.note = f"fetched on demand; {cached:,} documents cached on disk for offline use"
+    cached = sum(1 for url, _ in cached_urls(source.cache_dir) if url.startswith(source.base_url))
+    how = "cache only (offline)" if source.offline else "fetched on demand"
+    out.note = f"{how}; {cached:,} documents cached on disk for offline use"
     return out
 
 

@@ -8,22 +8,28 @@ so `latest` follows the newest version and a fixed schema takes effect at once.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpsandbox.schemas.configured import Source
 from mpsandbox.schemas.refs import RefError, inline_refs
+from mpsandbox.schemas.remote import (
+    NOT_FOUND,
+    OFFLINE,
+    RETRY_AFTER_S,
+    TIMED_OUT,
+    TRANSIENT,
+    host_of,
+)
 from mpsandbox.schemas.sources import (
     Attempt,
-    DirectorySource,
     Found,
-    RemoteSource,
     SchemaParseError,
     has_protocol,
     title_and_version,
 )
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
-
-Source = DirectorySource | RemoteSource
 
 
 @dataclass(slots=True)
@@ -47,6 +53,9 @@ class Resolution:
     stale: str | None = None
     #: Per-schema facts the pipeline derives once (fill plan, shared explanation).
     memo: dict[str, Any] = field(default_factory=dict)
+    #: A remote could not be asked (unreachable, timed out): resolve again after this
+    #: (time.monotonic), rather than keep the failure until the next schema change.
+    retry_at: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,8 +93,11 @@ class SchemaRegistry:
         *,
         secure: bool = True,
         allow_absolute_uris: bool = False,
+        local_dirs_given: bool = False,
     ):
         self.sources = list(sources)
+        #: Whether --schemas was given, so a hint never suggests what is already done.
+        self.local_dirs_given = local_dirs_given
         self.secure = secure
         self.allow_absolute_uris = allow_absolute_uris
         self._cache: dict[str, Resolution] = {}
@@ -101,11 +113,13 @@ class SchemaRegistry:
 
     def resolve(self, uri: str) -> Resolution:
         cached = self._cache.get(uri)
-        if cached is not None:
+        if cached is not None and (cached.retry_at is None or time.monotonic() < cached.retry_at):
             return cached
         with self._lock:
             cached = self._cache.get(uri)
-            if cached is None:
+            if cached is None or (
+                cached.retry_at is not None and time.monotonic() >= cached.retry_at
+            ):
                 cached = self._resolve_uncached(uri)
                 self._cache[uri] = cached
             return cached
@@ -148,7 +162,9 @@ class SchemaRegistry:
             return res
         if found is None:
             res.message = failed
-            res.reason = "no schema source holds this URI"
+            res.reason = self._miss_reason(res.attempts)
+            if any(a.cause in TRANSIENT for a in res.attempts):
+                res.retry_at = time.monotonic() + RETRY_AFTER_S
             self._suggest(res)
             return res
         res.location, res.source = found.location, found.source
@@ -158,12 +174,15 @@ class SchemaRegistry:
             res.message = failed
             res.reason = f"{found.location} does not hold a JSON object"
             return res
+        ref_attempts: list[Attempt] = []
         try:
-            schema = inline_refs(found.schema, self._load_ref)
+            schema = inline_refs(found.schema, lambda ref: self._load_ref(ref, ref_attempts))
             res.compiled = CompiledSchema(schema, uri=uri, secure=self.secure)
         except (RefError, SchemaParseError) as exc:
             res.message = failed
             res.reason = f"a $ref could not be resolved: {exc}"
+            if any(a.cause in TRANSIENT for a in ref_attempts):
+                res.retry_at = time.monotonic() + RETRY_AFTER_S
             return res
         except SchemaCompileError as exc:
             res.message = failed
@@ -177,9 +196,10 @@ class SchemaRegistry:
             res.version = title_and_version(schema_id)[1] or res.version
         return res
 
-    def _load_ref(self, uri: str) -> Any:
+    def _load_ref(self, uri: str, tried_so_far: list[Attempt]) -> Any:
         attempts: list[Attempt] = []
         found = self.find(uri, attempts)
+        tried_so_far.extend(attempts)
         if found is None:
             tried = "; ".join(f"{a.location}: {a.outcome}" for a in attempts)
             raise RefError(f"$ref {uri} not found (tried {tried})")
@@ -196,13 +216,48 @@ class SchemaRegistry:
             res.hints.append(
                 f"{res.title} exists in versions {', '.join(have)}, but not {res.version}."
             )
-        res.hints.append(
-            "Point --schemas at an up-to-date checkout of the schema repository "
-            "(e.g. schemas/event/secondary), or"
-        )
-        res.hints.append(
-            "run with --remote-schemas to fetch from schema.wikimedia.org (cached for offline use)."
-        )
+        causes = {a.cause for a in res.attempts}
+        if causes & TRANSIENT:
+            res.hints.append(
+                "The schema host could not be reached: it is asked again within a minute; "
+                "`mpsandbox schema fetch TITLE/VERSION` fills the cache while online."
+            )
+        elif OFFLINE in causes:
+            res.hints.append(
+                "Remote schemas are off (--offline or MPSANDBOX_OFFLINE=1) and this one is not "
+                "cached: run once without them, or `mpsandbox schema fetch` it while online."
+            )
+        if self.local_dirs_given:
+            res.hints.append(
+                "Check that the --schemas checkouts are up to date (git pull) and hold this title."
+            )
+        else:
+            res.hints.append(
+                "For schemas not yet published, point --schemas at a local checkout "
+                "(e.g. of schemas/event/secondary)."
+            )
+
+    @staticmethod
+    def _miss_reason(attempts: list[Attempt]) -> str:
+        """Why no source held the URI, naming the real cause of each remote's failure."""
+        remote: dict[str, set[str]] = {}
+        for a in attempts:
+            if a.cause is not None:
+                remote.setdefault(host_of(a.source), set()).add(a.cause)
+        parts = []
+        for host, causes in remote.items():
+            if causes & TRANSIENT:
+                what = "timed out" if causes <= {TIMED_OUT, NOT_FOUND} else "unreachable"
+                parts.append(f"{host} {what}, and no cached copy")
+            elif OFFLINE in causes:
+                parts.append(f"{host} not asked (offline), and no cached copy")
+            elif causes == {NOT_FOUND}:
+                parts.append(f"{host} answered 404")
+            else:
+                parts.append(f"{host} failed ({', '.join(sorted(causes))})")
+        if not parts:
+            return "not in any schema source"
+        return "not in any local schema source; " + "; ".join(parts)
 
     def describe(self) -> list[dict[str, Any]]:
         return [s.describe() for s in self.sources]

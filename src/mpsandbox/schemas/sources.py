@@ -7,11 +7,7 @@ Unlike EventGate, every attempt is recorded, so a miss can say where it looked.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +42,14 @@ class Attempt:
     source: str
     location: str
     outcome: str
+    #: For a remote: why it failed (remote.py's UNREACHABLE, TIMED_OUT, NOT_FOUND, ...).
+    cause: str | None = None
 
     def as_dict(self) -> dict[str, str]:
-        return {"source": self.source, "location": self.location, "outcome": self.outcome}
+        out = {"source": self.source, "location": self.location, "outcome": self.outcome}
+        if self.cause is not None:
+            out["cause"] = self.cause
+        return out
 
 
 @dataclass(slots=True)
@@ -222,99 +223,6 @@ class DirectorySource:
 
     def watch_paths(self) -> list[Path]:
         return [self.root]
-
-
-class RemoteSource:
-    """A schema repository reached over HTTP, with an on-disk cache usable offline.
-
-    Only contacted when the user asked for it (`--remote-schemas`); each fetched document is
-    cached under `cache_dir`, and a cached copy is used when the network fails.
-    """
-
-    kind = "remote"
-
-    def __init__(self, base_url: str, cache_dir: str | Path, *, timeout: float = 5.0):
-        self.base_url = base_url.rstrip("/")
-        self.name = self.base_url
-        self.cache_dir = Path(cache_dir)
-        self.timeout = timeout
-        self._misses: dict[str, float] = {}
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "cache": str(self.cache_dir)}
-
-    def _cache_file(self, url: str) -> Path:
-        digest = hashlib.sha256(url.encode()).hexdigest()[:32]
-        return self.cache_dir / digest
-
-    def lookup(self, uri: str, attempts: list[Attempt]) -> Found | None:
-        rel = uri.split("#", 1)[0]
-        if has_protocol(rel):
-            return None
-        rel = "/" + rel.lstrip("/")
-        candidates = [rel]
-        if needs_extension(rel):
-            candidates = [rel + ".yaml", rel]
-        for cand in candidates:
-            url = self.base_url + cand
-            body = self._fetch(url, attempts)
-            if body is not None:
-                return Found(schema=parse_schema_text(body, url), location=url, source=self.name)
-        return None
-
-    def _fetch(self, url: str, attempts: list[Attempt]) -> bytes | None:
-        cache = self._cache_file(url)
-        if cache.is_file():
-            return cache.read_bytes()
-        if time.monotonic() - self._misses.get(url, -1e9) < 60:
-            attempts.append(Attempt(self.name, url, "not found (cached miss)"))
-            return None
-        try:
-            req = urllib.request.Request(url, headers={"User-Agent": "mpsandbox"})
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                body = resp.read(16 * 1024 * 1024)
-        except urllib.error.HTTPError as exc:
-            self._misses[url] = time.monotonic()
-            attempts.append(Attempt(self.name, url, f"HTTP {exc.code}"))
-            return None
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            reason = getattr(exc, "reason", exc)
-            attempts.append(Attempt(self.name, url, f"unreachable ({reason}); no cached copy"))
-            return None
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_bytes(body)
-            tmp.replace(cache)
-            (cache.with_suffix(".url")).write_text(url)
-        except OSError:
-            pass  # a cache we cannot write only costs a refetch
-        return body
-
-    def versions(self, title: str) -> list[str]:
-        """Versions seen in the cache (a remote listing would need a network round trip)."""
-        found = set()
-        if self.cache_dir.is_dir():
-            prefix = f"{self.base_url}/{title.strip('/')}/"
-            for marker in self.cache_dir.glob("*.url"):
-                try:
-                    url = marker.read_text()
-                except OSError:
-                    continue
-                if url.startswith(prefix):
-                    stem = url[len(prefix) :].removesuffix(".yaml")
-                    if _VERSION_RE.match(stem):
-                        found.add(stem)
-        return sorted(found, key=_version_key)
-
-    def watch_paths(self) -> list[Path]:
-        return []
-
-
-PUBLIC_REMOTES = (
-    "https://schema.wikimedia.org/repositories/primary/jsonschema",
-    "https://schema.wikimedia.org/repositories/secondary/jsonschema",
-)
 
 
 def builtin_schema_dir() -> Path:

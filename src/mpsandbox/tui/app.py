@@ -36,6 +36,7 @@ from mpsandbox.host import Batch, IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.records import VERDICTS
+from mpsandbox.schemas.remote import cached_urls, host_of
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
 from mpsandbox.tui.messages import ChaosChanged, OverridesChanged, Revalidated, StoreChanged
@@ -88,6 +89,8 @@ class AppStatus:
     read_only: bool = False
     #: The chaos spec while chaos is on (the header shows a CHAOS badge), else None.
     chaos: str | None = None
+    #: A schema host cannot be reached (remote.unreachable_line), shown in the header.
+    schemas_unreachable: str | None = None
 
     @property
     def total(self) -> int:
@@ -376,6 +379,8 @@ class MpSandboxApp(App[int]):
             self.post_message(Revalidated(batch.revalidated))
         elif batch.chaos is not None:
             self.post_message(ChaosChanged(batch.chaos))
+        elif batch.schemas_unreachable is not None:
+            self.call_from_thread(self._set_status, schemas_unreachable=batch.schemas_unreachable)
         else:
             self.feed.push(batch)
 
@@ -697,7 +702,10 @@ def _verdict_counts(reader: StoreReader) -> dict[str, int]:
 def _source_names(settings: Settings) -> tuple[str, ...]:
     """Short names for the header: the last two parts of each directory."""
     names = ["/".join(Path(d).parts[-2:]) for d in settings.schema_dirs]
-    names += list(settings.remote_schemas)
+    if not settings.offline:
+        names += list(dict.fromkeys(host_of(b) for b in settings.remote_schemas))
+    elif settings.remote_schemas and cached_urls(settings.cache_dir):
+        names.append("cache (offline)")
     if settings.use_builtin_schemas:
         names.append("built-in")
     return tuple(names)

@@ -11,7 +11,7 @@ from mpsandbox.tui.safe_text import clean
 
 class StatusBar(Static):
     """Listen address, schema sources, counts by verdict and events per second; a CHAOS
-    badge with the spec while chaos is on."""
+    badge with the spec while chaos is on, and a line when a schema host is unreachable."""
 
     DEFAULT_CSS = "StatusBar { height: 1; }"
 
@@ -33,6 +33,10 @@ def status_text(status) -> Text:
         line.append(" ⚡ CHAOS ", style="bold white on red")
         line.append(" ")
         line.append(clean(status.chaos, 60), style="bold red")
+        line.append("  │ ", style="dim")
+    if status.schemas_unreachable:
+        # Early too: events of schemas not held locally are errors until it is back.
+        line.append("⚠ " + clean(status.schemas_unreachable, 160), style="bold yellow")
         line.append("  │ ", style="dim")
     if status.read_only:
         line.append("read-only", style="bold yellow")
