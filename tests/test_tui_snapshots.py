@@ -2,7 +2,7 @@
 
 After an intended change, update the stored SVGs with
 ``.venv/bin/python -m pytest tests/test_tui_snapshots.py --snapshot-update``, look at the
-report, and regenerate the README's pictures with ``scripts/screenshots``.
+report; the README's pictures are recorded separately, live, by ``scripts/screenshots``.
 """
 
 from __future__ import annotations

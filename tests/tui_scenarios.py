@@ -1,7 +1,7 @@
 """The screens worth a picture, each a Pilot script on the fixed fixture database.
 
-Shared by the snapshot tests and by ``scripts/screenshots`` so that the README's pictures
-are exactly what the tests check.
+The snapshot tests run them on fixed data so that the pictures compare between runs; the
+README's pictures (``scripts/screenshots``) come from a live session instead.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from mpsandbox.platform.experiments import Experiments, ExperimentsError, load_e
 from mpsandbox.query import parse_query
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
+from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.timefmt import short_time
@@ -131,7 +132,9 @@ class ExperimentsScreen(ReloadingScreen):
             summary.append_text(safe(self.experiments_problem, "red", 200))
         else:
             summary.append(f" {len(self.experiments or ())} experiments", style="bold")
-            summary.append_text(safe(f" from {self.app.settings.experiments_file}", "dim"))
+            summary.append_text(
+                safe(f" from {shown_path(self.app.settings.experiments_file)}", "dim")
+            )
         summary.append("   ")
         summary.append(
             f"{findings:,} events with experiment findings",

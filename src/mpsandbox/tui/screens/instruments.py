@@ -40,6 +40,7 @@ from mpsandbox.instruments.definitions import (
 )
 from mpsandbox.instruments.sources import StoreTracker
 from mpsandbox.store import StoreError, StoreReader
+from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.widgets.key_bar import KeyBar
@@ -257,7 +258,7 @@ class InstrumentsScreen(ReloadingScreen):
         lib = coverage.library
         out = Text()
         if not lib.definitions and not lib.problems:
-            where = lib.location or "instruments/"
+            where = shown_path(lib.location) if lib.location else "instruments/"
             out.append(f" No instrument definitions in {where}. ", style="bold")
             out.append(
                 "Write one (instruments/README.md), scaffold one with "
@@ -267,7 +268,7 @@ class InstrumentsScreen(ReloadingScreen):
             t = summary(coverage.results)
             noun = "instrument" if t["instruments"] == 1 else "instruments"
             out.append(f" {t['instruments']:,} {noun}", style="bold")
-            out.append(f" from {lib.location}: " if lib.location else ": ")
+            out.append(f" from {shown_path(lib.location)}: " if lib.location else ": ")
             out.append(f"{t[PASS]:,} pass", style="green")
             out.append(", ")
             out.append(f"{t[FAIL]:,} fail", style="bold red" if t[FAIL] else "")

@@ -24,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from mpsandbox.fixtures.replay import TRANSPORT, Progress, ReplayOptions
+from mpsandbox.tui.paths import typed_path
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
@@ -125,7 +126,7 @@ class ReplayScreen(Screen):
         from mpsandbox.fixtures import FixtureError, read_fixture
 
         try:
-            fixture = await asyncio.to_thread(read_fixture, path.strip())
+            fixture = await asyncio.to_thread(read_fixture, typed_path(path))
         except FixtureError as exc:
             preview.update(safe(str(exc), "red", 300))
             return
@@ -225,7 +226,7 @@ class ReplayScreen(Screen):
         from mpsandbox.fixtures.replay import replay
 
         try:
-            fixture = read_fixture(path)
+            fixture = read_fixture(typed_path(path))
             progress = replay(
                 fixture.requests,
                 to=url,

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Static
 from mpsandbox.sandbox import build_registry
 from mpsandbox.schemas.catalog import SourceCatalog, catalog
 from mpsandbox.schemas.registry import Resolution, SchemaRegistry
+from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
@@ -112,8 +113,8 @@ def render_resolution(res: Resolution) -> Text:
     if res.ok:
         t.append("  ✔ resolves\n", style="bold green")
         t.append("  from ", style="dim")
-        t.append_text(safe(res.location))
-        t.append_text(safe(f"  ({res.source})", "dim"))
+        t.append_text(safe(shown_path(res.location)))
+        t.append_text(safe(f"  ({shown_path(res.source)})", "dim"))
         if res.title:
             t.append("\n  title ", style="dim")
             t.append_text(safe(f"{res.title}  version {res.version or '?'}"))
@@ -122,10 +123,12 @@ def render_resolution(res: Resolution) -> Text:
         t.append_text(safe(res.reason or res.message or "not found"))
     for a in res.attempts:
         t.append("\n  tried ", style="dim")
-        t.append_text(safe(f"{a.source}: {a.location} → {a.outcome}", "", 300))
+        t.append_text(
+            safe(f"{shown_path(a.source)}: {shown_path(a.location)} → {a.outcome}", "", 300)
+        )
     for title, versions in res.available_versions.items():
         t.append("\n  available ", style="dim")
-        t.append_text(safe(f"{title}: {', '.join(versions)}"))
+        t.append_text(safe(f"{shown_path(title)}: {', '.join(versions)}"))
     for hint in res.hints:
         t.append("\n  hint ", style="bold cyan")
         t.append_text(safe(hint))
@@ -152,8 +155,8 @@ def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -
     for i, c in enumerate(catalogs, 1):
         t.append("\n\n")
         t.append(f"{i}. ", style="bold")
-        t.append_text(safe(c.name, "bold"))
-        t.append_text(safe(f"  [{c.kind}] {c.location}", "dim"))
+        t.append_text(safe(shown_path(c.name), "bold"))
+        t.append_text(safe(f"  [{c.kind}] {shown_path(c.location)}", "dim"))
         if c.note:
             t.append("\n   ")
             t.append_text(safe(c.note, "dim"))

@@ -19,6 +19,7 @@ from mpsandbox.query import parse_query
 from mpsandbox.records import ERROR, INVALID, LEGACY, VALID, VERDICTS
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.messages import OverridesChanged
+from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.widgets.key_bar import KeyBar
@@ -169,7 +170,7 @@ class StreamsScreen(ReloadingScreen):
         else:
             configs = self.configs
             line.append(f" {len(configs or ())} configured", style="bold")
-            line.append_text(safe(f" from {self.app.settings.stream_config}", "dim"))
+            line.append_text(safe(f" from {shown_path(self.app.settings.stream_config)}", "dim"))
             for problem in (configs.problems if configs else [])[:3]:
                 line.append("  ⚠ ", style="yellow")
                 line.append_text(safe(problem, "yellow", 120))

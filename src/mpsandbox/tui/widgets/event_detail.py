@@ -26,6 +26,7 @@ from mpsandbox.explain import detail
 from mpsandbox.records import LEGACY, VALID, split_path
 from mpsandbox.resend import beacon_curl_command, curl_command
 from mpsandbox.tui.json_view import render_json
+from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.timefmt import full_time_ms
 from mpsandbox.tui.widgets.event_table import BADGES
@@ -278,9 +279,9 @@ class EventDetail(VerticalScroll):
         exp = d.get("explanation") or {}
         if exp.get("schema_location"):
             t.append("\n from     ", style="dim")
-            t.append_text(safe(exp["schema_location"]))
+            t.append_text(safe(shown_path(exp["schema_location"])))
             if exp.get("schema_source"):
-                t.append_text(safe(f"  ({exp['schema_source']})", "dim"))
+                t.append_text(safe(f"  ({shown_path(exp['schema_source'])})", "dim"))
         if d.get("message"):
             t.append("\n\n ")
             t.append_text(safe(d["message"], "bold yellow"))
@@ -289,10 +290,10 @@ class EventDetail(VerticalScroll):
             t.append_text(safe(exp["reason"]))
         for attempt in exp.get("tried", [])[:20]:
             t.append("\n   tried ", style="dim")
-            t.append_text(safe(" ".join(str(v) for v in attempt.values())))
+            t.append_text(safe(" ".join(shown_path(v) for v in attempt.values())))
         for title, versions in (exp.get("available_versions") or {}).items():
             t.append("\n   available ", style="dim")
-            t.append_text(safe(f"{title}: {', '.join(versions)}"))
+            t.append_text(safe(f"{shown_path(title)}: {', '.join(versions)}"))
         for hint in exp.get("hints", []):
             t.append("\n   hint ", style="bold cyan")
             t.append_text(safe(hint))
