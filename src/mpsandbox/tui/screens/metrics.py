@@ -93,8 +93,14 @@ def _compute(reader: Any, locations: list[Path], by: str | None) -> _Computed:
 class MetricsScreen(ReloadingScreen):
     AUTO_FOCUS = "#metrics-table"
     BINDINGS = [
-        Binding("b", "cycle_grouping", "Group by"),
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding(
+            "b",
+            "cycle_grouping",
+            "Group by",
+            id="metrics.group_by",
+            tooltip="group by: as defined / none / experiment.assigned / stream",
+        ),
+        Binding("ctrl+r", "reload", "Reload", id="metrics.reload"),
     ]
 
     def __init__(self) -> None:

@@ -20,11 +20,11 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from mpsandbox.fixtures.replay import TRANSPORT, Progress, ReplayOptions
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.screens.keys import BACK, KeyedScreen
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -43,12 +43,20 @@ DTS = [("dt as sent", "keep"), ("dt shifted to now", "shift"), ("dt set to send 
 IDS = [("ids as sent", "keep"), ("fresh ids", "fresh")]
 
 
-class ReplayScreen(Screen):
+class ReplayScreen(KeyedScreen):
     AUTO_FOCUS = "#replay-start"
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start"),
-        Binding("escape", "cancel", "Cancel"),
-        Binding("slash", "focus_file", "File"),
+        Binding("ctrl+s", "start", "Start", id="replay.start", tooltip="start the replay"),
+        Binding(
+            "escape", "escape", "Cancel", id=BACK, tooltip="leave a field; cancel a running replay"
+        ),
+        Binding(
+            "slash",
+            "focus_file",
+            "File",
+            id="replay.focus_field",
+            tooltip="type the fixture file's path",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -211,9 +219,21 @@ class ReplayScreen(Screen):
         self.query_one("#replay-cancel", Button).disabled = not running
         self.refresh_bindings()
 
+    def action_escape(self) -> None:
+        """Out of a text field first (to the Start button); then Esc cancels a replay."""
+        if isinstance(self.focused, Input):
+            self.focus_home()
+        else:
+            self.action_cancel()
+
+    def focus_home(self) -> None:
+        # While a replay runs Start is disabled (it cannot take the focus): Cancel can.
+        target = "#replay-cancel" if self.running else "#replay-start"
+        self.query_one(target, Button).focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel":
-            return self.running or None
+        if action == "escape":
+            return self.running or isinstance(self.focused, Input) or None
         if action == "start":
             return not self.running or None
         return True
