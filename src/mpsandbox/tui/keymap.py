@@ -4,7 +4,7 @@
 (``~/.config/mpsandbox/keymap.toml``) is read if it exists. Each line moves one binding::
 
     "screen.live" = "l"
-    "experiments.override_group" = "n,ctrl+g"
+    "experiments.override" = "n,ctrl+g"
 
 The ids are listed by ``mpsandbox`` in docs/keymap.md. A file that cannot be read, or ids
 that no binding has, are reported and the rest applies: a typo never stops the app.

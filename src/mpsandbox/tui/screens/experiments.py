@@ -33,7 +33,7 @@ class ExperimentsScreen(ReloadingScreen):
             "o",
             "next_group",
             "Override group",
-            id="experiments.override_group",
+            id="experiments.override",
             tooltip="override the experiment's group: none → first → … → last → none",
         ),
         Binding(
@@ -47,7 +47,7 @@ class ExperimentsScreen(ReloadingScreen):
             "x,delete",
             "delete_override",
             "Delete override",
-            id="experiments.delete",
+            id="experiments.delete_override",
             tooltip="delete the selected override",
         ),
         Binding(

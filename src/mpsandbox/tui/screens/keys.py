@@ -18,6 +18,8 @@ from textual.widgets import DataTable
 
 #: Binding ids of the shared keys (the event table uses the same ids for its own g/G).
 TOP, BOTTOM, BACK = "table.top", "table.bottom", "back"
+#: The ids of the keys that switch screens begin so (``screen.live``; see the registry).
+SCREEN_ID_PREFIX = "screen."
 
 
 class KeyedScreen(Screen):

@@ -21,7 +21,7 @@ from mpsandbox.tui.screens.errors import ErrorsScreen
 from mpsandbox.tui.screens.experiments import ExperimentsScreen
 from mpsandbox.tui.screens.flips import FlipsScreen
 from mpsandbox.tui.screens.instruments import InstrumentsScreen
-from mpsandbox.tui.screens.keys import KeyedScreen
+from mpsandbox.tui.screens.keys import SCREEN_ID_PREFIX, KeyedScreen
 from mpsandbox.tui.screens.live import LiveScreen
 from mpsandbox.tui.screens.metrics import MetricsScreen
 from mpsandbox.tui.screens.replay import ReplayScreen
@@ -51,7 +51,7 @@ class ScreenEntry:
 
     @property
     def binding_id(self) -> str:
-        return f"screen.{self.mode}"
+        return f"{SCREEN_ID_PREFIX}{self.mode}"
 
     def binding(self) -> Binding:
         return Binding(
@@ -161,10 +161,6 @@ def bindings() -> list[Binding]:
     out = [entry.binding() for entry in SCREENS]
     out += [command.binding() for command in COMMANDS if command.key is not None]
     return out
-
-
-def screen_binding_ids() -> frozenset[str]:
-    return frozenset(entry.binding_id for entry in SCREENS)
 
 
 def keys_of(binding: Binding, keymap: Mapping[str, str]) -> list[str]:

@@ -32,7 +32,7 @@ class SchemasScreen(KeyedScreen):
             "ctrl+r",
             "rescan",
             "Rescan",
-            id="schemas.rescan",
+            id="schemas.reload",
             tooltip="read the schema sources again",
         ),
         Binding(

@@ -60,14 +60,14 @@ class StreamsScreen(ReloadingScreen):
             "o",
             "override_rate",
             "Override rate",
-            id="streams.override_rate",
+            id="streams.override",
             tooltip="override the stream's sample rate with the what-if's",
         ),
         Binding(
             "x",
             "clear_override",
             "Clear override",
-            id="streams.clear_override",
+            id="streams.delete_override",
             tooltip="clear the stream's rate override",
         ),
     ]

@@ -16,6 +16,8 @@ from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
 
+from mpsandbox.tui.screens.keys import SCREEN_ID_PREFIX
+
 
 class Shown(NamedTuple):
     key: str
@@ -88,7 +90,7 @@ class KeyBar(Widget, can_focus=False):
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            is_screen = binding.action.startswith("switch_mode(")
+            is_screen = (binding.id or "").startswith(SCREEN_ID_PREFIX)
             keys.append(Shown(key, display, binding.description, active.enabled, is_screen))
         if palette is not None:
             keys.append(palette)
