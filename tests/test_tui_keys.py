@@ -17,13 +17,17 @@ from mpsandbox.tui.screens import registry
 from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.keys import KeyedScreen
 from mpsandbox.tui.widgets.event_table import EventTable
-from tests.test_tui import fixture_db, running, settings, until  # noqa: F401
+from tests import test_tui
+from tests.test_tui import running, until
+
+#: The Live tests' fixtures: a private copy of the fixture database per test.
+fixture_db, settings = test_tui.fixture_db, test_tui.settings
 
 TUI = Path(__file__).resolve().parent.parent / "src" / "mpsandbox" / "tui"
 
 
 def test_the_registry_makes_the_modes_and_the_screen_keys():
-    assert MpSandboxApp.MODES == {e.mode: e.screen for e in registry.SCREENS}
+    assert {e.mode: e.screen for e in registry.SCREENS} == MpSandboxApp.MODES
     switches = [b for b in MpSandboxApp.BINDINGS if "switch_mode" in b.action]
     assert [(b.key, b.action, b.id) for b in switches] == [
         (e.key, f"switch_mode('{e.mode}')", f"screen.{e.mode}") for e in registry.SCREENS
