@@ -191,3 +191,14 @@ def test_a_flood_of_store_changes_collapses_and_keeps_a_reset():
     assert not StoreChanged().can_replace(OverridesChanged("x"))
     # Posted by the app to screens: none may bubble back to the app.
     assert not StoreChanged.bubble and not OverridesChanged.bubble
+
+
+def test_the_keymap_document_lists_every_id_with_its_default_keys():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "keymap.md").read_text()
+    listed = dict(re.findall(r"^\| `([^`]+)` \| `([^`]+)` \|", doc, flags=re.M))
+    assert set(listed) == registry.binding_ids()
+    for entry in registry.SCREENS:
+        assert listed[entry.binding_id] == entry.key
+    for _entry, binding in registry.all_screen_bindings():
+        if binding.id and binding.id not in {"back"}:
+            assert listed[binding.id] == binding.key, binding.id

@@ -6,7 +6,7 @@
     "screen.live" = "l"
     "experiments.override" = "n,ctrl+g"
 
-The ids are listed by ``mpsandbox`` in docs/keymap.md. A file that cannot be read, or ids
+The ids are listed in docs/keymap.md (and the help, `?`, shows the keys in use). A file that cannot be read, or ids
 that no binding has, are reported and the rest applies: a typo never stops the app.
 """
 

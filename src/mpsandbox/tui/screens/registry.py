@@ -67,7 +67,7 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ),
     ScreenEntry(
         "2", "errors", "Errors", "Errors", "Validation errors grouped by field and rule",
-        ErrorsScreen,
+        ErrorsScreen, (EventTable,),
     ),
     ScreenEntry(
         "3", "schemas", "Schemas", "Schemas", "Schema sources, load errors, resolve probe",

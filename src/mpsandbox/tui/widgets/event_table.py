@@ -177,7 +177,7 @@ class EventTable(ScrollView, can_focus=True):
             "f",
             "follow",
             "Follow",
-            id="live.follow",
+            id="table.follow",
             tooltip="follow the newest events again (moving stops following)",
         ),
     ]
