@@ -14,6 +14,7 @@ from textual.widgets import Input
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.keymap import load_keymap
 from mpsandbox.tui.screens import registry
+from mpsandbox.tui.screens.experiments import ExperimentsScreen
 from mpsandbox.tui.screens.help import HelpScreen
 from mpsandbox.tui.screens.keys import KeyedScreen
 from mpsandbox.tui.widgets.event_table import EventTable
@@ -169,6 +170,7 @@ async def test_a_keymap_moves_keys_by_id_and_the_palette_and_help_follow(setting
     bad.write_text("screen.live = \n")
     assert load_keymap(bad, registry.binding_ids())[0] == {}
 
+    keymap["experiments.override"] = "n"
     app = MpSandboxApp(settings, listen=False, keymap=keymap)
     async with app.run_test(size=(150, 45)) as pilot:
         await pilot.pause(0.2)
@@ -176,10 +178,14 @@ async def test_a_keymap_moves_keys_by_id_and_the_palette_and_help_follow(setting
         assert app.current_mode == "metrics"
         commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
         assert commands["Metrics"].endswith("(m)")
+        await pilot.press("6")
+        commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert commands["Force the experiment's next group"].endswith("group (n)")
         await pilot.press("question_mark")
-        (screens, everywhere), _here, _others = app.screen.key_sections()
+        (screens, everywhere), here, _others = app.screen.key_sections()
         assert ("m", "Metrics") in screens[1]
         assert any(re.fullmatch("t", key) for key, _ in everywhere[1])
+        assert ("n", registry.describe(ExperimentsScreen.BINDINGS[1])) in here[0][1]
 
 
 def test_a_flood_of_store_changes_collapses_and_keeps_a_reset():

@@ -408,27 +408,37 @@ class ExperimentsScreen(ReloadingScreen):
         )
 
     def screen_commands(self):
-        yield SystemCommand("Reload experiments", "Read again (ctrl+r)", self.action_reload)
+        yield SystemCommand(
+            "Reload experiments", self.with_key("Read again", "reload"), self.action_reload
+        )
         yield SystemCommand(
             "Force the experiment's next group",
-            "Override the selected experiment's group (o)",
+            self.with_key("Override the selected experiment's group", "next_group"),
             self.action_next_group,
         )
         yield SystemCommand(
-            "Set a flag", "A local flag override, name=value (s)", self.action_set_flag
+            "Set a flag",
+            self.with_key("A local flag override, name=value", "set_flag"),
+            self.action_set_flag,
         )
         yield SystemCommand(
-            "Delete the selected override", "Remove one override (x)", self.action_delete_override
+            "Delete the selected override",
+            self.with_key("Remove one override", "delete_override"),
+            self.action_delete_override,
         )
         yield SystemCommand(
-            "Undo the last override change", "Revert the newest change (z)", self.action_revert_last
+            "Undo the last override change",
+            self.with_key("Revert the newest change", "revert_last"),
+            self.action_revert_last,
         )
         yield SystemCommand(
-            "Clear all overrides", "Remove every local override (X)", self.action_clear_all
+            "Clear all overrides",
+            self.with_key("Remove every local override", "clear_all"),
+            self.action_clear_all,
         )
         yield SystemCommand(
             "Copy the mpo string",
-            "The ?mpo= value, or the wiki URL with it, to the clipboard (m)",
+            self.with_key("The ?mpo= value, or the wiki URL with it, to the clipboard", "copy_mpo"),
             self.action_copy_mpo,
         )
 

@@ -215,5 +215,7 @@ class FlipsScreen(ReloadingScreen):
 
     def screen_commands(self):
         yield SystemCommand(
-            "Reload flips", "Read the runs and flips again (ctrl+r)", self.action_reload
+            "Reload flips",
+            self.with_key("Read the runs and flips again", "reload"),
+            self.action_reload,
         )

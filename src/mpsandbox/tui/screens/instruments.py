@@ -352,7 +352,7 @@ class InstrumentsScreen(ReloadingScreen):
     def screen_commands(self):
         yield SystemCommand(
             "Reload instruments",
-            "Read the definitions and judge the events again (ctrl+r)",
+            self.with_key("Read the definitions and judge the events again", "reload"),
             self.action_reload,
         )
 

@@ -74,3 +74,13 @@ class KeyedScreen(Screen):
     def screen_commands(self) -> Iterable[SystemCommand]:
         """The screen's own palette entries (beside the app's)."""
         return ()
+
+    def with_key(self, text: str, action: str) -> str:
+        """``text (key)``: a palette entry's help with the key bound to ``action`` here, as
+        the keymap has it (and without a key when none is bound)."""
+        keys = [
+            self.app.get_key_display(active.binding)
+            for active in self.active_bindings.values()
+            if active.binding.action == action
+        ]
+        return f"{text} ({' '.join(dict.fromkeys(keys))})" if keys else text

@@ -148,10 +148,20 @@ class LiveScreen(KeyedScreen):
         self.query_one(FilterBar).input.focus()
 
     def screen_commands(self):
-        yield SystemCommand("Filter events", "Focus the filter bar (/)", self.action_focus_filter)
         yield SystemCommand(
-            "Follow newest", "Resume following new events (f)", self.table.action_follow
+            "Filter events",
+            self.with_key("Focus the filter bar", "focus_filter"),
+            self.action_focus_filter,
+        )
+        yield SystemCommand(
+            "Follow newest",
+            self.with_key("Resume following new events", "follow"),
+            self.table.action_follow,
         )
         if self.detail_open:
             yield from self.detail.commands()
-            yield SystemCommand("Back to the list", "(escape)", self.action_close_detail)
+            yield SystemCommand(
+                "Back to the list",
+                self.with_key("Close the event", "close_detail"),
+                self.action_close_detail,
+            )

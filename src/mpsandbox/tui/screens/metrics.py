@@ -331,12 +331,12 @@ class MetricsScreen(ReloadingScreen):
     def screen_commands(self):
         yield SystemCommand(
             "Metrics: change the grouping",
-            "As defined, none, experiment.assigned, stream (b)",
+            self.with_key("As defined, none, experiment.assigned, stream", "cycle_grouping"),
             self.action_cycle_grouping,
         )
         yield SystemCommand(
             "Metrics: compute again",
-            "Read the definitions and the events again (ctrl+r)",
+            self.with_key("Read the definitions and the events again", "reload"),
             self.action_reload,
         )
 

@@ -279,8 +279,12 @@ class ReplayScreen(KeyedScreen):
             self._set_running(False)
 
     def screen_commands(self):
-        yield SystemCommand("Start the replay", "Send the chosen file (ctrl+s)", self.action_start)
-        yield SystemCommand("Cancel the replay", "Stop sending (Esc)", self.action_cancel)
+        yield SystemCommand(
+            "Start the replay", self.with_key("Send the chosen file", "start"), self.action_start
+        )
+        yield SystemCommand(
+            "Cancel the replay", self.with_key("Stop sending", "escape"), self.action_cancel
+        )
 
 
 def _snapshot(progress: Progress) -> Progress:

@@ -255,13 +255,19 @@ class SessionsScreen(ReloadingScreen):
 
     def screen_commands(self):
         yield SystemCommand(
-            "Reload sessions", "Read the sessions again (ctrl+r)", self.action_reload
+            "Reload sessions",
+            self.with_key("Read the sessions again", "reload"),
+            self.action_reload,
         )
         yield SystemCommand(
-            "Next page of sessions", "Older sessions (])", lambda: self.action_page(1)
+            "Next page of sessions",
+            self.with_key("Older sessions", "page(1)"),
+            lambda: self.action_page(1),
         )
         yield SystemCommand(
-            "Previous page of sessions", "Newer sessions ([)", lambda: self.action_page(-1)
+            "Previous page of sessions",
+            self.with_key("Newer sessions", "page(-1)"),
+            lambda: self.action_page(-1),
         )
 
 

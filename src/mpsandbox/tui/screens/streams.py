@@ -329,18 +329,22 @@ class StreamsScreen(ReloadingScreen):
             )
 
     def screen_commands(self):
-        yield SystemCommand("Reload streams", "Count again (ctrl+r)", self.action_reload)
         yield SystemCommand(
-            "Sampling what-if", "Type a rate for the selected stream (/)", self.action_focus_whatif
+            "Reload streams", self.with_key("Count again", "reload"), self.action_reload
+        )
+        yield SystemCommand(
+            "Sampling what-if",
+            self.with_key("Type a rate for the selected stream", "focus_whatif"),
+            self.action_focus_whatif,
         )
         yield SystemCommand(
             "Override the stream's sample rate",
-            "Set the what-if's rate as a local override (o)",
+            self.with_key("Set the what-if's rate as a local override", "override_rate"),
             self.action_override_rate,
         )
         yield SystemCommand(
             "Clear the stream's rate override",
-            "Back to the configured rate (x)",
+            self.with_key("Back to the configured rate", "clear_override"),
             self.action_clear_override,
         )
 
