@@ -51,7 +51,7 @@ async def test_palette_and_help_list_every_screen_and_key_of_the_registry(settin
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
         (screens, everywhere), here, others = help_screen.key_sections()
-        assert screens == ("Screens", [(e.key, e.title) for e in registry.SCREENS])
+        assert screens == ("Screens", [(e.key, e.name) for e in registry.SCREENS])
         assert here[0][0].startswith("Live events, here")
         assert len(others) == len(registry.SCREENS) - 1
         listed = {meaning for _title, rows in (*here, *others) for _key, meaning in rows}

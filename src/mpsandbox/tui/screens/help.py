@@ -22,7 +22,10 @@ from mpsandbox.tui.screens import registry
 Section = tuple[str, list[tuple[str, str]]]
 
 #: Textual's own moves in a table (not ours to bind, listed once for people).
-TABLE_MOVES = ("↑ ↓ PgUp PgDn Home End, j k", "move in a table; moving stops following")
+TABLE_MOVES = (
+    "↑ ↓ j k PgUp PgDn",
+    "move in a table (Home, End: first, last); moving stops following",
+)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -42,7 +45,7 @@ class HelpScreen(ModalScreen[None]):
         def rows(bindings: list[Binding]) -> list[tuple[str, str]]:
             return [(registry.key_text(app, b, keymap), registry.describe(b)) for b in bindings]
 
-        screens = [(registry.key_text(app, e.binding(), keymap), e.title) for e in registry.SCREENS]
+        screens = [(registry.key_text(app, e.binding(), keymap), e.name) for e in registry.SCREENS]
         everywhere = rows([c.binding() for c in registry.COMMANDS if c.key is not None])
         everywhere += rows(registry.shared_keys())
         everywhere.append(TABLE_MOVES)

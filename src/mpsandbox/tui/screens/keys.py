@@ -26,7 +26,14 @@ class KeyedScreen(Screen):
     """A screen of the registry: shared keys, a home widget, and palette entries of its own."""
 
     BINDINGS = [
-        Binding("escape", "escape", "Back", show=False, id=BACK, tooltip="back to the table"),
+        Binding(
+            "escape",
+            "escape",
+            "Back",
+            show=False,
+            id=BACK,
+            tooltip="back: out of a text field to the table, then out of what is open",
+        ),
         Binding("g", "first", "Top", show=False, id=TOP, tooltip="top of the table"),
         Binding("G", "last", "Bottom", show=False, id=BOTTOM, tooltip="bottom of the table"),
     ]

@@ -16,7 +16,7 @@ from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
 
-from mpsandbox.tui.screens.keys import SCREEN_ID_PREFIX
+from mpsandbox.tui.screens.keys import BACK, SCREEN_ID_PREFIX
 
 
 class Shown(NamedTuple):
@@ -80,7 +80,10 @@ class KeyBar(Widget, can_focus=False):
         app = self.app
         seen: set[str] = set()
         palette: Shown | None = None
+        back: Shown | None = None
         keys: list[Shown] = []
+        #: Where the app's own keys begin (the screen's keys come before them).
+        app_keys = None
         for key, active in screen.active_bindings.items():
             binding = active.binding
             display = app.get_key_display(binding)
@@ -91,7 +94,15 @@ class KeyBar(Widget, can_focus=False):
                 continue
             seen.add(binding.action)
             is_screen = (binding.id or "").startswith(SCREEN_ID_PREFIX)
-            keys.append(Shown(key, display, binding.description, active.enabled, is_screen))
+            shown = Shown(key, display, binding.description, active.enabled, is_screen)
+            if binding.id == BACK:
+                back = shown  # Esc, wherever a screen declares it: last of the screen's keys
+                continue
+            if app_keys is None and active.node is app:
+                app_keys = len(keys)
+            keys.append(shown)
+        if back is not None:
+            keys.insert(len(keys) if app_keys is None else app_keys, back)
         if palette is not None:
             keys.append(palette)
         return tuple(keys)
