@@ -126,7 +126,11 @@ async def test_on_replay_escape_leaves_the_file_field_and_1_goes_to_live(setting
         field = app.screen.query_one("#replay-file", Input)
         assert field.value == "x1" and app.current_mode == "replay"
         await pilot.press("escape")
-        assert app.focused is app.screen.query_one("#replay-start")
+        start = app.screen.query_one("#replay-start")
+        assert app.focused is start
+        app.screen.query_one("#replay-pacing").focus()  # a choice, not a text field
+        await pilot.press("escape")
+        assert app.focused is start
         await pilot.press("1")
         assert app.current_mode == "live"
 

@@ -220,20 +220,21 @@ class ReplayScreen(KeyedScreen):
         self.refresh_bindings()
 
     def action_escape(self) -> None:
-        """Out of a text field first (to the Start button); then Esc cancels a replay."""
-        if isinstance(self.focused, Input):
-            self.focus_home()
-        else:
+        """Out of a field (or a choice) first, to the Start button; then Esc cancels a
+        running replay."""
+        if self.running and not isinstance(self.focused, Input):
             self.action_cancel()
+        else:
+            self.focus_home()
 
-    def focus_home(self) -> None:
+    @property
+    def home(self) -> Button | None:
         # While a replay runs Start is disabled (it cannot take the focus): Cancel can.
-        target = "#replay-cancel" if self.running else "#replay-start"
-        self.query_one(target, Button).focus()
+        return next(iter(self.query("#replay-cancel" if self.running else "#replay-start")), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "escape":
-            return self.running or isinstance(self.focused, Input) or None
+            return self.running or self.focused is not self.home or None
         if action == "start":
             return not self.running or None
         return True
