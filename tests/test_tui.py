@@ -90,7 +90,7 @@ def screen_text(app) -> str:
 
 @contextlib.asynccontextmanager
 async def running(settings, messages: list[Message] | None = None, listen: bool = True, size=SIZE):
-    app = MpSandboxApp(settings, listen=listen)
+    app = MpSandboxApp(settings, listen=listen, keymap={})  # not the user's keymap file
     hook = messages.append if messages is not None else None
     async with app.run_test(size=size, message_hook=hook) as pilot:
         if listen:

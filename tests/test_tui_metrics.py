@@ -9,8 +9,8 @@ import pytest
 from textual.widgets import DataTable
 
 from mpsandbox.config import Settings
-from mpsandbox.tui.screens.help import KEYS
 from mpsandbox.tui.screens.metrics import MetricsScreen, interval_bar
+from mpsandbox.tui.screens.registry import SCREENS
 from tests.test_tui import intake_url, post, running, screen_text, until
 from tests.tui_fixture import SCHEMA_DIRS, build_fixture_db, copy_db, use_utc
 
@@ -118,4 +118,4 @@ def test_interval_bar_marks_the_interval_and_the_rate():
 
 
 def test_help_lists_the_metrics_screen():
-    assert any(k == "0" and "Metrics" in v for k, v in KEYS)
+    assert ("0", "metrics", MetricsScreen) in {(e.key, e.mode, e.screen) for e in SCREENS}

@@ -18,8 +18,8 @@ from mpsandbox.store import StoreReader
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.screens.detail import DetailScreen
 from mpsandbox.tui.screens.experiments import ExperimentsScreen
-from mpsandbox.tui.screens.help import KEYS
 from mpsandbox.tui.screens.prompt import PromptScreen
+from mpsandbox.tui.screens.registry import SCREENS
 from mpsandbox.tui.screens.sessions import PAGE, SessionsScreen
 from mpsandbox.tui.screens.streams import StreamsScreen
 from tests.test_tui import running, screen_text, until
@@ -97,7 +97,7 @@ async def test_streams_counts_whatif_and_rate_override(settings):
         assert "provide_values agent_client_platform, performer_session_id" in config
         assert "sample unit session, rate 0.5" in config
 
-        await pilot.press("w", *"0.25", "enter")
+        await pilot.press("slash", *"0.25", "enter")
         result = screen.query_one("#whatif-result")
         await until(pilot, lambda: "at rate 0.25" in str(result.render()), what="the what-if")
         text = str(result.render())
@@ -239,11 +239,11 @@ async def test_experiments_enrollment_overrides_by_key_and_mpo(settings):
         assert cell(table, 1, "enrolled") == "b 1"
         assert "3 events with experiment findings" in screen_text(app)
 
-        await pilot.press("g")  # force the first group
+        await pilot.press("o")  # override the group: the first
         await until(pilot, lambda: changes(messages), what="the group override")
         assert stored(settings) == [("experiment", "fixture-button-test", "control", "tui")]
         await until(pilot, lambda: cell(table, 0, "override") == "forced control", what="cell")
-        await pilot.press("g")
+        await pilot.press("o")
         await until(pilot, lambda: len(changes(messages)) == 2, what="the next group")
         assert stored(settings)[0][2] == "treatment"
         mpo_line = screen.query_one("#mpo-line")
@@ -255,7 +255,7 @@ async def test_experiments_enrollment_overrides_by_key_and_mpo(settings):
         await pilot.press("m")
         assert app.clipboard == WIKI_URL + "?mpo=fixture-button-test:treatment"
 
-        await pilot.press("f")
+        await pilot.press("s")
         assert isinstance(app.screen, PromptScreen)
         await pilot.press(*'dark-mode={"on": true}', "enter")
         await until(pilot, lambda: len(changes(messages)) == 3, what="the flag")
@@ -282,7 +282,7 @@ async def test_overrides_are_refused_read_only(settings):
         await pilot.press("6")
         table = app.screen.query_one("#experiments-table", DataTable)
         await until(pilot, lambda: table.row_count == 2, what="the experiments")
-        await pilot.press("g")
+        await pilot.press("o")
         await until(
             pilot,
             lambda: any("read-only" in str(n.message) for n in app._notifications),
@@ -309,4 +309,5 @@ async def test_platform_screens_in_palette_keys_and_help(settings):
             assert app.current_mode == mode and isinstance(app.screen, cls)
             titles = {c.title for c in app.get_system_commands(app.screen)}
             assert commands <= titles
-        assert any(k.startswith("4 / 5 / 6") for k, _ in KEYS)
+        keys = {e.mode: e.key for e in SCREENS}
+        assert (keys["streams"], keys["sessions"], keys["experiments"]) == ("4", "5", "6")

@@ -139,7 +139,7 @@ async def streams(pilot) -> None:
     screen = pilot.app.screen
     table = screen.query_one("#streams-table")
     await settle(pilot, lambda: table.row_count > 0)
-    await pilot.press("w", *"0.25", "enter")
+    await pilot.press("slash", *"0.25", "enter")
     await settle(pilot, lambda: "at rate 0.25" in str(screen.query_one("#whatif-result").render()))
     await pilot.press("escape")  # back to the table: the footer shows the screen's keys
     await settle(pilot)

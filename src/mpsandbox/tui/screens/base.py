@@ -4,25 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from textual.screen import Screen
+from textual import on
 from textual.widgets import DataTable
 
+from mpsandbox.tui.messages import OverridesChanged, StoreChanged
+from mpsandbox.tui.screens.keys import KeyedScreen
 
-class ReloadingScreen(Screen):
+
+class ReloadingScreen(KeyedScreen):
     """A screen that shows store data: it re-reads on new events, on a reset, when the
     overrides change and when it comes back into view (screens of other modes are not told
-    while hidden). Subclasses implement ``action_reload``."""
+    while hidden). Subclasses implement ``action_reload``.
+
+    A subclass that must prepare for a reload handles the message too (``@on(StoreChanged)``):
+    Textual runs its handler first, then this one; ``message.prevent_default()`` in the
+    subclass's handler replaces the reload."""
 
     def action_reload(self) -> None:
         raise NotImplementedError
 
-    def store_changed(self, reset: bool) -> None:
+    @on(StoreChanged)
+    @on(OverridesChanged)
+    def _reload_for_news(self) -> None:
         self.action_reload()
 
     def on_screen_resume(self) -> None:
-        self.action_reload()
-
-    def overrides_changed(self) -> None:
         self.action_reload()
 
 

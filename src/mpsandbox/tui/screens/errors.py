@@ -23,8 +23,15 @@ class ErrorsScreen(ReloadingScreen):
     """Error groups above, the selected group's events below."""
 
     BINDINGS = [
-        Binding("tab", "focus_next", "Switch pane", show=False),
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding(
+            "tab",
+            "focus_next",
+            "Switch pane",
+            show=False,
+            id="errors.switch_pane",
+            tooltip="between the error groups and their events",
+        ),
+        Binding("ctrl+r", "reload", "Reload", id="errors.reload"),
     ]
 
     def compose(self) -> ComposeResult:

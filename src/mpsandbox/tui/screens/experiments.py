@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -29,14 +29,57 @@ from mpsandbox.tui.widgets.status_bar import StatusBar
 class ExperimentsScreen(ReloadingScreen):
     AUTO_FOCUS = "#experiments-table"
     BINDINGS = [
-        Binding("ctrl+r", "reload", "Reload"),
-        Binding("g", "next_group", "Force group"),
-        Binding("f", "set_flag", "Set flag"),
-        Binding("d,delete", "delete_override", "Delete override"),
-        Binding("z", "revert_last", "Undo"),
-        Binding("X", "clear_all", "Clear all"),
-        Binding("m", "copy_mpo", "Copy mpo"),
-        Binding("tab", "focus_next", "Switch pane", show=False),
+        Binding("ctrl+r", "reload", "Reload", id="experiments.reload"),
+        Binding(
+            "o",
+            "next_group",
+            "Override group",
+            id="experiments.override",
+            tooltip="override the experiment's group: none → first → … → last → none",
+        ),
+        Binding(
+            "s",
+            "set_flag",
+            "Set flag",
+            id="experiments.set_flag",
+            tooltip="set a local flag override, name=value",
+        ),
+        Binding(
+            "x,delete",
+            "delete_override",
+            "Delete override",
+            id="experiments.delete_override",
+            tooltip="delete the selected override",
+        ),
+        Binding(
+            "z",
+            "revert_last",
+            "Undo",
+            id="experiments.undo",
+            tooltip="undo the last override change",
+        ),
+        Binding(
+            "X",
+            "clear_all",
+            "Clear all",
+            id="experiments.clear_all",
+            tooltip="delete every local override (asks first)",
+        ),
+        Binding(
+            "m",
+            "copy_mpo",
+            "Copy mpo",
+            id="experiments.copy_mpo",
+            tooltip="copy the mpo string (or the wiki URL with it)",
+        ),
+        Binding(
+            "tab",
+            "focus_next",
+            "Switch pane",
+            show=False,
+            id="experiments.switch_pane",
+            tooltip="between the experiments and the overrides",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -84,7 +127,9 @@ class ExperimentsScreen(ReloadingScreen):
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
-    def overrides_changed(self) -> None:
+    @on(OverridesChanged)
+    def _overrides_changed(self, message: OverridesChanged) -> None:
+        message.prevent_default()  # only the overrides: the experiments did not change
         self._load_overrides()
 
     def action_reload(self) -> None:
@@ -284,7 +329,7 @@ class ExperimentsScreen(ReloadingScreen):
             return None
         what = _describe(method, args, result)
         self.notify(clean(what, 300), markup=False)
-        self.app.post_message(OverridesChanged(what))
+        self.app.overrides_changed(what)
         return result
 
     def action_next_group(self) -> None:
@@ -366,27 +411,37 @@ class ExperimentsScreen(ReloadingScreen):
         )
 
     def screen_commands(self):
-        yield SystemCommand("Reload experiments", "Read again (ctrl+r)", self.action_reload)
+        yield SystemCommand(
+            "Reload experiments", self.with_key("Read again", "reload"), self.action_reload
+        )
         yield SystemCommand(
             "Force the experiment's next group",
-            "Override the selected experiment's group (g)",
+            self.with_key("Override the selected experiment's group", "next_group"),
             self.action_next_group,
         )
         yield SystemCommand(
-            "Set a flag", "A local flag override, name=value (f)", self.action_set_flag
+            "Set a flag",
+            self.with_key("A local flag override, name=value", "set_flag"),
+            self.action_set_flag,
         )
         yield SystemCommand(
-            "Delete the selected override", "Remove one override (d)", self.action_delete_override
+            "Delete the selected override",
+            self.with_key("Remove one override", "delete_override"),
+            self.action_delete_override,
         )
         yield SystemCommand(
-            "Undo the last override change", "Revert the newest change (z)", self.action_revert_last
+            "Undo the last override change",
+            self.with_key("Revert the newest change", "revert_last"),
+            self.action_revert_last,
         )
         yield SystemCommand(
-            "Clear all overrides", "Remove every local override (X)", self.action_clear_all
+            "Clear all overrides",
+            self.with_key("Remove every local override", "clear_all"),
+            self.action_clear_all,
         )
         yield SystemCommand(
             "Copy the mpo string",
-            "The ?mpo= value, or the wiki URL with it, to the clipboard (m)",
+            self.with_key("The ?mpo= value, or the wiki URL with it, to the clipboard", "copy_mpo"),
             self.action_copy_mpo,
         )
 

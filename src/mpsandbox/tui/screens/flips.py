@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from mpsandbox.store import StoreError
+from mpsandbox.tui.messages import Revalidated
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
 from mpsandbox.tui.timefmt import short_time
@@ -50,9 +51,22 @@ def first_error(flip: dict[str, Any]) -> Text:
 class FlipsScreen(ReloadingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
-        Binding("r", "app.revalidate", "Re-validate now"),
-        Binding("ctrl+r", "reload", "Reload"),
-        Binding("tab", "focus_next", "Switch pane", show=False),
+        Binding(
+            "r",
+            "app.revalidate",
+            "Re-validate now",
+            id="flips.revalidate",
+            tooltip="judge the newest stored events again now (also on schema file changes)",
+        ),
+        Binding("ctrl+r", "reload", "Reload", id="flips.reload"),
+        Binding(
+            "tab",
+            "focus_next",
+            "Switch pane",
+            show=False,
+            id="flips.switch_pane",
+            tooltip="between the runs and their flips",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -95,7 +109,8 @@ class FlipsScreen(ReloadingScreen):
         )
         self.action_reload()
 
-    def revalidated(self) -> None:
+    @on(Revalidated)
+    def _show_new_run(self) -> None:
         self.run_id = None  # show the new run
         self.action_reload()
 
@@ -200,5 +215,7 @@ class FlipsScreen(ReloadingScreen):
 
     def screen_commands(self):
         yield SystemCommand(
-            "Reload flips", "Read the runs and flips again (ctrl+r)", self.action_reload
+            "Reload flips",
+            self.with_key("Read the runs and flips again", "reload"),
+            self.action_reload,
         )

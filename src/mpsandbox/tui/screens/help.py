@@ -1,7 +1,10 @@
 """Keys, screens, the filter language and the chaos spec, from the same lists the code
-uses."""
+uses: the screen registry, each screen's ``BINDINGS`` (and its widgets'), the query module's
+help and the chaos grammar. Keys are shown as the user's keymap has them."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.table import Table
 from rich.text import Text
@@ -14,36 +17,83 @@ from textual.widgets import Static
 from mpsandbox.chaos import EXAMPLES as CHAOS_EXAMPLES
 from mpsandbox.chaos import SPEC_HELP as CHAOS_HELP
 from mpsandbox.query import QUERY_EXAMPLES, QUERY_HELP
+from mpsandbox.tui.screens import registry
 
-KEYS: list[tuple[str, str]] = [
-    ("1 / 2 / 3", "Live events / Errors / Schemas"),
-    ("4 / 5 / 6 / 7 / 8", "Streams / Sessions / Experiments and flags / Flips / Instruments"),
-    ("9", "Replay: send a fixture file into this sandbox or to an intake URL"),
-    ("0", "Metrics: metric previews from metrics/*.yaml, live"),
-    ("/", "focus the filter bar (Live) or the resolve probe (Schemas)"),
-    ("w, o / x", "Streams: the sampling what-if; override the rate with it / clear it"),
-    ("[ ]", "Sessions: previous / next page of sessions"),
-    ("g, f, d", "Experiments: force the next group, set a flag, delete an override"),
-    ("z / X / m", "Experiments: undo the last change / clear all / copy the mpo string"),
-    ("↑ ↓ PgUp PgDn Home End, j k g G", "move in a table; moving stops following"),
-    ("f", "follow the newest events again"),
-    (
-        "Enter, click the selected row",
-        "open an event, an error group's events, a check's nearest event",
-    ),
-    ("Esc", "back from an event (and along events opened from it); filter bar to table"),
-    ("c / u / r", "in an event: copy it as JSON / as a curl command / as received"),
-    ("w", "in an event: judge it by its schema's working copy (unmaterialized current.yaml)"),
-    ("r", "Flips: judge the newest stored events again now (also on schema file changes)"),
-    ("ctrl+s / Esc", "Replay: start / cancel; / types the file's path"),
-    ("b", "Metrics: group by as defined / none / experiment.assigned / stream"),
-    ("ctrl+p", "command palette: every action, the theme switcher"),
-    ("ctrl+l", "listen on another port"),
-    ("ctrl+x", "reset the store (asks first)"),
-    ("ctrl+p Chaos: set… / off", "answer a share of requests badly (header: CHAOS badge)"),
-    ("?  F1", "this help"),
-    ("q  ctrl+q", "quit (every acknowledged event is written first)"),
-]
+Section = tuple[str, list[tuple[str, str]]]
+
+#: Textual's own moves in a table (not ours to bind, listed once for people).
+TABLE_MOVES = (
+    "↑ ↓ j k PgUp PgDn",
+    "move in a table (Home, End: first, last); moving stops following",
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q,f1", "dismiss", "Close")]
+
+    def __init__(self, keymap: Mapping[str, str] | None = None, current: str | None = None):
+        super().__init__()
+        self.keymap = dict(keymap or {})
+        #: The mode the help was opened from: its keys come first.
+        self.current = current
+
+    def key_sections(self) -> tuple[list[Section], list[Section], list[Section]]:
+        """Every key the app has, generated: (the screens and the keys of every screen; this
+        screen's keys; every other screen's), each section (title, [(keys, meaning)])."""
+        app, keymap = self.app, self.keymap
+
+        def rows(bindings: list[Binding]) -> list[tuple[str, str]]:
+            return [(registry.key_text(app, b, keymap), registry.describe(b)) for b in bindings]
+
+        screens = [(registry.key_text(app, e.binding(), keymap), e.name) for e in registry.SCREENS]
+        everywhere = rows([c.binding() for c in registry.COMMANDS if c.key is not None])
+        everywhere += rows(registry.shared_keys())
+        everywhere.append(TABLE_MOVES)
+        palette = Binding(app.COMMAND_PALETTE_BINDING, "command_palette")
+        everywhere.append(
+            (registry.key_text(app, palette, {}), "command palette: every action, the theme")
+        )
+        here: list[Section] = []
+        others: list[Section] = []
+        for entry, (key, _title) in zip(registry.SCREENS, screens, strict=True):
+            keys = rows(registry.screen_keys(entry))
+            if entry.mode == self.current:
+                here.append((f"{entry.title}, here: {entry.about}", keys))
+            else:
+                others.append((f"{entry.title} ({key}): {entry.about}", keys))
+        return [("Screens", screens), ("Everywhere", everywhere)], here, others
+
+    def compose(self) -> ComposeResult:
+        # The screens and the app's keys side by side, this screen's keys, the filter
+        # language (Live's, the first screen's), then every other screen's keys.
+        (screens, everywhere), here, others = self.key_sections()
+        grid = Table.grid(expand=True, padding=(0, 4, 0, 0))
+        grid.add_column(ratio=1)
+        grid.add_column(ratio=3)
+        grid.add_row(_table(*screens, "key"), _table(*everywhere, "key"))
+        with VerticalScroll(id="help-body"):
+            yield Static(Text("mpsandbox help", style="bold"), id="help-title")
+            yield Static(grid)
+            for title, rows in here:
+                yield Static(_table(title, rows, "key"))
+            yield Static(
+                _table("Filter language (also the inspection API's q=)", QUERY_HELP, "term")
+            )
+            yield Static(_table("Examples", QUERY_EXAMPLES, "query"))
+            for title, rows in others:
+                yield Static(_table(title, rows, "key"))
+            yield Static(
+                _table(
+                    "Chaos spec (ctrl+p Chaos: set…; also `mpsandbox chaos`, /sandbox/chaos): "
+                    "a share of intake requests answered badly, to see how a client retries",
+                    [*CHAOS_HELP, *CHAOS_EXAMPLES],
+                    "term",
+                )
+            )
+            yield Static(Text("Esc closes this help.", style="dim"))
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)
 
 
 def _table(title: str, rows: list[tuple[str, str]], left: str) -> Table:
@@ -60,28 +110,3 @@ def _table(title: str, rows: list[tuple[str, str]], left: str) -> Table:
     for a, b in rows:
         table.add_row(Text(a), Text(b))
     return table
-
-
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q,f1", "dismiss", "Close")]
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-body"):
-            yield Static(Text("mpsandbox help", style="bold"), id="help-title")
-            yield Static(_table("Keys", KEYS, "key"))
-            yield Static(
-                _table("Filter language (also the inspection API's q=)", QUERY_HELP, "term")
-            )
-            yield Static(_table("Examples", QUERY_EXAMPLES, "query"))
-            yield Static(
-                _table(
-                    "Chaos spec (ctrl+p Chaos: set…; also `mpsandbox chaos`, /sandbox/chaos): "
-                    "a share of intake requests answered badly, to see how a client retries",
-                    [*CHAOS_HELP, *CHAOS_EXAMPLES],
-                    "term",
-                )
-            )
-            yield Static(Text("Esc closes this help.", style="dim"))
-
-    def action_dismiss(self) -> None:
-        self.dismiss(None)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -40,6 +40,7 @@ from mpsandbox.instruments.definitions import (
 )
 from mpsandbox.instruments.sources import StoreTracker
 from mpsandbox.store import StoreError, StoreReader
+from mpsandbox.tui.messages import StoreChanged
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
@@ -115,7 +116,7 @@ class Judge:
 class InstrumentsScreen(ReloadingScreen):
     AUTO_FOCUS = "#instruments-table"
     BINDINGS = [
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload", id="instruments.reload"),
     ]
 
     def __init__(self) -> None:
@@ -154,10 +155,10 @@ class InstrumentsScreen(ReloadingScreen):
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
-    def store_changed(self, reset: bool) -> None:
-        if reset and self.judge is not None:
-            self.judge.reset_pending = True
-        self.action_reload()
+    @on(StoreChanged)
+    def _start_over_after_reset(self, message: StoreChanged) -> None:
+        if message.reset and self.judge is not None:
+            self.judge.reset_pending = True  # then ReloadingScreen reloads
 
     def _poll_definitions(self) -> None:
         if self.judge is not None and self.is_current and self.judge.changed():
@@ -352,7 +353,7 @@ class InstrumentsScreen(ReloadingScreen):
     def screen_commands(self):
         yield SystemCommand(
             "Reload instruments",
-            "Read the definitions and judge the events again (ctrl+r)",
+            self.with_key("Read the definitions and judge the events again", "reload"),
             self.action_reload,
         )
 

@@ -7,10 +7,12 @@ open and close events are the ones pressed most while events keep arriving.
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from textual import on
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
 
+from mpsandbox.tui.messages import StoreChanged
+from mpsandbox.tui.screens.keys import BACK, KeyedScreen
 from mpsandbox.tui.widgets.event_detail import EventDetail
 from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
@@ -20,12 +22,33 @@ from mpsandbox.tui.widgets.port_banner import PortBanner
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
 
-class LiveScreen(Screen):
+class LiveScreen(KeyedScreen):
     AUTO_FOCUS = "EventTable"
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter"),
-        Binding("escape", "back", "Back"),
-        Binding("backspace", "close_detail", "Back", show=False),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            id="live.focus_field",
+            tooltip="type a filter (the language below); Enter applies it",
+        ),
+        # Shown here (the key bar says where Esc leads); the same id as everywhere else.
+        Binding(
+            "escape",
+            "escape",
+            "Back",
+            id=BACK,
+            tooltip="back from an event (and along events opened from it); "
+            "from the filter bar to the table",
+        ),
+        Binding(
+            "backspace",
+            "close_detail",
+            "Back",
+            show=False,
+            id="live.close_detail",
+            tooltip="back from an event to the list",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -57,12 +80,13 @@ class LiveScreen(Screen):
     def detail_open(self) -> bool:
         return self.detail.display
 
-    def store_changed(self, reset: bool) -> None:
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
         if self.detail_open:
             # Nothing to repaint while hidden: remember and catch up on the way back.
-            self._missed = bool(self._missed) or reset
+            self._missed = bool(self._missed) or message.reset
             return
-        self.table.store_changed(reset)
+        self.table.store_changed(message.reset)
 
     def on_screen_resume(self) -> None:
         if not self.detail_open:
@@ -104,13 +128,13 @@ class LiveScreen(Screen):
             self._missed = None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":
+        if action == "escape":
             # Shown (and live) only where Escape leads somewhere: out of the detail, or
             # from the filter bar back to the table.
             return self.detail_open or not self.table.has_focus
         return True
 
-    def action_back(self) -> None:
+    def action_escape(self) -> None:
         """Escape: back along the trail of siblings, then to the list, then to the table."""
         if self.detail_open and self._trail:
             self.detail.show(self._trail.pop())
@@ -124,12 +148,20 @@ class LiveScreen(Screen):
         self.query_one(FilterBar).input.focus()
 
     def screen_commands(self):
-        from textual.app import SystemCommand
-
-        yield SystemCommand("Filter events", "Focus the filter bar (/)", self.action_focus_filter)
         yield SystemCommand(
-            "Follow newest", "Resume following new events (f)", self.table.action_follow
+            "Filter events",
+            self.with_key("Focus the filter bar", "focus_filter"),
+            self.action_focus_filter,
+        )
+        yield SystemCommand(
+            "Follow newest",
+            self.with_key("Resume following new events", "follow"),
+            self.table.action_follow,
         )
         if self.detail_open:
             yield from self.detail.commands()
-            yield SystemCommand("Back to the list", "(escape)", self.action_close_detail)
+            yield SystemCommand(
+                "Back to the list",
+                self.with_key("Close the event", "close_detail"),
+                self.action_close_detail,
+            )

@@ -93,8 +93,14 @@ def _compute(reader: Any, locations: list[Path], by: str | None) -> _Computed:
 class MetricsScreen(ReloadingScreen):
     AUTO_FOCUS = "#metrics-table"
     BINDINGS = [
-        Binding("b", "cycle_grouping", "Group by"),
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding(
+            "b",
+            "cycle_grouping",
+            "Group by",
+            id="metrics.group_by",
+            tooltip="group by: as defined / none / experiment.assigned / stream",
+        ),
+        Binding("ctrl+r", "reload", "Reload", id="metrics.reload"),
     ]
 
     def __init__(self) -> None:
@@ -325,12 +331,12 @@ class MetricsScreen(ReloadingScreen):
     def screen_commands(self):
         yield SystemCommand(
             "Metrics: change the grouping",
-            "As defined, none, experiment.assigned, stream (b)",
+            self.with_key("As defined, none, experiment.assigned, stream", "cycle_grouping"),
             self.action_cycle_grouping,
         )
         yield SystemCommand(
             "Metrics: compute again",
-            "Read the definitions and the events again (ctrl+r)",
+            self.with_key("Read the definitions and the events again", "reload"),
             self.action_reload,
         )
 

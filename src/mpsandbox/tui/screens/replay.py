@@ -20,12 +20,12 @@ from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from mpsandbox.fixtures.replay import TRANSPORT, Progress, ReplayOptions
 from mpsandbox.tui.paths import typed_path
 from mpsandbox.tui.safe_text import clean, safe
+from mpsandbox.tui.screens.keys import BACK, KeyedScreen
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -44,12 +44,20 @@ DTS = [("dt as sent", "keep"), ("dt shifted to now", "shift"), ("dt set to send 
 IDS = [("ids as sent", "keep"), ("fresh ids", "fresh")]
 
 
-class ReplayScreen(Screen):
+class ReplayScreen(KeyedScreen):
     AUTO_FOCUS = "#replay-start"
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start"),
-        Binding("escape", "cancel", "Cancel"),
-        Binding("slash", "focus_file", "File"),
+        Binding("ctrl+s", "start", "Start", id="replay.start", tooltip="start the replay"),
+        Binding(
+            "escape", "escape", "Cancel", id=BACK, tooltip="leave a field; cancel a running replay"
+        ),
+        Binding(
+            "slash",
+            "focus_file",
+            "File",
+            id="replay.focus_field",
+            tooltip="type the fixture file's path",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -212,9 +220,22 @@ class ReplayScreen(Screen):
         self.query_one("#replay-cancel", Button).disabled = not running
         self.refresh_bindings()
 
+    def action_escape(self) -> None:
+        """Out of a field (or a choice) first, to the Start button; then Esc cancels a
+        running replay."""
+        if self.running and not isinstance(self.focused, Input):
+            self.action_cancel()
+        else:
+            self.focus_home()
+
+    @property
+    def home(self) -> Button | None:
+        # While a replay runs Start is disabled (it cannot take the focus): Cancel can.
+        return next(iter(self.query("#replay-cancel" if self.running else "#replay-start")), None)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel":
-            return self.running or None
+        if action == "escape":
+            return self.running or self.focused is not self.home or None
         if action == "start":
             return not self.running or None
         return True
@@ -260,8 +281,12 @@ class ReplayScreen(Screen):
             self._set_running(False)
 
     def screen_commands(self):
-        yield SystemCommand("Start the replay", "Send the chosen file (ctrl+s)", self.action_start)
-        yield SystemCommand("Cancel the replay", "Stop sending (Esc)", self.action_cancel)
+        yield SystemCommand(
+            "Start the replay", self.with_key("Send the chosen file", "start"), self.action_start
+        )
+        yield SystemCommand(
+            "Cancel the replay", self.with_key("Stop sending", "escape"), self.action_cancel
+        )
 
 
 def _snapshot(progress: Progress) -> Progress:

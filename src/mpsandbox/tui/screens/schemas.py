@@ -6,18 +6,19 @@ import asyncio
 import contextlib
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
 from mpsandbox.sandbox import build_registry
 from mpsandbox.schemas.catalog import SourceCatalog, catalog
 from mpsandbox.schemas.registry import Resolution, SchemaRegistry
+from mpsandbox.tui.messages import Revalidated
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import safe
+from mpsandbox.tui.screens.keys import KeyedScreen
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -25,11 +26,23 @@ from mpsandbox.tui.widgets.status_bar import StatusBar
 TITLES_SHOWN = 60
 
 
-class SchemasScreen(Screen):
+class SchemasScreen(KeyedScreen):
     AUTO_FOCUS = "#schemas-body"
     BINDINGS = [
-        Binding("ctrl+r", "rescan", "Rescan"),
-        Binding("slash", "focus_probe", "Probe"),
+        Binding(
+            "ctrl+r",
+            "rescan",
+            "Rescan",
+            id="schemas.reload",
+            tooltip="read the schema sources again",
+        ),
+        Binding(
+            "slash",
+            "focus_probe",
+            "Probe",
+            id="schemas.focus_field",
+            tooltip="type a $schema URI to resolve",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -66,7 +79,8 @@ class SchemasScreen(Screen):
     def action_rescan(self) -> None:
         self._scan()
 
-    def revalidated(self) -> None:
+    @on(Revalidated)
+    def _rescan_after_revalidation(self) -> None:
         """A schema file changed (the intake re-judged stored events): show what the files
         hold now, including any that stopped parsing."""
         if self._own_registry is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 from mpsandbox.platform.findings import STATEFUL_KINDS
 from mpsandbox.platform.history import dt_gaps, session_funnels
 from mpsandbox.store import StoreError
+from mpsandbox.tui.messages import StoreChanged
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
 from mpsandbox.tui.timefmt import short_time
@@ -41,11 +42,17 @@ def _gap(seconds: float | None) -> Text:
 class SessionsScreen(ReloadingScreen):
     AUTO_FOCUS = "#sessions-table"
     BINDINGS = [
-        Binding("ctrl+r", "reload", "Reload"),
-        Binding("right_square_bracket", "page(1)", "Next page"),
-        Binding("left_square_bracket", "page(-1)", "Prev page"),
-        Binding("tab", "focus_next", "Switch pane", show=False),
-        Binding("escape", "focus_sessions", "Sessions", show=False),
+        Binding("ctrl+r", "reload", "Reload", id="sessions.reload"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="sessions.next_page"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", id="sessions.previous_page"),
+        Binding(
+            "tab",
+            "focus_next",
+            "Switch pane",
+            show=False,
+            id="sessions.switch_pane",
+            tooltip="between the sessions and the timeline; Esc back to the sessions",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -98,10 +105,10 @@ class SessionsScreen(ReloadingScreen):
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
-    def store_changed(self, reset: bool) -> None:
-        if reset:
-            self.page = 0
-        self.action_reload()
+    @on(StoreChanged)
+    def _back_to_first_page(self, message: StoreChanged) -> None:
+        if message.reset:
+            self.page = 0  # then ReloadingScreen reloads
 
     def action_reload(self) -> None:
         self._load_sessions()
@@ -114,9 +121,6 @@ class SessionsScreen(ReloadingScreen):
         if page != self.page:
             self.page = page
             self._load_sessions()
-
-    def action_focus_sessions(self) -> None:
-        self.query_one("#sessions-table", DataTable).focus()
 
     @work(exclusive=True, group="sessions")
     async def _load_sessions(self) -> None:
@@ -251,13 +255,19 @@ class SessionsScreen(ReloadingScreen):
 
     def screen_commands(self):
         yield SystemCommand(
-            "Reload sessions", "Read the sessions again (ctrl+r)", self.action_reload
+            "Reload sessions",
+            self.with_key("Read the sessions again", "reload"),
+            self.action_reload,
         )
         yield SystemCommand(
-            "Next page of sessions", "Older sessions (])", lambda: self.action_page(1)
+            "Next page of sessions",
+            self.with_key("Older sessions", "page(1)"),
+            lambda: self.action_page(1),
         )
         yield SystemCommand(
-            "Previous page of sessions", "Newer sessions ([)", lambda: self.action_page(-1)
+            "Previous page of sessions",
+            self.with_key("Newer sessions", "page(-1)"),
+            lambda: self.action_page(-1),
         )
 
 

@@ -18,7 +18,6 @@ from mpsandbox.platform.stream_configs import StreamConfigError, StreamConfigs, 
 from mpsandbox.query import parse_query
 from mpsandbox.records import ERROR, INVALID, LEGACY, VALID, VERDICTS
 from mpsandbox.store import EventFilter, StoreError
-from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
@@ -50,11 +49,28 @@ def _rate(value: Any) -> str:
 class StreamsScreen(ReloadingScreen):
     AUTO_FOCUS = "#streams-table"
     BINDINGS = [
-        Binding("ctrl+r", "reload", "Reload"),
-        Binding("w", "focus_whatif", "What-if"),
-        Binding("o", "override_rate", "Override rate"),
-        Binding("x", "clear_override", "Clear override"),
-        Binding("escape", "focus_table", "Table", show=False),
+        Binding("ctrl+r", "reload", "Reload", id="streams.reload"),
+        Binding(
+            "slash",
+            "focus_whatif",
+            "What-if",
+            id="streams.focus_field",
+            tooltip="the sampling what-if: type a rate for the selected stream",
+        ),
+        Binding(
+            "o",
+            "override_rate",
+            "Override rate",
+            id="streams.override",
+            tooltip="override the stream's sample rate with the what-if's",
+        ),
+        Binding(
+            "x",
+            "clear_override",
+            "Clear override",
+            id="streams.delete_override",
+            tooltip="clear the stream's rate override",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -234,9 +250,6 @@ class StreamsScreen(ReloadingScreen):
     def action_focus_whatif(self) -> None:
         self.query_one("#whatif-rate", Input).focus()
 
-    def action_focus_table(self) -> None:
-        self.query_one("#streams-table", DataTable).focus()
-
     def _typed_rate(self) -> float | None:
         text = self.query_one("#whatif-rate", Input).value.strip()
         try:
@@ -315,25 +328,29 @@ class StreamsScreen(ReloadingScreen):
             return
         if what:
             self.notify(clean(what, 200), markup=False)
-            self.app.post_message(OverridesChanged(what))
+            self.app.overrides_changed(what)
         else:
             self.notify(
                 clean(f"{stream} has no rate override.", 200), markup=False, severity="warning"
             )
 
     def screen_commands(self):
-        yield SystemCommand("Reload streams", "Count again (ctrl+r)", self.action_reload)
         yield SystemCommand(
-            "Sampling what-if", "Type a rate for the selected stream (w)", self.action_focus_whatif
+            "Reload streams", self.with_key("Count again", "reload"), self.action_reload
+        )
+        yield SystemCommand(
+            "Sampling what-if",
+            self.with_key("Type a rate for the selected stream", "focus_whatif"),
+            self.action_focus_whatif,
         )
         yield SystemCommand(
             "Override the stream's sample rate",
-            "Set the what-if's rate as a local override (o)",
+            self.with_key("Set the what-if's rate as a local override", "override_rate"),
             self.action_override_rate,
         )
         yield SystemCommand(
             "Clear the stream's rate override",
-            "Back to the configured rate (x)",
+            self.with_key("Back to the configured rate", "clear_override"),
             self.action_clear_override,
         )
 

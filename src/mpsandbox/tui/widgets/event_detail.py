@@ -97,10 +97,36 @@ class EventDetail(VerticalScroll):
     reader thread, never on the UI loop."""
 
     BINDINGS = [
-        Binding("c", "copy_json", "Copy JSON"),
-        Binding("u", "copy_curl", "Copy curl"),
-        Binding("r", "copy_received", "Copy as received", show=False),
-        Binding("w", "working_copy", "Judge by current.yaml"),
+        Binding(
+            "c",
+            "copy_json",
+            "Copy JSON",
+            id="event.copy_json",
+            tooltip="in an event: copy it as JSON",
+        ),
+        Binding(
+            "u",
+            "copy_curl",
+            "Copy curl",
+            id="event.copy_curl",
+            tooltip="in an event: copy it as a curl command",
+        ),
+        Binding(
+            "a",
+            "copy_received",
+            "Copy as received",
+            show=False,
+            id="event.copy_received",
+            tooltip="in an event: copy the request body as received",
+        ),
+        Binding(
+            "w",
+            "working_copy",
+            "Judge by current.yaml",
+            id="event.working_copy",
+            tooltip="in an event: judge it by its schema's working copy "
+            "(unmaterialized current.yaml)",
+        ),
     ]
 
     class OpenSibling(Message):
@@ -206,7 +232,7 @@ class EventDetail(VerticalScroll):
             "Copy event as curl", "A command that resends it (u)", self.action_copy_curl
         )
         yield SystemCommand(
-            "Copy event as received", "Before any fill-ins (r)", self.action_copy_received
+            "Copy event as received", "Before any fill-ins (a)", self.action_copy_received
         )
         yield SystemCommand(
             "Judge by the working copy",

@@ -161,10 +161,26 @@ class EventTable(ScrollView, can_focus=True):
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "first", "Newest", show=False),
-        Binding("end,G", "last", "Oldest", show=False),
-        Binding("enter", "open", "Open"),
-        Binding("f", "follow", "Follow"),
+        Binding("home", "first", "Newest", show=False),
+        Binding("end", "last", "Oldest", show=False),
+        # The ids every screen gives g/G (mpsandbox.tui.screens.keys), so one keymap entry
+        # moves them everywhere.
+        Binding("g", "first", "Top", show=False, id="table.top", tooltip="top: the newest"),
+        Binding("G", "last", "Bottom", show=False, id="table.bottom", tooltip="bottom: the oldest"),
+        Binding(
+            "enter",
+            "open",
+            "Open",
+            id="table.open",
+            tooltip="open an event, an error group's events, a check's nearest event",
+        ),
+        Binding(
+            "f",
+            "follow",
+            "Follow",
+            id="table.follow",
+            tooltip="follow the newest events again (moving stops following)",
+        ),
     ]
 
     COMPONENT_CLASSES = {"event-table--cursor", "event-table--placeholder"}

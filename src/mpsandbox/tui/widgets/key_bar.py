@@ -16,6 +16,8 @@ from textual import events
 from textual.screen import Screen
 from textual.widget import Widget
 
+from mpsandbox.tui.screens.keys import BACK, SCREEN_ID_PREFIX
+
 
 class Shown(NamedTuple):
     key: str
@@ -78,7 +80,10 @@ class KeyBar(Widget, can_focus=False):
         app = self.app
         seen: set[str] = set()
         palette: Shown | None = None
+        back: Shown | None = None
         keys: list[Shown] = []
+        #: Where the app's own keys begin (the screen's keys come before them).
+        app_keys = None
         for key, active in screen.active_bindings.items():
             binding = active.binding
             display = app.get_key_display(binding)
@@ -88,8 +93,16 @@ class KeyBar(Widget, can_focus=False):
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            is_screen = binding.action.startswith("switch_mode(")
-            keys.append(Shown(key, display, binding.description, active.enabled, is_screen))
+            is_screen = (binding.id or "").startswith(SCREEN_ID_PREFIX)
+            shown = Shown(key, display, binding.description, active.enabled, is_screen)
+            if binding.id == BACK:
+                back = shown  # Esc, wherever a screen declares it: last of the screen's keys
+                continue
+            if app_keys is None and active.node is app:
+                app_keys = len(keys)
+            keys.append(shown)
+        if back is not None:
+            keys.insert(len(keys) if app_keys is None else app_keys, back)
         if palette is not None:
             keys.append(palette)
         return tuple(keys)

@@ -1,4 +1,7 @@
-"""Shown when the intake could not bind: says why and offers another port in place."""
+"""Shown when the intake could not bind: says why and offers another port in place.
+
+The port field takes the focus when the banner appears (digits go to it, not to the screen
+keys; Esc leaves it), and the screen's table gets it back once the intake listens."""
 
 from __future__ import annotations
 
@@ -36,7 +39,15 @@ class PortBanner(Vertical):
         if shown:
             self.query_one("#port-problem", Static).update(clean(status.port_problem))
             if not was_shown:
-                self.query_one(Input).value = str((status.port or 8192) + 1)
+                field = self.query_one(Input)
+                field.value = str((status.port or 8192) + 1)
+                field.focus()  # the one thing to do now: type another port
+        elif was_shown and self.has_focus_within:
+            # Listening again: the focus goes back where Esc would take it, the table.
+            from mpsandbox.tui.screens.keys import KeyedScreen
+
+            if isinstance(self.screen, KeyedScreen):
+                self.screen.focus_home()
 
     def _listen(self) -> None:
         text = self.query_one(Input).value.strip()
