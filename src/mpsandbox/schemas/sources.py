@@ -8,6 +8,7 @@ Unlike EventGate, every attempt is recorded, so a miss can say where it looked.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 import urllib.error
@@ -154,6 +155,11 @@ class DirectorySource:
     def _try(self, base: Path, rel: str, attempts: list[Attempt]) -> Found | None:
         joined = base / rel.lstrip("/")
         location = str(joined)
+        if ".." not in rel and not os.path.isfile(joined):
+            # One stat settles the common miss; resolving costs an lstat per path part,
+            # and a flood of made-up URIs must stay cheap.
+            attempts.append(Attempt(self.name, location, "not found"))
+            return None
         try:
             real = joined.resolve()
         except (OSError, RuntimeError) as exc:
@@ -208,7 +214,10 @@ class DirectorySource:
         """Every materialized version of `title` present here, oldest first."""
         found: set[str] = set()
         for base in self._bases:
-            folder = (base / title.strip("/")).resolve()
+            folder = base / title.strip("/")
+            if not folder.is_dir():
+                continue
+            folder = folder.resolve()
             if self.root not in folder.parents or not folder.is_dir():
                 continue
             for child in folder.iterdir():
@@ -274,6 +283,8 @@ class RemoteSource:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 body = resp.read(16 * 1024 * 1024)
         except urllib.error.HTTPError as exc:
+            if len(self._misses) >= 1024:  # made-up URIs must not grow this for ever
+                self._misses.clear()
             self._misses[url] = time.monotonic()
             attempts.append(Attempt(self.name, url, f"HTTP {exc.code}"))
             return None
