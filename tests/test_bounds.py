@@ -4,6 +4,7 @@ this process for an in-process intake), with generous but real limits."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource
+from mpsandbox.schemas.watcher import watch_sources
 from tests.test_cli import start_serve
 
 
@@ -82,3 +84,64 @@ def test_schema_caches_are_bounded_and_misses_are_rechecked(tmp_path):
     hot = registry.resolve("/t/1.0.0#f9")
     registry.resolve("/t/1.0.0#f20")
     assert registry.cached_count()[0] == 3 and registry.resolve("/t/1.0.0#f9") is hot
+
+
+async def test_watcher_does_not_follow_links_out_of_a_schemas_root(tmp_path):
+    """A link to a folder outside the root is neither watched nor read; a link that stays
+    inside (a repository's `latest -> 1.0.0.yaml`) keeps working, and so do new folders."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "t").mkdir(parents=True)
+    (root / "t" / "1.0.0.yaml").write_text(SCHEMA)
+    (root / "t" / "latest").symlink_to("1.0.0.yaml")
+    (root / "vlink").symlink_to("t", target_is_directory=True)
+    (outside / "o").mkdir(parents=True)
+    (outside / "o" / "1.0.0.yaml").write_text(SCHEMA.replace("/t/", "/o/"))
+    (root / "ext").symlink_to(outside, target_is_directory=True)
+    registry = SchemaRegistry([DirectorySource(root)])
+    assert registry.resolve("/t/latest").ok and registry.resolve("/vlink/1.0.0").ok
+    refused = registry.resolve("/ext/o/1.0.0")
+    assert not refused.ok
+    assert any("outside the schema directory; refused" in a.outcome for a in refused.attempts)
+
+    seen: list[set[str]] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        watch_sources(registry, stop=stop, on_change=seen.append, debounce_ms=50)
+    )
+
+    async def changed_after(touch, within=5.0) -> set[str]:
+        seen.clear()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            touch()
+            await asyncio.sleep(0.2)
+            if seen:
+                await asyncio.sleep(0.3)  # let late events of the same moment arrive
+                return set().union(*seen)
+        return set()
+
+    try:
+        inside = root / "t" / "1.0.0.yaml"
+        assert await changed_after(lambda: inside.write_text(SCHEMA))  # the watch is live
+        out_file = outside / "o" / "1.0.0.yaml"
+
+        def both() -> None:
+            out_file.write_text(SCHEMA + "# edited\n")
+            inside.write_text(SCHEMA)
+
+        paths = await changed_after(both)
+        assert paths and not [p for p in paths if "/ext/" in p or str(outside) in p], paths
+        # Only the outside file changing: nothing at all.
+        seen.clear()
+        out_file.write_text(SCHEMA + "# again\n")
+        (outside / "o" / "new.yaml").write_text(SCHEMA)
+        await asyncio.sleep(0.8)
+        assert seen == []
+        # A folder made after the start is watched too.
+        (root / "n").mkdir()
+        await asyncio.sleep(0.5)
+        new = root / "n" / "1.0.0.yaml"
+        assert str(new) in await changed_after(lambda: new.write_text(SCHEMA))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
