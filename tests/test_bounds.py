@@ -5,6 +5,7 @@ this process for an in-process intake), with generous but real limits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
@@ -145,3 +146,71 @@ async def test_watcher_does_not_follow_links_out_of_a_schemas_root(tmp_path):
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes | None:
+    """What the server sent before closing, or None if it kept the connection open."""
+    try:
+        return await asyncio.wait_for(reader.read(), seconds)
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        return b""
+
+
+async def test_slow_headers_are_closed_after_the_read_timeout(make_server, http):
+    """300 connections trickling header lines (slowloris) and 100 that send nothing are all
+    closed soon after the bound, and the server answers the whole time."""
+    server = await make_server(read_timeout=0.5)
+    port = server.port
+    conns = []
+    for i in range(400):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if i < 300:
+            writer.write(b"POST /v1/events HTTP/1.1\r\nHost: localhost\r\n")
+        conns.append((reader, writer))
+    start = time.monotonic()
+
+    async def trickle(writer):
+        with contextlib.suppress(ConnectionError, OSError):
+            for n in range(30):
+                writer.write(b"X-Slow-%d: y\r\n" % n)
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+    trickling = [asyncio.create_task(trickle(w)) for _, w in conns[:300]]
+    async with http.get(server.url + "/readyz") as resp:
+        assert resp.status == 200
+    results = await asyncio.gather(*(_closed_within(r, 3.0) for r, _ in conns))
+    took = time.monotonic() - start
+    for task in trickling:
+        task.cancel()
+    for _, w in conns:
+        w.close()
+    assert all(r is not None for r in results), sum(r is None for r in results)
+    assert took < 3.0, took
+    async with http.get(server.url + "/readyz") as resp:
+        assert resp.status == 200
+
+
+async def test_a_body_that_never_completes_is_closed_with_408(make_server, http):
+    server = await make_server(read_timeout=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1000\r\n\r\n[{"$schema": '
+    )
+    await writer.drain()
+    start = time.monotonic()
+    answer = await _closed_within(reader, 3.0)
+    writer.close()
+    assert answer is not None and time.monotonic() - start < 2.5
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
+    assert b"--read-timeout" in answer
+    # A whole request on a fresh connection still works, and nothing was stored.
+    async with http.post(
+        server.url + "/v1/events", json=[{"$schema": "/x/1.0.0", "meta": {"stream": "s"}}]
+    ) as resp:
+        assert resp.status == 500
+    async with http.get(server.url + "/sandbox/stats") as resp:
+        assert (await resp.json())["events"] == 1

@@ -17,6 +17,9 @@ DEFAULT_PORT = 8192
 DEFAULT_INTAKE_PATH = "/v1/events"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_BACKLOG = 100_000
+#: Seconds a client may take to send a request's headers (from connecting, or from the end
+#: of its previous answer), and then again its body: slow clients cannot pin the server.
+DEFAULT_READ_TIMEOUT = 10.0
 
 
 def default_db_path() -> Path:
@@ -37,6 +40,7 @@ class Settings:
     use_builtin_schemas: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_body: int = DEFAULT_MAX_BODY
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     intake_paths: tuple[str, ...] = (DEFAULT_INTAKE_PATH,)
     fill_ins: bool = True
     secure_schemas: bool = True
@@ -130,6 +134,8 @@ def from_environment(base: Settings | None = None) -> Settings:
         )
     if "MPSANDBOX_MAX_BODY" in env:
         changes["max_body"] = parse_size(env["MPSANDBOX_MAX_BODY"])
+    if "MPSANDBOX_READ_TIMEOUT" in env:
+        changes["read_timeout"] = parse_duration(env["MPSANDBOX_READ_TIMEOUT"])
     if "MPSANDBOX_CACHE" in env:
         changes["cache_dir"] = Path(env["MPSANDBOX_CACHE"])
     if env.get("MPSANDBOX_STREAM_CONFIG"):

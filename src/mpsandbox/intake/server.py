@@ -57,7 +57,13 @@ async def start_server(settings: Settings, sandbox: Sandbox | None = None) -> Ru
     sandbox.start()
     app = make_app(sandbox)
     runner = web.AppRunner(
-        app, auto_decompress=False, access_log=None, handle_signals=False, shutdown_timeout=10
+        app,
+        auto_decompress=False,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=10,
+        # A connection without a complete request this long is closed (slow_clients.py).
+        keepalive_timeout=settings.read_timeout,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
