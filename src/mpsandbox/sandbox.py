@@ -27,6 +27,7 @@ from mpsandbox.revalidation import Report, rejudge, store_call, titles_for_paths
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
 from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
+from mpsandbox.waits import SharedWaits
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Sandbox:
         )
         self.reader: StoreReader | None = None
         self._listeners: list[Listener] = []
-        self._changed = asyncio.Event()
+        self.waits = SharedWaits(self._count_in_thread, key=_filter_key)
         self._watch_stop: asyncio.Event | None = None
         self._watch_task: asyncio.Task | None = None
         self._revalidation_listeners: list[RevalidationListener] = []
@@ -450,8 +451,7 @@ class Sandbox:
 
     def notify(self, committed: list[Committed]) -> None:
         """Tell listeners that the store changed (committed events, or a reset)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.waits.changed()
         for listener in list(self._listeners):
             try:
                 listener(committed)
@@ -463,19 +463,18 @@ class Sandbox:
         self.notify([])
 
     async def wait_for(self, flt: Any, count: int, timeout: float) -> int | None:
-        """Wait until at least `count` stored events match; None on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            n = await loop.run_in_executor(None, self.reader.count_events, flt)
-            if n >= count:
-                return n
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+        """Wait until at least `count` stored events match; None on timeout (one count per
+        change shared by every waiter with the same filter: see waits.py)."""
+        return await self.waits.wait_for(flt, count, timeout)
+
+    async def _count_in_thread(self, flt: Any) -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, self.reader.count_events, flt)
+
+
+def _filter_key(flt: Any) -> tuple[str, str]:
+    """Filters that select the same rows share a count (see waits.py)."""
+    where, params = flt.where()
+    return where, repr(params)
 
 
 def _mtime(path: str) -> float | None:
