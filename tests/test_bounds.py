@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -291,6 +293,23 @@ async def test_waiters_share_one_count_and_do_not_slow_the_intake(make_server):
     assert counts < 1.5 / 0.05 + 10, counts
 
 
+#: Probes /readyz every 20 ms until its stdin closes, then prints the latencies (seconds): a
+#: process of its own, so that nothing in this one (posting, reading answers) is measured.
+PROBE = """
+import sys, threading, time, urllib.request, json
+url, lat, stop = sys.argv[1], [], threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+print("probing", flush=True)
+while not stop.is_set():
+    t = time.monotonic()
+    with urllib.request.urlopen(url, timeout=30) as r:
+        assert r.status == 200
+    lat.append(time.monotonic() - t)
+    time.sleep(0.02)
+print(json.dumps(lat), flush=True)
+"""
+
+
 async def test_readyz_answers_while_big_batches_are_judged(tmp_path):
     """Four concurrent 10,000-event posts to a served intake: its event loop keeps answering
     (before: /readyz waited 5 s), and every event is judged and stored as before."""
@@ -302,34 +321,34 @@ async def test_readyz_answers_while_big_batches_are_judged(tmp_path):
         if i % 7 == 0:
             e["action"] = 42  # invalid: the answer lists these, in order
     body = json.dumps(events).encode()
-    latencies: list[float] = []
+    probe = None
     try:
         async with aiohttp.ClientSession() as session:
+            # The schema's first use compiles it (once per process): not what is measured.
+            warm = json.dumps(events[1:3]).encode()
+            async with session.post(url + "/v1/events", data=warm, headers=JSON) as r:
+                assert r.status == 201
+            probe = subprocess.Popen(
+                [sys.executable, "-c", PROBE, url + "/readyz"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            assert probe.stdout.readline() == b"probing\n"
 
             async def big():
                 async with session.post(url + "/v1/events", data=body, headers=JSON) as r:
                     return r.status, await r.json()
 
-            # The schema's first use compiles it (once per process): not what is measured.
-            warm = json.dumps(events[1:3]).encode()
-            async with session.post(url + "/v1/events", data=warm, headers=JSON) as r:
-                assert r.status == 201
-            posts = [asyncio.create_task(big()) for _ in range(4)]
-            await asyncio.sleep(0.05)
-            async with aiohttp.ClientSession() as probe:
-                while not all(p.done() for p in posts):
-                    start = time.monotonic()
-                    async with probe.get(url + "/readyz") as resp:
-                        assert resp.status == 200
-                    latencies.append(time.monotonic() - start)
-                    await asyncio.sleep(0.02)
-            answers = await asyncio.gather(*posts)
+            answers = await asyncio.gather(*(big() for _ in range(4)))
+            out, _ = probe.communicate(b"", timeout=30)
+            latencies = sorted(json.loads(out))
             async with session.get(url + "/sandbox/stats") as resp:
                 stored = (await resp.json())["events"]
     finally:
+        if probe is not None:
+            probe.kill()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-    latencies.sort()
     print(
         f"/readyz during 4 x 10,000 events: {len(latencies)} probes, median "
         f"{latencies[len(latencies) // 2] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"

@@ -21,6 +21,7 @@ from mpsandbox.intake import protocol
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.sandbox import Sandbox
+from mpsandbox.slicing import map_in_slices
 from mpsandbox.store import BacklogFull, StoreError
 
 #: How much of a refused body is kept: enough to see what it was, not enough to hurt.
@@ -171,8 +172,16 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
             await asyncio.sleep(0)  # between the two parses of a big body
         working = protocol.as_events(jsonio.loads(data)) if data is not None else None
         judged = await sandbox.judge(events, context(req), working, sliced=sliced)
+        hasty = protocol.is_hasty(hasty_value(req.query))
+        if not hasty:
+            items = None
+            if sliced:  # the answer of a big batch is built a slice at a time too
+                items = await map_in_slices(
+                    len(judged), lambda start, end: protocol.failure_items(judged[start:end])
+                )
+            answer = protocol.answer_for(judged, items)
 
-    if protocol.is_hasty(hasty_value(req.query)):
+    if hasty:
         record.hasty = True
         record.status, record.reason = 202, protocol.hasty_reason(len(events))
         try:
@@ -186,7 +195,6 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
             return refuse_backlog(sandbox, record)
         return Handled(202, record.reason, None, record, judged)
 
-    answer = protocol.answer_for(judged)
     return await answer_and_store(
         sandbox, record, answer.status, answer.reason, answer.body, judged
     )
