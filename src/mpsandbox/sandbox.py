@@ -27,7 +27,7 @@ from mpsandbox.revalidation import Report, rejudge, store_call, titles_for_paths
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource, RemoteSource, builtin_schema_dir
 from mpsandbox.slicing import map_in_slices
-from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
+from mpsandbox.store import EventFilter, ProcessStoreWriter, StoreError, StoreReader, StoreWriter
 from mpsandbox.waits import SharedWaits
 
 log = logging.getLogger(__name__)
@@ -523,8 +523,8 @@ BIG_BATCH = 64
 
 
 def _filter_key(flt: Any) -> tuple[str, str]:
-    """Filters that select the same rows share a count (see waits.py)."""
-    where, params = flt.where()
+    """Filters that select the same rows share a count (see waits.py); None is every row."""
+    where, params = (flt or EventFilter()).where()
     return where, repr(params)
 
 
