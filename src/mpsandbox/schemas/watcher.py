@@ -63,10 +63,11 @@ async def watch_sources(
 ) -> None:
     """Watch every local source until `stop` is set."""
     roots = [p for s in registry.sources for p in s.watch_paths()]
-    loop = asyncio.get_running_loop()
     with contextlib.suppress(asyncio.CancelledError):
         while not stop.is_set():
-            folders = await loop.run_in_executor(None, folders_to_watch, roots)
+            # Walked here, not in a thread: the watch must start at once (a file saved
+            # right after the intake started must be seen), and a walk takes milliseconds.
+            folders = folders_to_watch(roots)
             if not folders:
                 return
             watched = set(folders)
