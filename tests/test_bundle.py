@@ -293,3 +293,103 @@ async def test_schemas_judged_from_a_remote_go_in_from_the_cache(
     for row in rows:
         again = pipeline.rejudge(row["event"], RequestContext(received_at=row["received_at"]))
         assert (again.verdict, again.errors) == (row["verdict"], row["errors"])
+
+
+def test_link_chains_are_refused_before_anything_is_written(tmp_path):
+    # Each link alone stays inside (d1 -> . ; d1/d2 -> .. seen from d1 is the root), but
+    # d1/d2 resolves through d1 to the root's parent.
+    path = tmp_path / "chain.tar.gz"
+    path.write_bytes(
+        _tar(
+            [
+                (_link("d1", "."), None),
+                (_link("d1/d2", ".."), None),
+                (tarfile.TarInfo("d1/d2/evil.txt"), b"pwned"),
+            ]
+        )
+    )
+    dest = tmp_path / "deep" / "dest"
+    with pytest.raises(BundleError, match="refused: member 'd1/d2' goes through the link 'd1'"):
+        extract(path, dest)
+    assert not dest.exists() or not any(dest.iterdir())
+    assert not (tmp_path / "deep/evil.txt").exists()
+    code, _, err = cli("open", path, "--print")
+    assert code == 2 and "refused: member 'd1/d2'" in err and len(err.strip().splitlines()) == 1
+
+
+def _manifest_bundle(tmp_path: Path, manifest: dict) -> Path:
+    data = json.dumps(manifest).encode()
+    info = tarfile.TarInfo("manifest.json")
+    db = tarfile.TarInfo("store.db")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        db.size = 0
+        tar.addfile(db, io.BytesIO(b""))
+    path = tmp_path / "manifest.tar.gz"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("store", "ABSOLUTE_DB"),
+        ("schemas", {"dirs": [{"path": "/etc"}]}),
+        ("schemas", {"dirs": [{"path": "schemas/../../.."}]}),
+        ("stream_config", {"path": "/etc/passwd"}),
+        ("experiments", {"path": "../outside.yaml"}),
+    ],
+)
+def test_manifest_paths_must_stay_inside_the_bundle(bundle, tmp_path, field, value):
+    # A real store outside the bundle: before the check, open read it and printed counts.
+    outside = tmp_path / "elsewhere.db"
+    extract(bundle, tmp_path / "real").db.rename(outside)
+    if value == "ABSOLUTE_DB":
+        value = str(outside)
+    manifest = json.loads(
+        extract(bundle, tmp_path / "orig").root.joinpath("manifest.json").read_text()
+    )
+    manifest[field] = value
+    path = _manifest_bundle(tmp_path, manifest)
+    with pytest.raises(BundleError, match=r"refused: manifest.json names .* outside the bundle"):
+        extract(path, tmp_path / "dest")
+    code, out, err = cli("open", path, "--print")
+    assert code == 2 and "outside the bundle" in err and "events" not in out
+
+
+def test_extracted_size_and_member_count_are_capped(tmp_path):
+    # 300 MiB of zeros compresses to ~300 KB: a bomb, refused before a byte is written.
+    class Zeros(io.RawIOBase):
+        def __init__(self, n):
+            self.left = n
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            k = min(len(b), self.left)
+            b[:k] = bytes(k)
+            self.left -= k
+            return k
+
+    big = tmp_path / "bomb.tar.gz"
+    with tarfile.open(big, "w:gz", compresslevel=1) as tar:
+        tar.addfile(tarfile.TarInfo("manifest.json"), io.BytesIO(b""))
+        for i in range(3):
+            info = tarfile.TarInfo(f"zeros{i}")
+            info.size = 100 * 2**20
+            tar.addfile(info, io.BufferedReader(Zeros(info.size)))
+    assert big.stat().st_size < 2 * 2**20
+    dest = tmp_path / "dest"
+    with pytest.raises(BundleError, match="refused: member 'zeros2' takes the extracted size"):
+        extract(big, dest)
+    assert not dest.exists() or not any(dest.iterdir())
+    code, _, err = cli("open", big, "--print", "--max-extract-mb", "100")
+    assert code == 2 and "past the 100 MiB allowed" in err
+    many = tmp_path / "many.tar.gz"
+    many.write_bytes(_tar([(tarfile.TarInfo(f"f{i}"), b"") for i in range(10_001)]))
+    with pytest.raises(BundleError, match="refused: more than 10,000 members"):
+        extract(many, tmp_path / "dest2")
+    assert not (tmp_path / "dest2").exists()

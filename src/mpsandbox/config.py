@@ -18,6 +18,9 @@ DEFAULT_INTAKE_PATH = "/v1/events"
 DEFAULT_BEACON_PATH = "/beacon/event"
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_BACKLOG = 100_000
+#: Seconds a client may take to send a request's headers (from connecting, or from the end
+#: of its previous answer), and then again its body: slow clients cannot pin the server.
+DEFAULT_READ_TIMEOUT = 10.0
 
 
 def default_db_path() -> Path:
@@ -67,6 +70,7 @@ class Settings:
     use_builtin_schemas: bool = True
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_body: int = DEFAULT_MAX_BODY
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     intake_paths: tuple[str, ...] = (DEFAULT_INTAKE_PATH,)
     #: Where legacy EventLogging beacons arrive (`$wgEventLoggingBaseUri`), by GET or POST.
     beacon_paths: tuple[str, ...] = (DEFAULT_BEACON_PATH,)
@@ -163,6 +167,8 @@ def from_environment(base: Settings | None = None) -> Settings:
         )
     if "MPSANDBOX_MAX_BODY" in env:
         changes["max_body"] = parse_size(env["MPSANDBOX_MAX_BODY"])
+    if "MPSANDBOX_READ_TIMEOUT" in env:
+        changes["read_timeout"] = parse_duration(env["MPSANDBOX_READ_TIMEOUT"])
     if env.get("MPSANDBOX_STREAM_CONFIG"):
         changes["stream_config"] = env["MPSANDBOX_STREAM_CONFIG"]
     if env.get("MPSANDBOX_EXPERIMENTS"):

@@ -123,15 +123,20 @@ class Pipeline:
         self.stream_configs = stream_configs
 
     def judge_batch(
-        self, events: list[Any], ctx: RequestContext, working: list[Any] | None = None
+        self,
+        events: list[Any],
+        ctx: RequestContext,
+        working: list[Any] | None = None,
+        start: int = 0,
     ) -> list[EventRecord]:
         """Judge a request's events. `working`, when given, is a second, independent parse
-        of the same events (cheaper than copying each one) that the pipeline may modify."""
+        of the same events (cheaper than copying each one) that the pipeline may modify.
+        `start`: the position of ``events[0]`` in its request, when judged in slices."""
         if working is None or len(working) != len(events):
-            return [self.judge(event, ctx, index) for index, event in enumerate(events)]
+            return [self.judge(event, ctx, start + i) for i, event in enumerate(events)]
         return [
-            self.judge(event, ctx, index, working=w)
-            for index, (event, w) in enumerate(zip(events, working, strict=True))
+            self.judge(event, ctx, start + i, working=w)
+            for i, (event, w) in enumerate(zip(events, working, strict=True))
         ]
 
     def judge(

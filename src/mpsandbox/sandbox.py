@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,9 @@ from mpsandbox.revalidation import Report, rejudge, store_call, titles_for_paths
 from mpsandbox.schemas.configured import schema_sources
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource
-from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
+from mpsandbox.slicing import map_in_slices
+from mpsandbox.store import EventFilter, ProcessStoreWriter, StoreError, StoreReader, StoreWriter
+from mpsandbox.waits import SharedWaits
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,10 @@ class Sandbox:
         )
         self.reader: StoreReader | None = None
         self._listeners: list[Listener] = []
-        self._changed = asyncio.Event()
+        #: Held while a request's events are judged in slices (see judge()).
+        self._judging = asyncio.Lock()
+        self._last_big = 0.0
+        self.waits = SharedWaits(self._count_in_thread, key=_filter_key)
         self._watch_stop: asyncio.Event | None = None
         self._watch_task: asyncio.Task | None = None
         self._revalidation_listeners: list[RevalidationListener] = []
@@ -398,6 +403,45 @@ class Sandbox:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
+    @contextlib.asynccontextmanager
+    async def judging_turn(self, body_bytes: int) -> AsyncIterator[bool]:
+        """A request's turn to parse and judge; yields whether to judge it in slices.
+
+        A big body (over ``BIG_BODY`` bytes) takes its turn behind the others, and its
+        steps (parsing, judging a few milliseconds at a time: slicing.py) leave the event
+        loop free in between: four 10,000-event posts judged in one go held /readyz for
+        5 s. A small request is judged at once unless a big one is being judged, then it
+        waits its turn: requests are judged one after another in the order they got here,
+        so the findings that depend on earlier events come out as before."""
+        if body_bytes <= BIG_BODY and not self._judging.locked():
+            yield False
+            return
+        async with self._judging:
+            self._last_big = time.monotonic()
+            try:
+                yield body_bytes > BIG_BODY
+            finally:
+                self._last_big = time.monotonic()
+
+    async def judge(
+        self, events: list[Any], ctx: Any, working: list[Any] | None = None, *, sliced=False
+    ) -> list[EventRecord]:
+        """Judge a request's events, in slices with the loop free between them if asked
+        (inside a ``judging_turn``)."""
+        if not sliced:
+            return self.pipeline.judge_batch(events, ctx, working)
+
+        def work(start: int, end: int) -> list[EventRecord]:
+            part = working[start:end] if working is not None else None
+            return self.pipeline.judge_batch(events[start:end], ctx, part, start)
+
+        return await map_in_slices(len(events), work)
+
+    @property
+    def busy_with_big_batches(self) -> bool:
+        """A big batch is being judged, or was a moment ago (more are likely to follow)."""
+        return self._judging.locked() or time.monotonic() - self._last_big < 2.0
+
     def reserve(self, n_events: int) -> bool:
         return self.writer.reserve_ok(n_events)
 
@@ -408,7 +452,9 @@ class Sandbox:
     async def store(self, request: RequestRecord, events: list[EventRecord]) -> list[Committed]:
         """Write a request and its events; return only after they are committed."""
         submit_async = getattr(self.writer, "submit_async", None)
-        if submit_async is not None:
+        if submit_async is not None and len(events) > BIG_BATCH:
+            fut = await self.writer.submit_async_sliced(request, events)
+        elif submit_async is not None:
             fut = submit_async(request, events)
         else:
             fut = asyncio.wrap_future(self.writer.submit(request, events))
@@ -447,8 +493,7 @@ class Sandbox:
 
     def notify(self, committed: list[Committed]) -> None:
         """Tell listeners that the store changed (committed events, or a reset)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.waits.changed()
         for listener in list(self._listeners):
             try:
                 listener(committed)
@@ -460,19 +505,24 @@ class Sandbox:
         self.notify([])
 
     async def wait_for(self, flt: Any, count: int, timeout: float) -> int | None:
-        """Wait until at least `count` stored events match; None on timeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            changed = self._changed
-            n = await loop.run_in_executor(None, self.reader.count_events, flt)
-            if n >= count:
-                return n
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, 1.0))
+        """Wait until at least `count` stored events match; None on timeout (one count per
+        change shared by every waiter with the same filter: see waits.py)."""
+        return await self.waits.wait_for(flt, count, timeout)
+
+    async def _count_in_thread(self, flt: Any) -> int:
+        return await asyncio.get_running_loop().run_in_executor(None, self.reader.count_events, flt)
+
+
+#: Bodies over this many bytes are parsed and judged in their turn, in slices (slicing.py).
+BIG_BODY = 64 * 1024
+#: Batches with more events than this are encoded for the store in slices.
+BIG_BATCH = 64
+
+
+def _filter_key(flt: Any) -> tuple[str, str]:
+    """Filters that select the same rows share a count (see waits.py); None is every row."""
+    where, params = (flt or EventFilter()).where()
+    return where, repr(params)
 
 
 def _mtime(path: str) -> float | None:

@@ -385,7 +385,15 @@ def bundle_cmd(query: tuple[str, ...], output: Path, **opts: Any) -> None:
     default=None,
     help="Extract into this folder and keep it (default: a temporary folder, removed on exit).",
 )
-def open_cmd(bundle: Path, print_only: bool, extract_to: Path | None) -> None:
+@click.option(
+    "--max-extract-mb",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    metavar="N",
+    help="Refuse a bundle whose files add up to more than N MiB once extracted.",
+)
+def open_cmd(bundle: Path, print_only: bool, extract_to: Path | None, max_extract_mb: int) -> None:
     """Open a bundle made by `mpsandbox bundle`: extracted safely (absolute paths, '..' and
     links leaving it are refused) and shown read-only in the terminal UI, judged by the
     bundle's own schemas, stream configs and experiments. A corrupt or truncated bundle
@@ -405,7 +413,7 @@ def open_cmd(bundle: Path, print_only: bool, extract_to: Path | None) -> None:
         dest, temporary = Path(tempfile.mkdtemp(prefix="mpsandbox-open-")), True
     try:
         try:
-            opened = extract(bundle, dest)
+            opened = extract(bundle, dest, max_bytes=max_extract_mb * 2**20)
             lines = summary(opened)
         except (BundleError, StoreError) as exc:
             raise MpsandboxError(str(exc).splitlines()[0]) from None

@@ -160,6 +160,15 @@ def build_settings(**opts: Any) -> Settings:
             raise click.BadParameter(
                 f"{opts['max_body']!r} is not a size", param_hint="--max-body"
             ) from None
+    if opts.get("read_timeout"):
+        try:
+            changes["read_timeout"] = parse_duration(opts["read_timeout"])
+        except ValueError:
+            changes["read_timeout"] = -1.0
+        if not changes["read_timeout"] > 0:
+            raise click.BadParameter(
+                f"{opts['read_timeout']!r} is not a positive duration", param_hint="--read-timeout"
+            )
     if opts.get("max_age"):
         try:
             changes["max_age_s"] = parse_duration(opts["max_age"])
@@ -255,6 +264,13 @@ def server_options(fn):
             default=None,
             metavar="SIZE",
             help="Body size limit after inflation, e.g. 4mb (default 4 MiB, like production).",
+        ),
+        click.option(
+            "--read-timeout",
+            default=None,
+            metavar="DURATION",
+            help="Close a connection whose request headers, or then its body, take longer "
+            "than this to arrive; also the idle keep-alive time (default 10s).",
         ),
         click.option(
             "--intake-path",

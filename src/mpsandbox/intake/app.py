@@ -18,6 +18,7 @@ from mpsandbox.intake import (
     stream_config_routes,
 )
 from mpsandbox.intake.protocol import CORS_HEADERS
+from mpsandbox.intake.slow_clients import body_deadline
 from mpsandbox.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ async def protocol_headers(request: web.Request, handler):
 def make_app(sandbox: Sandbox) -> web.Application:
     # Bodies are read by the handler with its own limit; aiohttp's cap is a backstop only.
     app = web.Application(
-        middlewares=[protocol_headers], client_max_size=sandbox.settings.max_body * 4 + 1024
+        middlewares=[body_deadline(sandbox.settings.read_timeout), protocol_headers],
+        client_max_size=sandbox.settings.max_body * 4 + 1024,
     )
     app[eventgate_routes.SANDBOX_KEY] = sandbox
     eventgate_routes.add_routes(app, sandbox.settings.intake_paths)

@@ -118,6 +118,7 @@ async def _serve(out: _Out) -> int:
     except StreamConfigError as exc:
         out.send({"failed": "stream_config", "message": f"stream config {exc}"})
         return 2
+    server.pace_collections()
     server.sandbox.add_listener(lambda committed: out.send(_summary(committed)))
     server.sandbox.add_revalidation_listener(
         lambda report: out.send({"revalidated": report.as_dict()})

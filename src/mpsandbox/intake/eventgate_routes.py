@@ -333,7 +333,7 @@ async def test_events(request: web.Request) -> web.StreamResponse:
     record = _request_record(request, b"", now, request_id)
     events = list(sandbox.settings.test_events)  # the pipeline never modifies its input
     record.event_count = len(events)
-    judged = sandbox.pipeline.judge_batch(events, _context(request, now, request_id))
+    judged = await sandbox.judge(events, _context(request, now, request_id))
     answer = protocol.answer_for(judged)
     return _respond(
         await submit.answer_and_store(

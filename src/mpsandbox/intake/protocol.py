@@ -165,19 +165,25 @@ def _failure_item(event: EventRecord) -> dict[str, Any]:
     return {"status": event.verdict, "event": event.accepted, "context": context}
 
 
-def answer_for(events: list[EventRecord]) -> Answer:
-    """EventGate's status, reason phrase and body for a processed batch."""
+def failure_items(events: list[EventRecord]) -> list[dict[str, Any]]:
+    """The answer's entries for the invalid and errored ``events``, in their order (a big
+    batch builds them a slice at a time and hands them to ``answer_for``)."""
+    return [_failure_item(e) for e in events if e.verdict in (INVALID, ERROR)]
+
+
+def answer_for(events: list[EventRecord], items: list[dict[str, Any]] | None = None) -> Answer:
+    """EventGate's status, reason phrase and body for a processed batch (``items``: its
+    ``failure_items``, when already built)."""
     n = len(events)
-    invalid = [e for e in events if e.verdict == INVALID]
-    errored = [e for e in events if e.verdict == ERROR]
+    if items is None:
+        items = failure_items(events)
+    invalid = [item for item in items if item["status"] == INVALID]
+    errored = [item for item in items if item["status"] == ERROR]
     ok = n - len(invalid) - len(errored)
     failed = len(invalid) + len(errored)
     if failed == 0:
         return Answer(201, f"All {ok} out of {n} events were accepted.", None)
-    body = {
-        "invalid": [_failure_item(e) for e in invalid],
-        "error": [_failure_item(e) for e in errored],
-    }
+    body = {"invalid": invalid, "error": errored}
     if ok > 0:
         reason = (
             f"{ok} out of {n} events were accepted, but {failed} failed "

@@ -40,6 +40,8 @@ class RunningServer:
 
     def __init__(self, sandbox: Sandbox, runner: web.AppRunner, host: str, port: int):
         self.sandbox, self.runner, self.host, self.port = sandbox, runner, host, port
+        self._gc_stop: asyncio.Event | None = None
+        self._gc_task: asyncio.Task | None = None
 
     @property
     def url(self) -> str:
@@ -47,8 +49,22 @@ class RunningServer:
         return f"http://{host}:{self.port}"
 
     async def stop(self) -> None:
+        if self._gc_stop is not None:
+            self._gc_stop.set()
+            await self._gc_task
         await self.runner.cleanup()
         await self.sandbox.close()
+
+    def pace_collections(self) -> None:
+        """Own this process's full garbage collections (gc_pacing.py): for a process that
+        is only this intake (serve, the TUI's intake child), never for a library user."""
+        from mpsandbox.intake.gc_pacing import pace_collections
+
+        self._gc_stop = asyncio.Event()
+        self._gc_task = asyncio.create_task(
+            pace_collections(lambda: self.sandbox.busy_with_big_batches, self._gc_stop),
+            name="gc-pacing",
+        )
 
 
 async def start_server(settings: Settings, sandbox: Sandbox | None = None) -> RunningServer:
@@ -58,7 +74,13 @@ async def start_server(settings: Settings, sandbox: Sandbox | None = None) -> Ru
     sandbox.start()
     app = make_app(sandbox)
     runner = web.AppRunner(
-        app, auto_decompress=False, access_log=None, handle_signals=False, shutdown_timeout=10
+        app,
+        auto_decompress=False,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=10,
+        # A connection without a complete request this long is closed (slow_clients.py).
+        keepalive_timeout=settings.read_timeout,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
@@ -180,6 +202,7 @@ async def serve_forever(
     if jsonl is None:
         jsonl = not out.isatty()
     server = await start_server(settings)
+    server.pace_collections()
     if not quiet:
         server.sandbox.add_listener(make_printer(out, jsonl))
     stop = asyncio.Event()

@@ -9,6 +9,7 @@ only adds reading the body off the socket and writing the answer back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from mpsandbox.intake import protocol
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.sandbox import Sandbox
+from mpsandbox.slicing import map_in_slices
 from mpsandbox.store import BacklogFull, StoreError
 
 #: How much of a refused body is kept: enough to see what it was, not enough to hurt.
@@ -149,27 +151,38 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
         record.note = f"body over the {limit}-byte limit; first {REFUSED_BODY_KEEP} bytes kept"
         err = protocol.BodyError("PayloadTooLargeError", "request entity too large")
         return await answer_problem(sandbox, record, err, uri)
-    try:
-        body, data = protocol.read_body(
-            req.headers.get("content-type"),
-            req.headers.get("content-encoding"),
-            req.body,
-            limit,
-        )
-    except protocol.BodyError as err:
-        return await answer_problem(sandbox, record, err, uri)
+    async with sandbox.judging_turn(len(req.body)) as sliced:
+        try:
+            body, data = protocol.read_body(
+                req.headers.get("content-type"),
+                req.headers.get("content-encoding"),
+                req.body,
+                limit,
+            )
+        except protocol.BodyError as err:
+            return await answer_problem(sandbox, record, err, uri)
 
-    if protocol.is_empty_body(body):
-        return await answer_and_store(sandbox, record, 400, protocol.EMPTY_REASON, None, [])
+        if protocol.is_empty_body(body):
+            return await answer_and_store(sandbox, record, 400, protocol.EMPTY_REASON, None, [])
 
-    events = protocol.as_events(body)
-    record.event_count = len(events)
-    if not sandbox.reserve(len(events)):
-        return refuse_backlog(sandbox, record)
-    working = protocol.as_events(jsonio.loads(data)) if data is not None else None
-    judged = sandbox.pipeline.judge_batch(events, context(req), working)
+        events = protocol.as_events(body)
+        record.event_count = len(events)
+        if not sandbox.reserve(len(events)):
+            return refuse_backlog(sandbox, record)
+        if sliced:
+            await asyncio.sleep(0)  # between the two parses of a big body
+        working = protocol.as_events(jsonio.loads(data)) if data is not None else None
+        judged = await sandbox.judge(events, context(req), working, sliced=sliced)
+        hasty = protocol.is_hasty(hasty_value(req.query))
+        if not hasty:
+            items = None
+            if sliced:  # the answer of a big batch is built a slice at a time too
+                items = await map_in_slices(
+                    len(judged), lambda start, end: protocol.failure_items(judged[start:end])
+                )
+            answer = protocol.answer_for(judged, items)
 
-    if protocol.is_hasty(hasty_value(req.query)):
+    if hasty:
         record.hasty = True
         record.status, record.reason = 202, protocol.hasty_reason(len(events))
         try:
@@ -183,7 +196,6 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
             return refuse_backlog(sandbox, record)
         return Handled(202, record.reason, None, record, judged)
 
-    answer = protocol.answer_for(judged)
     return await answer_and_store(
         sandbox, record, answer.status, answer.reason, answer.body, judged
     )

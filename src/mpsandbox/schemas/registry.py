@@ -3,12 +3,18 @@
 EventGate compiles a schema once per process, so a `latest` URI never moves until restart.
 Here the cache is dropped whenever a file under a local source changes (see `watcher.py`),
 so `latest` follows the newest version and a fixed schema takes effect at once.
+
+Both caches are bounded, because `$schema` comes from clients: compiled schemas in a
+least-recently-used cache (a `#fragment` makes any number of URIs for one file), and misses
+in a small one whose entries expire, so a flood of made-up URIs costs no memory and a schema
+added later (with the watcher off) is found within `MISS_TTL` seconds.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +36,12 @@ from mpsandbox.schemas.sources import (
     title_and_version,
 )
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
+
+#: Compiled schemas kept (least recently used dropped first).
+MAX_RESOLVED = 256
+#: URIs whose lookup failed kept, and for how many seconds before they are looked up again.
+MAX_MISSES = 1024
+MISS_TTL = 5.0
 
 
 @dataclass(slots=True)
@@ -94,13 +106,19 @@ class SchemaRegistry:
         secure: bool = True,
         allow_absolute_uris: bool = False,
         local_dirs_given: bool = False,
+        max_resolved: int = MAX_RESOLVED,
+        max_misses: int = MAX_MISSES,
+        miss_ttl: float = MISS_TTL,
     ):
         self.sources = list(sources)
         #: Whether --schemas was given, so a hint never suggests what is already done.
         self.local_dirs_given = local_dirs_given
         self.secure = secure
         self.allow_absolute_uris = allow_absolute_uris
-        self._cache: dict[str, Resolution] = {}
+        self.max_resolved, self.max_misses, self.miss_ttl = max_resolved, max_misses, miss_ttl
+        self._cache: OrderedDict[str, Resolution] = OrderedDict()
+        #: uri -> (failed resolution, monotonic time it expires)
+        self._misses: OrderedDict[str, tuple[Resolution, float]] = OrderedDict()
         self._lock = threading.RLock()
         #: location -> parser message for files that failed to parse, for the Schemas view.
         self.load_errors: dict[str, str] = {}
@@ -109,20 +127,44 @@ class SchemaRegistry:
     def invalidate(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._misses.clear()
             self.generation += 1
 
+    def cached_count(self) -> tuple[int, int]:
+        """(compiled schemas, misses) held now, for tests and stats."""
+        return len(self._cache), len(self._misses)
+
     def resolve(self, uri: str) -> Resolution:
-        cached = self._cache.get(uri)
-        if cached is not None and (cached.retry_at is None or time.monotonic() < cached.retry_at):
-            return cached
         with self._lock:
-            cached = self._cache.get(uri)
-            if cached is None or (
-                cached.retry_at is not None and time.monotonic() >= cached.retry_at
-            ):
-                cached = self._resolve_uncached(uri)
-                self._cache[uri] = cached
-            return cached
+            hit = self._cached(uri)
+            if hit is not None:
+                return hit
+            res = self._resolve_uncached(uri)
+            if res.ok:
+                self._cache[uri] = res
+                if len(self._cache) > self.max_resolved:
+                    self._cache.popitem(last=False)
+            else:
+                # A remote that could not be asked says when to ask again; a local miss
+                # is looked up again soon, so a schema file added meanwhile is found.
+                expires = res.retry_at or time.monotonic() + self.miss_ttl
+                self._misses[uri] = (res, expires)
+                if len(self._misses) > self.max_misses:
+                    self._misses.popitem(last=False)
+            return res
+
+    def _cached(self, uri: str) -> Resolution | None:
+        hit = self._cache.get(uri)
+        if hit is not None:
+            self._cache.move_to_end(uri)
+            return hit
+        miss = self._misses.get(uri)
+        if miss is None:
+            return None
+        if miss[1] > time.monotonic():
+            return miss[0]
+        del self._misses[uri]
+        return None
 
     def find(self, uri: str, attempts: list[Attempt]) -> Found | None:
         """The first source holding `uri`, recording every place tried."""

@@ -119,6 +119,11 @@ def clear_cache(cache_dir: Path) -> int:
 # -- the health of each host ---------------------------------------------------------------
 
 
+#: Failed URLs remembered in memory (to retry each at most once a minute); past this many
+#: the memory starts afresh, so a client inventing `$schema` values cannot grow it for ever.
+MAX_FAILURES_KEPT = 1024
+
+
 @dataclass(slots=True)
 class Failure:
     cause: str
@@ -307,6 +312,8 @@ class RemoteSource:
         if failure is None:
             return body
         with self._lock:
+            if len(self._failures) >= MAX_FAILURES_KEPT:  # made-up URIs must not grow it
+                self._failures.clear()
             self._failures[url] = failure
         if failure.cause == NOT_FOUND:
             with contextlib.suppress(OSError):

@@ -7,6 +7,7 @@ Unlike EventGate, every attempt is recorded, so a miss can say where it looked.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +156,11 @@ class DirectorySource:
     def _try(self, base: Path, rel: str, attempts: list[Attempt]) -> Found | None:
         joined = base / rel.lstrip("/")
         location = str(joined)
+        if ".." not in rel and not os.path.isfile(joined):
+            # One stat settles the common miss; resolving costs an lstat per path part,
+            # and a flood of made-up URIs must stay cheap.
+            attempts.append(Attempt(self.name, location, "not found"))
+            return None
         try:
             real = joined.resolve()
         except (OSError, RuntimeError) as exc:
@@ -209,7 +215,10 @@ class DirectorySource:
         """Every materialized version of `title` present here, oldest first."""
         found: set[str] = set()
         for base in self._bases:
-            folder = (base / title.strip("/")).resolve()
+            folder = base / title.strip("/")
+            if not folder.is_dir():
+                continue
+            folder = folder.resolve()
             if self.root not in folder.parents or not folder.is_dir():
                 continue
             for child in folder.iterdir():

@@ -24,9 +24,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..records import EventRecord, RequestRecord
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError
@@ -38,6 +39,8 @@ from .writer import (
     encode_event,
     encode_request,
 )
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -361,13 +364,26 @@ class ProcessStoreWriter:
         self._enqueue_write(request, events, fut)
         return fut
 
-    def _enqueue_write(
-        self, request: RequestRecord, events: list[EventRecord], fut: Future | asyncio.Future
-    ) -> None:
-        n = len(events)
+    async def submit_async_sliced(
+        self, request: RequestRecord, events: list[EventRecord]
+    ) -> asyncio.Future[tuple[int, list[int]]]:
+        """`submit_async` for a big batch: its events are encoded a few milliseconds at a
+        time with the event loop free in between (slicing.py)."""
+        from mpsandbox.slicing import map_in_slices
+
+        rows = await map_in_slices(
+            len(events),
+            lambda start, end: self._encode(lambda: [encode_event(e) for e in events[start:end]]),
+        )
+        fut = asyncio.get_running_loop().create_future()
+        self._enqueue_write(request, events, fut, rows)
+        return fut
+
+    def _encode(self, encode: Callable[[], T]) -> T:
+        """``encode()``, with a record that cannot be encoded a StoreError naming the
+        caller's bug."""
         try:
-            request_row = encode_request(request, n)
-            event_rows = [encode_event(e) for e in events]
+            return encode()
         except (TypeError, ValueError, OverflowError, AttributeError) as exc:
             raise StoreError(
                 f"Could not store a request in {self.path}: the record is malformed ({exc}); "
@@ -375,6 +391,18 @@ class ProcessStoreWriter:
                 path=self.path,
                 kind="data",
             ) from exc
+
+    def _enqueue_write(
+        self,
+        request: RequestRecord,
+        events: list[EventRecord],
+        fut: Future | asyncio.Future,
+        event_rows: list[Any] | None = None,
+    ) -> None:
+        n = len(events)
+        request_row = self._encode(lambda: encode_request(request, n))
+        if event_rows is None:
+            event_rows = self._encode(lambda: [encode_event(e) for e in events])
         with self._lock:
             self._check_open()
             if self._pending_events + n > self.max_backlog_events:
