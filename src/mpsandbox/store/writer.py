@@ -21,6 +21,7 @@ import functools
 import itertools
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -40,6 +41,9 @@ from .retention import apply_retention
 log = logging.getLogger(__name__)
 
 VERDICTS = frozenset((VALID, INVALID, ERROR))
+#: Store error kinds that fail every write alike (see explain_error): a group commit that
+#: fails with one of these is not retried item by item.
+ENVIRONMENTAL_KINDS = frozenset(("full", "locked", "readonly", "io", "corrupt", "notadb"))
 
 #: Bounds for requests recorded with :meth:`StoreWriter.submit_unbounded_note`.
 MAX_PENDING_NOTES = 10_000
@@ -119,7 +123,40 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value, default=_json_default, option=_OPTS).decode()
     except TypeError:
-        return " " + json.dumps(value, ensure_ascii=False, default=_json_default)
+        return " " + storable(json.dumps(value, ensure_ascii=False, default=_json_default))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def storable(text: str) -> str:
+    """``text`` with every lone UTF-16 surrogate written as its ``\\uXXXX`` escape.
+
+    JSON.parse accepts ``"click\\ud83d"`` (JavaScript cuts strings mid-pair) and EventGate
+    stores it, but SQLite text must be UTF-8, where a lone surrogate has no encoding: the
+    whole group commit would fail. Inside JSON text the escape means the same string, so
+    it loads back exactly; in a plain column (a stream name, an action) it shows the
+    surrogate as an escape, which is how people should see it anyway.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_escape_surrogate, text)
+    return text
+
+
+def _storable_row(row: list[Any]) -> list[Any]:
+    """Make every text value of an encoded row storable (see :func:`storable`)."""
+    for i, value in enumerate(row):
+        if type(value) is str and not value.isascii():
+            row[i] = storable(value)
+    return row
 
 
 def loads(text: str | bytes | None, empty: Any = None) -> Any:
@@ -188,7 +225,7 @@ def _as_bytes(value: Any) -> bytes | None:
 def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
     """A requests row with the id left as None for the writer to assign."""
     headers = dumps([[_opt_str(k), _opt_str(v)] for k, v in (r.headers or ())])
-    return [
+    row = [
         None,
         float(r.received_at),
         _opt_str(r.method),
@@ -208,6 +245,7 @@ def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
         _opt_str(r.note),
         None if r.chaos is None else dumps(r.chaos),
     ]
+    return _storable_row(row)
 
 
 #: id(explanation) -> (explanation, its JSON text). The pipeline hands every event of a
@@ -273,7 +311,7 @@ def encode_event(e: EventRecord) -> list[Any]:
         meta_id = _fill_str(fills, "meta.id")
         dt = _fill_str(fills, "dt")
     errors = e.errors
-    return [
+    row = [
         None,
         None,
         int(e.index),
@@ -298,6 +336,7 @@ def encode_event(e: EventRecord) -> list[Any]:
         platform,
         dumps(e.retracts) if e.retracts else None,
     ]
+    return _storable_row(row)
 
 
 #: (schema_title, schema_version, data_path, keyword, detail): an error group's identity.
@@ -308,7 +347,7 @@ MAX_CACHED_GROUPS = 50_000
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return storable(value) if isinstance(value, str) else None
 
 
 _KEYS_MEMO: dict[tuple[Any, ...], list[tuple[GroupKey, str | None]]] = {}
@@ -450,7 +489,9 @@ def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int,
             kind = f.get("kind")
             if isinstance(kind, str) and kind not in seen:
                 seen.add(kind)
-                links.append([kind, row[0], str(f.get("severity") or "warning")])
+                links.append(
+                    [storable(kind), row[0], storable(str(f.get("severity") or "warning"))]
+                )
     if links:
         insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
     return problems
@@ -517,7 +558,7 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             target = conn.execute(
                 "SELECT id, findings, session_id FROM events WHERE meta_id = ? AND id < ?"
                 " ORDER BY id DESC LIMIT 1",
-                (r["meta_id"], row[0]),
+                (storable(str(r["meta_id"])), row[0]),
             ).fetchone()
             if target is None or target[1] is None:
                 continue
@@ -1025,10 +1066,40 @@ class StoreWriter:
             log.exception("rollback failed on %s", self.path)
 
     def _write_batch(self, batch: list[_Write]) -> None:
+        """Commit a batch; when it fails for a reason that may be one item's own (not a
+        full disk, a lock or an I/O error, which would fail every item alike), commit the
+        items one by one, so one bad request never costs its neighbours their writes."""
+        try:
+            done = self._commit_batch(batch)
+        except Exception as exc:
+            self._rollback()
+            err = explain_error(exc, self.path, "write to")
+            if len(batch) > 1 and err.kind not in ENVIRONMENTAL_KINDS:
+                log.warning("a group commit failed (%s); writing its requests one by one", err)
+                for item in batch:
+                    self._write_batch([item])
+                return
+            log.error("%s", err)
+            with self._cond:
+                for item in batch:
+                    self._release(item)
+                self._failed_batches += 1
+                self.last_error = err
+            for item in batch:
+                _reject(item.future, err)
+            return
+        self._after_commit(batch, *done)
+
+    def _commit_batch(
+        self, batch: list[_Write]
+    ) -> tuple[list[tuple[int, list[int]]], list[int], dict[GroupKey, int]]:
+        """One transaction for the batch: (per item (request id, event ids), every event
+        id, error groups created). Rolled back and raised on any failure."""
         conn = self._conn
         assert conn is not None
         results: list[tuple[int, list[int]]] = []
         event_ids: list[int] = []
+        new_groups: dict[GroupKey, int] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
             req_id = _next_id(conn, "requests")
@@ -1057,19 +1128,19 @@ class StoreWriter:
             _summarise_sessions(conn, event_rows, problems)
             _apply_retractions(conn, event_rows)
             conn.execute("COMMIT")
-        except Exception as exc:
-            self._rollback()
-            err = explain_error(exc, self.path, "write to")
-            log.error("%s", err)
-            with self._cond:
-                for item in batch:
-                    self._release(item)
-                self._failed_batches += 1
-                self.last_error = err
-            for item in batch:
-                _reject(item.future, err)
-            return
-        if failed and new_groups:
+        except Exception:
+            self._rollback()  # before anyone else touches the connection
+            raise
+        return results, event_ids, new_groups
+
+    def _after_commit(
+        self,
+        batch: list[_Write],
+        results: list[tuple[int, list[int]]],
+        event_ids: list[int],
+        new_groups: dict[GroupKey, int],
+    ) -> None:
+        if new_groups:
             # Only now: ids created by a transaction that rolled back must not be reused.
             if len(self._groups) + len(new_groups) > MAX_CACHED_GROUPS:
                 self._groups.clear()
