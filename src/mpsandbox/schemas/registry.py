@@ -7,6 +7,7 @@ so `latest` follows the newest version and a fixed schema takes effect at once.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from mpsandbox.schemas.sources import (
     Found,
     RemoteSource,
     SchemaParseError,
+    UnloadableURI,
+    eventgate_path,
     has_protocol,
     title_and_version,
 )
@@ -141,6 +144,12 @@ class SchemaRegistry:
             )
             return res
         try:
+            eventgate_path(uri)
+        except UnloadableURI as exc:
+            res.message = failed
+            res.reason = str(exc)
+            return res
+        try:
             found = self.find(uri, res.attempts)
         except SchemaParseError as exc:
             res.message = failed
@@ -149,7 +158,8 @@ class SchemaRegistry:
         if found is None:
             res.message = failed
             res.reason = "no schema source holds this URI"
-            self._suggest(res)
+            with contextlib.suppress(OSError, ValueError):  # a name no folder can have
+                self._suggest(res)
             return res
         res.location, res.source = found.location, found.source
         if found.stale is not None:
