@@ -190,3 +190,47 @@ async def test_schema_spellings_load_as_eventgate_loads_them(server, http, schem
         assert status == 500, answer
         [failed] = json.loads(answer)["error"]
         assert failed["context"]["message"] == f"Failed loading schema at {schema}"
+
+
+async def _newest_kinds(http, server) -> set[str]:
+    events, _ = await get_json(http, server, "/sandbox/events?limit=1")
+    event, _ = await get_json(http, server, f"/sandbox/events/{events['events'][0]['id']}")
+    return {f["kind"] for f in event.get("findings") or []}
+
+
+async def test_reset_forgets_every_event_findings_were_judged_against(make_server, http, tmp_path):
+    import sqlite3
+
+    server = await make_server(busy_timeout=0.2)
+    step = dict(
+        VALID,
+        meta=dict(VALID["meta"], id="11111111-2222-4333-8444-555555555555"),
+        instrument_name="demo",
+        funnel_entry_token="tok",
+        funnel_event_sequence_position=1,
+    )
+    for _ in range(2):
+        status, _ = await post(http, server, json.dumps(step).encode())
+        assert status == 201
+    assert {"duplicate.meta_id", "funnel.repeat"} <= await _newest_kinds(http, server)
+    # a write failure, for the counters
+    locker = sqlite3.connect(tmp_path / "sandbox.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        status, _ = await post(http, server, json.dumps(VALID).encode())
+        assert status == 503
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    stats, _ = await get_json(http, server, "/sandbox/stats")
+    assert stats["write_failures"] == 1 and stats["writer"]["last_error"]
+
+    async with http.post(server.url + "/sandbox/reset") as resp:
+        assert resp.status == 200
+    status, _ = await post(http, server, json.dumps(step).encode())
+    assert status == 201
+    kinds = await _newest_kinds(http, server)
+    assert not kinds & {"duplicate.meta_id", "duplicate.event", "funnel.repeat"}
+    stats, _ = await get_json(http, server, "/sandbox/stats")
+    assert stats["write_failures"] == 0
+    assert stats["writer"]["failed_writes"] == 0 and stats["writer"]["last_error"] is None

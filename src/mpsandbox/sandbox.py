@@ -459,7 +459,13 @@ class Sandbox:
                 log.exception("event listener failed")
 
     async def reset(self) -> None:
+        """Delete every stored request and event, and everything derived from them: the
+        platform rules' memory (duplicates, funnels, sessions, exposures), which would
+        otherwise judge new events against deleted ones, and the failure counters."""
         await asyncio.wrap_future(self.writer.reset())
+        self.pipeline.history.clear()
+        self.write_failures = 0
+        self.refused_backlog = 0
         self.notify([])
 
     async def wait_for(self, flt: Any, count: int, timeout: float) -> int | None:

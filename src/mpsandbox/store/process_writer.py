@@ -420,7 +420,15 @@ class ProcessStoreWriter:
         return fut
 
     def reset(self) -> Future:
-        return self._call("reset")
+        fut = self._call("reset")
+        fut.add_done_callback(self._after_reset)
+        return fut
+
+    def _after_reset(self, fut: Future) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            with self._lock:  # failures of the old contents are no news about the new
+                self._failed_writes = 0
+                self.last_error = None
 
     def flush(self) -> Future:
         return self._call("flush")

@@ -1200,6 +1200,10 @@ class StoreWriter:
         if call.fn is _reset:
             self._events_since_retention = 0
             self._groups.clear()
+            with self._cond:  # failures of the old contents are no news about the new
+                self._failed_batches = 0
+                self._retention_failures = 0
+                self.last_error = None
         _resolve(call.future, result)
 
     def _periodic_retention(self) -> None:
