@@ -23,6 +23,7 @@ from mpsandbox.config import Settings
 from mpsandbox.intake.app import make_app
 from mpsandbox.records import INVALID, VALID
 from mpsandbox.sandbox import Committed, Sandbox
+from mpsandbox.store.health import Health
 
 
 class PortBusy(Exception):
@@ -125,6 +126,31 @@ def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
     return printer
 
 
+def _store_announcer(out: TextIO, jsonl: bool) -> Callable[[Health], None]:
+    """Say when the store stops (or starts again) being writable: in text mode a line on
+    the output; in JSON lines mode a ``{"store": ...}`` line there and the words on stderr."""
+
+    def announce(health: Health) -> None:
+        words = (
+            "mpsandbox store OK again: acknowledging events"
+            if health.ok
+            else f"mpsandbox STORE {health.state.upper()}: {health.detail}"
+        )
+        try:
+            if jsonl:
+                out.write(jsonio.dumps_str({"store": health.as_dict()}) + "\n")
+                out.flush()
+                sys.stderr.write(words + "\n")
+                sys.stderr.flush()
+            else:
+                out.write(words + "\n")
+                out.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    return announce
+
+
 def _chaos_announcer(out: TextIO, jsonl: bool, quiet: bool, db) -> Callable[[ChaosState], None]:
     """Say loudly that chaos is on (at start, and at every change): a line on the output in
     text mode; in JSON lines mode a ``{"chaos": ...}`` line there and the words on stderr;
@@ -188,10 +214,22 @@ async def serve_forever(
     server.sandbox.add_chaos_listener(
         lambda state: loop.call_soon_threadsafe(announce, state)  # heard on a poll thread
     )
+    server.sandbox.add_store_listener(_store_announcer(out, jsonl))
+    failed: list[str] = []
+
+    def fail_for_good(health: Health) -> None:
+        if health.state == "failed":  # the store process could not be restarted
+            failed.append(health.detail or "the store failed")
+            stop.set()
+
+    server.sandbox.add_store_listener(fail_for_good)
     if ready:
         ready(server)
     await stop.wait()
     await server.stop()
+    if failed:
+        sys.stderr.write(f"mpsandbox: stopping: {failed[0]}\n")
+        return 1
     stats = server.sandbox.writer.stats()
     msg = f"mpsandbox stopped; {stats.get('committed_events', '?')} events stored this run\n"
     if jsonl:

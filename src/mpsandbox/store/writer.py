@@ -603,6 +603,26 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
     return {"events": events, "requests": requests}
 
 
+def probe_write(conn: sqlite3.Connection, path: str) -> None:
+    """Commit one real write, so a store that cannot be written fails the start.
+
+    Opening and migrating an up-to-date database writes nothing: a read-only file (or a
+    folder where the journal cannot be created) would start "ready" and then refuse every
+    event, and a hasty 202 would be lost. Rewriting the header's user_version with its own
+    value changes nothing, yet goes through the journal and the file like any commit.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise explain_error(exc, path, "write to") from exc
+
+
 def _group_id(conn: sqlite3.Connection, key: GroupKey, message: str | None) -> int:
     """The id of an error group, created (with ``message`` as its sample) if new."""
     row = conn.execute(
@@ -692,6 +712,12 @@ class StoreWriter:
 
         #: The most recent write/retention failure (a StoreError), for status displays.
         self.last_error: StoreError | None = None
+        #: The failure of the latest write, None once one succeeds (a full disk that has
+        #: space again, a lock released): what readiness reports.
+        self.write_error: StoreError | None = None
+        #: Always None: a thread cannot die alone (the interface of ProcessStoreWriter).
+        self.fatal: StoreError | None = None
+        self.on_fatal: Any = None
 
         self._cond = threading.Condition()
         self._queue: deque[_Write | _Call] = deque()
@@ -777,6 +803,11 @@ class StoreWriter:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._closing
+
+    @property
+    def state(self) -> str:
+        """"ok" or "closed" (see ProcessStoreWriter.state)."""
+        return "ok" if self.running else "closed"
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -947,7 +978,11 @@ class StoreWriter:
     def _run(self) -> None:
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
+            probe_write(self._conn, self.path)
         except BaseException as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             self._start_error = explain_error(exc, self.path, "open")
             with self._cond:
                 self._closing = True
@@ -1084,10 +1119,11 @@ class StoreWriter:
                 for item in batch:
                     self._release(item)
                 self._failed_batches += 1
-                self.last_error = err
+                self.last_error = self.write_error = err
             for item in batch:
                 _reject(item.future, err)
             return
+        self.write_error = None
         self._after_commit(batch, *done)
 
     def _commit_batch(
@@ -1203,7 +1239,7 @@ class StoreWriter:
             with self._cond:  # failures of the old contents are no news about the new
                 self._failed_batches = 0
                 self._retention_failures = 0
-                self.last_error = None
+                self.last_error = self.write_error = None
         _resolve(call.future, result)
 
     def _periodic_retention(self) -> None:
