@@ -367,7 +367,7 @@ class ProcessStoreWriter:
 
     @property
     def state(self) -> str:
-        """"ok", "restarting" (the store process died; a new one is being started),
+        """ "ok", "restarting" (the store process died; a new one is being started),
         "failed" (it could not be restarted: see `fatal`) or "closed"."""
         if self.fatal is not None:
             return "failed"

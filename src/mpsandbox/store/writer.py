@@ -806,7 +806,7 @@ class StoreWriter:
 
     @property
     def state(self) -> str:
-        """"ok" or "closed" (see ProcessStoreWriter.state)."""
+        """ "ok" or "closed" (see ProcessStoreWriter.state)."""
         return "ok" if self.running else "closed"
 
     # -- submitting ------------------------------------------------------------------------
