@@ -541,3 +541,14 @@ async def test_the_key_bar_folds_screen_keys_when_narrow_and_never_cuts_one(sett
         await pilot.click(KeyBar, offset=(line.index("1…0") + 1, 0))
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help")
         assert "Instruments" in screen_text(app) and "Metrics" in screen_text(app)
+
+
+async def test_header_says_when_the_store_file_is_deleted_and_posts_are_refused(settings):
+    async with running(settings) as (app, pilot):
+        assert app.status.store_alarm is None and "STORE" not in screen_text(app)
+        Path(settings.db).unlink()
+        await until(pilot, lambda: app.status.store_alarm is not None, 10, "the STORE badge")
+        assert app.status.store_alarm.startswith("deleted:")
+        header = screen_text(app).splitlines()[0]
+        assert "STORE" in header and "deleted" in header
+        assert await post(intake_url(app), VALID_EVENT) == 503

@@ -46,6 +46,8 @@ class Batch:
     revalidated: dict[str, Any] | None = None
     #: Not events: the chaos setting changed (ChaosState.as_dict).
     chaos: dict[str, Any] | None = None
+    #: Not events: the store's health changed (store.health.Health.as_dict).
+    store: dict[str, Any] | None = None
 
 
 Listener = Callable[[Batch], None]
@@ -202,6 +204,8 @@ class IntakeHost:
                 batch = Batch(revalidated=dict(msg["revalidated"]))
             elif "chaos" in msg:
                 batch = Batch(chaos=dict(msg["chaos"]))
+            elif "store" in msg:
+                batch = Batch(store=dict(msg["store"]))
             elif "committed" in msg:
                 batch = Batch(
                     events=int(msg["committed"]),

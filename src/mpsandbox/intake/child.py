@@ -120,6 +120,7 @@ async def _serve(out: _Out) -> int:
         lambda report: out.send({"revalidated": report.as_dict()})
     )
     server.sandbox.add_chaos_listener(lambda state: out.send({"chaos": state.as_dict()}))
+    server.sandbox.add_store_listener(lambda health: out.send({"store": health.as_dict()}))
     out.send({"ready": True, "url": server.url, "port": server.port, "db": str(settings.db)})
 
     stop = asyncio.Event()

@@ -118,7 +118,8 @@ def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
     def printer(committed: list[Committed]) -> None:
         try:
             for c in committed:
-                out.write(fmt(c) + "\n")
+                # a lone surrogate (see jsonio) has no encoding: shown as its escape
+                out.write(jsonio.escape_lone_surrogates(fmt(c)) + "\n")
             out.flush()
         except (BrokenPipeError, ValueError):
             pass  # a closed stdout must not stop the intake

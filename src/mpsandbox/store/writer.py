@@ -21,7 +21,6 @@ import functools
 import itertools
 import json
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from ..jsonio import escape_lone_surrogates as storable
 from ..records import ERROR, INVALID, VALID, EventRecord, RequestRecord
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
@@ -124,31 +124,6 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value, default=_json_default, option=_OPTS).decode()
     except TypeError:
         return " " + storable(json.dumps(value, ensure_ascii=False, default=_json_default))
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape_surrogate(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def storable(text: str) -> str:
-    """``text`` with every lone UTF-16 surrogate written as its ``\\uXXXX`` escape.
-
-    JSON.parse accepts ``"click\\ud83d"`` (JavaScript cuts strings mid-pair) and EventGate
-    stores it, but SQLite text must be UTF-8, where a lone surrogate has no encoding: the
-    whole group commit would fail. Inside JSON text the escape means the same string, so
-    it loads back exactly; in a plain column (a stream name, an action) it shows the
-    surrogate as an escape, which is how people should see it anyway.
-    """
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub(_escape_surrogate, text)
-    return text
 
 
 def _storable_row(row: list[Any]) -> list[Any]:

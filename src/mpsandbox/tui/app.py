@@ -38,7 +38,13 @@ from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.records import ERROR, INVALID, VALID
 from mpsandbox.store import EventFilter, StoreError, StoreReader
 from mpsandbox.tui.feed import Feed
-from mpsandbox.tui.messages import ChaosChanged, OverridesChanged, Revalidated, StoreChanged
+from mpsandbox.tui.messages import (
+    ChaosChanged,
+    OverridesChanged,
+    Revalidated,
+    StoreChanged,
+    StoreHealthChanged,
+)
 from mpsandbox.tui.safe_text import clean
 from mpsandbox.tui.screens.confirm import ConfirmScreen
 from mpsandbox.tui.screens.errors import ErrorsScreen
@@ -88,6 +94,9 @@ class AppStatus:
     read_only: bool = False
     #: The chaos spec while chaos is on (the header shows a CHAOS badge), else None.
     chaos: str | None = None
+    #: "<state>: <detail>" while the running intake's store takes no writes (restarting,
+    #: failed, deleted, replaced, full...; the header shows a STORE badge), else None.
+    store_alarm: str | None = None
 
     @property
     def total(self) -> int:
@@ -250,6 +259,17 @@ class MpSandboxApp(App[int]):
         if state is not None:
             self._show_chaos(state)
 
+    def on_store_health_changed(self, message: StoreHealthChanged) -> None:
+        """The intake says the store stopped (or started again) taking writes: say so in
+        the header, and once in a notification."""
+        health = message.health
+        if health.get("state") == "ok":
+            self._set_status(store_alarm=None)
+            self.notify("The store takes writes again.")
+            return
+        self._set_status(store_alarm=f"{health.get('state')}: {health.get('detail') or ''}")
+        self.notify(str(health.get("detail") or health.get("state")), severity="error")
+
     def on_chaos_changed(self, message: ChaosChanged) -> None:
         self._show_chaos(message.state)
 
@@ -376,6 +396,8 @@ class MpSandboxApp(App[int]):
             self.post_message(Revalidated(batch.revalidated))
         elif batch.chaos is not None:
             self.post_message(ChaosChanged(batch.chaos))
+        elif batch.store is not None:
+            self.post_message(StoreHealthChanged(batch.store))
         else:
             self.feed.push(batch)
 

@@ -17,6 +17,15 @@ class StoreChanged(Message):
         return isinstance(message, StoreChanged)
 
 
+class StoreHealthChanged(Message):
+    """The store stopped (or started again) being writable: ``health`` is
+    ``Health.as_dict()`` (see store/health.py), for the header."""
+
+    def __init__(self, health: dict) -> None:
+        super().__init__()
+        self.health = health
+
+
 class OverridesChanged(Message):
     """A screen changed the local overrides (``what`` says how, for people); screens that
     show overrides or rates read them again."""
