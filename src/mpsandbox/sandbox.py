@@ -54,7 +54,9 @@ _EVERY_TITLE = object()
 
 
 def build_registry(settings: Settings) -> SchemaRegistry:
-    sources: list[Any] = [DirectorySource(d) for d in settings.schema_dirs]
+    sources: list[Any] = [
+        DirectorySource(d, base_slash=settings.schema_base_slash) for d in settings.schema_dirs
+    ]
     for base in settings.remote_schemas:
         sources.append(RemoteSource(base, settings.cache_dir))
     if settings.use_builtin_schemas:

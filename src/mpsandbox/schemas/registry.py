@@ -143,12 +143,13 @@ class SchemaRegistry:
                 "(EventGate refuses them; send a relative $schema such as /title/1.0.0)"
             )
             return res
-        try:
-            eventgate_path(uri)
-        except UnloadableURI as exc:
-            res.message = failed
-            res.reason = str(exc)
-            return res
+        if not any(getattr(s, "base_slash", False) for s in self.sources):
+            try:
+                eventgate_path(uri)
+            except UnloadableURI as exc:
+                res.message = failed
+                res.reason = str(exc)
+                return res
         try:
             found = self.find(uri, res.attempts)
         except SchemaParseError as exc:

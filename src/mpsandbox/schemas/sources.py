@@ -83,10 +83,10 @@ def materialized_alias(path: str) -> bool:
     return last == "latest" or _VERSION_RE.match(last) is not None
 
 
-def lookup_candidates(uri: str) -> list[str]:
+def lookup_candidates(uri: str, *, base_slash: bool = False) -> list[str]:
     """The paths under a schema base tried for ``uri``, in order (see eventgate_path and
-    materialized_alias); raises UnloadableURI."""
-    rel = eventgate_path(uri)
+    materialized_alias); ``base_slash``: the base ends with '/'. Raises UnloadableURI."""
+    rel = eventgate_path(uri, base_slash=base_slash)
     if rel.endswith("/"):
         raise UnloadableURI("the URI names a folder, not a schema file")
     if materialized_alias(rel):
@@ -137,7 +137,7 @@ def _percent_encode(segment: str) -> str:
     return "".join(out)
 
 
-def eventgate_path(uri: str) -> str:
+def eventgate_path(uri: str, *, base_slash: bool = False) -> str:
     """The path under a schema base that EventGate reads for the `$schema` ``uri``.
 
     EventGate (``@wikimedia/url-get``) concatenates the base and the URI as strings,
@@ -147,8 +147,12 @@ def eventgate_path(uri: str) -> str:
     ``?query`` and ``#fragment`` are not part of the path; backslashes are slashes; dot
     segments are applied; and characters a URL path percent-encodes (inner spaces, quotes,
     anything outside ASCII) stay encoded, so they name a file that is literally called so.
-    Returned relative to the base with a leading ``/``; raises UnloadableURI."""
-    if not uri.startswith("/"):
+    ``base_slash``: the base ends with ``/`` (as in EventGate's test config), so a URI
+    without a leading slash lands under it too. Returned relative to the base with a
+    leading ``/``; raises UnloadableURI."""
+    if base_slash:
+        uri = "/" + uri
+    elif not uri.startswith("/"):
         raise UnloadableURI(
             "EventGate joins the schema base and the URI by plain concatenation, so a "
             "$schema must start with '/' (as in /analytics/x/1.0.0)"
@@ -222,8 +226,10 @@ class DirectorySource:
 
     kind = "directory"
 
-    def __init__(self, root: str | Path, name: str | None = None):
+    def __init__(self, root: str | Path, name: str | None = None, *, base_slash: bool = False):
         self.root = Path(root).expanduser().resolve()
+        #: Stands for an EventGate base URI with a trailing slash (see eventgate_path).
+        self.base_slash = base_slash
         self.name = name or str(self.root)
         #: The last parsed content of each file read, for when an edit breaks it.
         self._last_good: dict[Path, Any] = {}
@@ -238,7 +244,7 @@ class DirectorySource:
         if has_protocol(uri):
             return None
         try:
-            candidates = lookup_candidates(uri)
+            candidates = lookup_candidates(uri, base_slash=self.base_slash)
         except UnloadableURI as exc:
             attempts.append(Attempt(self.name, uri, str(exc)))
             return None

@@ -587,6 +587,8 @@ class ProcessStoreWriter:
                     settled.append(done)
             if settled:
                 _hand_over(settled)
+        with contextlib.suppress(OSError):
+            conn.close()
         if self._closing:
             self._died("it was closed", generation)
             self._closed.set()
