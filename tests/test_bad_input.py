@@ -174,7 +174,12 @@ async def test_schema_uri_cannot_escape_the_schema_directories(server, http, uri
     async with http.get(f"{server.url}/sandbox/events/{row['id']}") as resp:
         detail = await resp.json()
     outcomes = [t["outcome"] for t in detail["explanation"]["tried"]]
-    assert any("outside" in o for o in outcomes) or all(o == "not found" for o in outcomes)
+    # EventGate's path.resolve keeps dot segments under the base: the file looked for is
+    # <base>/etc/passwd, never /etc/passwd (the remote repositories are offline in tests).
+    assert any("outside" in o for o in outcomes) or all(
+        o == "not found" or o.startswith("offline") for o in outcomes
+    )
+    assert not any(t["location"].startswith("/etc/") for t in detail["explanation"]["tried"])
 
 
 async def test_non_object_events_in_a_batch(server, http):

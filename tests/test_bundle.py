@@ -56,7 +56,7 @@ async def _build(tmp: Path) -> Path:
         events = [
             consistency(action="valid"),
             consistency(**{"$schema": "/analytics/product_metrics/web/base/latest"}),
-            consistency(**{"$schema": "/analytics/product_metrics/web/base/current"}),
+            consistency(**{"$schema": "/analytics/product_metrics/web/base/current.yaml"}),
             consistency(action=42),
         ]
         body = jsonio.dumps(events)

@@ -81,17 +81,25 @@ async def test_retention_by_count(make_server, http):
         assert (await resp.json())["events"] == 10
 
 
-async def test_a_dead_store_process_is_reported_not_acknowledged(make_server, http):
+async def test_a_dead_store_process_is_reported_not_acknowledged(make_server, http, tmp_path):
     import os
 
-    server = await make_server()
+    server = await make_server(busy_timeout=0.2)
+    # A write lock held elsewhere keeps the replacement store process from starting at once.
+    locker = sqlite3.connect(tmp_path / "sandbox.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
     os.kill(server.sandbox.writer._proc.pid, signal.SIGKILL)
     server.sandbox.writer._proc.join(10)
     for _ in range(100):
         if not server.sandbox.writer.running:
             break
         await asyncio.sleep(0.05)
-    async with http.post(server.url + "/v1/events", json=VALID) as resp:
-        assert resp.status == 503
-    async with http.get(server.url + "/readyz") as resp:
-        assert resp.status == 503
+    try:
+        async with http.post(server.url + "/v1/events", json=VALID) as resp:
+            assert resp.status == 503
+            assert (await resp.json())["type"] == "store_error"
+        async with http.get(server.url + "/readyz") as resp:
+            assert resp.status == 503
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()

@@ -35,7 +35,13 @@ def applicable():
 
 @pytest.fixture
 async def spec_server(make_server):
-    return await make_server(schema_dirs=(TEST_SCHEMAS,), fill_ins=False, test_events=TEST_EVENTS)
+    # EventGate's test config: schema_base_uris: [test/schemas/] (a trailing slash)
+    return await make_server(
+        schema_dirs=(TEST_SCHEMAS,),
+        schema_base_slash=True,
+        fill_ins=False,
+        test_events=TEST_EVENTS,
+    )
 
 
 def test_enough_examples_apply():

@@ -33,7 +33,7 @@ def test_text_file_links_and_real_symlinks_resolve():
 def test_fragment_refs_resolve_across_repositories():
     reg = registry(SECONDARY, PRIMARY)
     # current.yaml holds $refs into fragments; they are inlined from the sources only
-    res = reg.resolve(f"{WEB_BASE}/current")
+    res = reg.resolve(f"{WEB_BASE}/current.yaml")
     assert res.ok, res.reason
     assert res.compiled.declares(("meta", "dt"))
 

@@ -560,3 +560,14 @@ async def test_header_says_once_that_the_schema_host_cannot_be_reached(settings)
         line = f"{host} unreachable: 0 cached schemas, built-ins; --schemas DIR for a local"
         await until(pilot, lambda: line in screen_text(app), what="the header")
         assert await post(intake_url(app), VALID_EVENT) == 201  # local schemas still judge
+
+
+async def test_header_says_when_the_store_file_is_deleted_and_posts_are_refused(settings):
+    async with running(settings) as (app, pilot):
+        assert app.status.store_alarm is None and "STORE" not in screen_text(app)
+        Path(settings.db).unlink()
+        await until(pilot, lambda: app.status.store_alarm is not None, 10, "the STORE badge")
+        assert app.status.store_alarm.startswith("deleted:")
+        header = screen_text(app).splitlines()[0]
+        assert "STORE" in header and "deleted" in header
+        assert await post(intake_url(app), VALID_EVENT) == 503

@@ -77,6 +77,10 @@ class Settings:
     fill_ins: bool = True
     secure_schemas: bool = True
     allow_absolute_schema_uris: bool = False
+    #: The schema directories stand for EventGate base URIs written with a trailing slash
+    #: (as in EventGate's own test config, `schema_base_uris: [test/schemas/]`): then a
+    #: `$schema` without a leading slash resolves too. Production's bases have none.
+    schema_base_slash: bool = False
     max_events: int | None = None
     max_age_s: float | None = None
     max_backlog: int = DEFAULT_BACKLOG

@@ -49,6 +49,8 @@ class Batch:
     chaos: dict[str, Any] | None = None
     #: Not events: a schema host cannot be reached (the line to show).
     schemas_unreachable: str | None = None
+    #: Not events: the store's health changed (store.health.Health.as_dict).
+    store: dict[str, Any] | None = None
 
 
 Listener = Callable[[Batch], None]
@@ -207,6 +209,8 @@ class IntakeHost:
                 batch = Batch(chaos=dict(msg["chaos"]))
             elif "schemas_unreachable" in msg:
                 batch = Batch(schemas_unreachable=str(msg["schemas_unreachable"]))
+            elif "store" in msg:
+                batch = Batch(store=dict(msg["store"]))
             elif "committed" in msg:
                 batch = Batch(
                     events=int(msg["committed"]),

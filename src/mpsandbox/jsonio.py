@@ -8,6 +8,7 @@ levels of nesting. The fallbacks keep the intake's behaviour that of EventGate, 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -49,3 +50,28 @@ def pretty(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(value, ensure_ascii=True, indent=2)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_lone_surrogates(text: str) -> str:
+    """``text`` with every lone UTF-16 surrogate written as its ``\\uXXXX`` escape.
+
+    JSON.parse accepts ``"click\\ud83d"`` (JavaScript cuts strings mid-pair) and EventGate
+    stores it, but SQLite text must be UTF-8, where a lone surrogate has no encoding: the
+    whole group commit would fail. Inside JSON text the escape means the same string, so
+    it loads back exactly; in a plain column (a stream name, an action) it shows the
+    surrogate as an escape, which is how people should see it anyway.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_escape_surrogate, text)
+    return text

@@ -29,6 +29,7 @@ from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource
 from mpsandbox.slicing import map_in_slices
 from mpsandbox.store import EventFilter, ProcessStoreWriter, StoreError, StoreReader, StoreWriter
+from mpsandbox.store.health import CHECK_EVERY, Health, file_identity, file_problem, health
 from mpsandbox.waits import SharedWaits
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Committed:
 Listener = Callable[[list[Committed]], None]
 RevalidationListener = Callable[[Report], None]
 ChaosListener = Callable[[ChaosState], None]
+StoreListener = Callable[[Health], None]
 
 #: Stored events read at a time by a re-validation run.
 REVALIDATION_CHUNK = 2_000
@@ -126,11 +128,19 @@ class Sandbox:
         self._revalidation_task: asyncio.Task | None = None
         self.refused_backlog = 0
         self.write_failures = 0
+        #: The database file as opened at start (device, inode), to notice it vanish.
+        self._store_file: tuple[int, int] | None = None
+        self._file_error: StoreError | None = None
+        self._health = Health("ok")
+        self._store_listeners: list[StoreListener] = []
+        self._store_task: asyncio.Task | None = None
+        self._store_stop: asyncio.Event | None = None
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Open the store (creating and migrating it); raises StoreError with a clear message."""
         self.writer.start()
+        self._store_file = file_identity(self.settings.db)
         self.reader = StoreReader(self.settings.db)
         self.overrides = Overrides(
             self.settings.db,
@@ -145,6 +155,45 @@ class Sandbox:
         if self.settings.chaos is not None:
             self._chaos_store.set(parse_spec(self.settings.chaos), "cli")
         self.refresh_overrides()
+
+    # store health ----------------------------------------------------------------------
+    def add_store_listener(self, listener: StoreListener) -> None:
+        """Hear of every change of the store's health (on the event loop's thread)."""
+        self._store_listeners.append(listener)
+
+    @property
+    def store_health(self) -> Health:
+        return self._health
+
+    def check_store(self) -> Health:
+        """Look at the store now (its writer, its file); tell listeners when its health
+        changed. Cheap: one stat() of the database path."""
+        if self._file_error is None:  # once gone, gone: the open file stays the old one
+            self._file_error = file_problem(self.settings.db, self._store_file)
+        now = health(self.writer, self._file_error)
+        if now != self._health:
+            self._health = now
+            log.warning("store: %s", now.detail or now.state)
+            for listener in list(self._store_listeners):
+                try:
+                    listener(now)
+                except Exception:
+                    log.exception("store listener failed")
+        return now
+
+    def store_problem(self) -> StoreError | None:
+        """Why nothing may be acknowledged now, beyond what a write itself reports: the
+        database file is gone or replaced, or the store process cannot be restarted."""
+        return self._file_error or self.writer.fatal
+
+    async def _watch_store(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.check_store()
+            except Exception:
+                log.exception("store check failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), CHECK_EVERY)
 
     # overrides -------------------------------------------------------------------------
     def _write_overrides(self, fn: Callable[[Any], Any]) -> Any:
@@ -274,6 +323,12 @@ class Sandbox:
         )
 
     async def start_watching(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.writer.on_fatal = lambda err: loop.call_soon_threadsafe(self.check_store)
+        self._store_stop = asyncio.Event()
+        self._store_task = asyncio.create_task(
+            self._watch_store(self._store_stop), name="store-health"
+        )
         await self.start_stream_refresh()
         if self.overrides is not None:
             self._overrides_stop = asyncio.Event()
@@ -291,6 +346,11 @@ class Sandbox:
         )
 
     async def close(self) -> None:
+        if self._store_stop is not None:
+            self._store_stop.set()
+        if self._store_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._store_task, 2)
         if self._overrides_stop is not None:
             self._overrides_stop.set()
         if self._overrides_task is not None:
@@ -451,6 +511,10 @@ class Sandbox:
 
     async def store(self, request: RequestRecord, events: list[EventRecord]) -> list[Committed]:
         """Write a request and its events; return only after they are committed."""
+        problem = self.store_problem()
+        if problem is not None:
+            self.write_failures += 1
+            raise problem
         submit_async = getattr(self.writer, "submit_async", None)
         if submit_async is not None and len(events) > BIG_BATCH:
             fut = await self.writer.submit_async_sliced(request, events)
@@ -468,6 +532,10 @@ class Sandbox:
     def store_later(self, request: RequestRecord, events: list[EventRecord]) -> None:
         """Queue a write without waiting for it (hasty requests); listeners still hear of
         the events only once committed. Raises BacklogFull or StoreError when refused."""
+        problem = self.store_problem()
+        if problem is not None:
+            self.write_failures += 1
+            raise problem
         loop = asyncio.get_running_loop()
 
         def done(fut) -> None:
@@ -501,7 +569,13 @@ class Sandbox:
                 log.exception("event listener failed")
 
     async def reset(self) -> None:
+        """Delete every stored request and event, and everything derived from them: the
+        platform rules' memory (duplicates, funnels, sessions, exposures), which would
+        otherwise judge new events against deleted ones, and the failure counters."""
         await asyncio.wrap_future(self.writer.reset())
+        self.pipeline.history.clear()
+        self.write_failures = 0
+        self.refused_backlog = 0
         self.notify([])
 
     async def wait_for(self, flt: Any, count: int, timeout: float) -> int | None:

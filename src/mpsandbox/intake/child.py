@@ -129,6 +129,7 @@ async def _serve(out: _Out) -> int:
             {"schemas_unreachable": unreachable_line(host, settings.cache_dir)}
         )
     )
+    server.sandbox.add_store_listener(lambda health: out.send({"store": health.as_dict()}))
     out.send({"ready": True, "url": server.url, "port": server.port, "db": str(settings.db)})
 
     stop = asyncio.Event()

@@ -244,10 +244,14 @@ async def resolve_schema(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready while the store can write: "store" names its state ("ok", "restarting",
+    "failed", "deleted", "replaced", "full", "readonly", ...) and "detail" says why not."""
     sandbox = request.app[SANDBOX_KEY]
-    if not sandbox.writer.running:
-        return json_ok({"ready": False, "detail": "store writer is not running"}, status=503)
-    return json_ok({"ready": True})
+    health = sandbox.check_store()
+    if not health.ok:
+        body = {"ready": False, "store": health.state, "detail": health.detail}
+        return json_ok(body, status=503)
+    return json_ok({"ready": True, "store": "ok"})
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -155,7 +155,14 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
             "/_info": {"get": {"summary": "Emulated EventGate version.", "responses": ok}},
             "/": {"get": {"summary": "EventGate's OpenAPI spec with ?spec.", "responses": ok}},
             "/robots.txt": {"get": {"summary": "robots.txt", "responses": ok}},
-            "/readyz": {"get": {"summary": "Ready when the store writer runs.", "responses": ok}},
+            "/readyz": {
+                "get": {
+                    "summary": "Ready (200) while the store takes writes; 503 otherwise, with "
+                    '"store" naming its state (restarting, failed, deleted, replaced, full, '
+                    '...) and "detail" saying why.',
+                    "responses": ok,
+                }
+            },
             "/sandbox/events": {
                 "get": {
                     "summary": "Stored events, newest first, with cursor pagination.",

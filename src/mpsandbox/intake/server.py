@@ -24,6 +24,7 @@ from mpsandbox.intake.app import make_app
 from mpsandbox.records import INVALID, LEGACY, VALID
 from mpsandbox.sandbox import Committed, Sandbox
 from mpsandbox.schemas.remote import HEALTH, unreachable_line
+from mpsandbox.store.health import Health
 
 
 class PortBusy(Exception):
@@ -139,12 +140,38 @@ def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
     def printer(committed: list[Committed]) -> None:
         try:
             for c in committed:
-                out.write(fmt(c) + "\n")
+                # a lone surrogate (see jsonio) has no encoding: shown as its escape
+                out.write(jsonio.escape_lone_surrogates(fmt(c)) + "\n")
             out.flush()
         except (BrokenPipeError, ValueError):
             pass  # a closed stdout must not stop the intake
 
     return printer
+
+
+def _store_announcer(out: TextIO, jsonl: bool) -> Callable[[Health], None]:
+    """Say when the store stops (or starts again) being writable: in text mode a line on
+    the output; in JSON lines mode a ``{"store": ...}`` line there and the words on stderr."""
+
+    def announce(health: Health) -> None:
+        words = (
+            "mpsandbox store OK again: acknowledging events"
+            if health.ok
+            else f"mpsandbox STORE {health.state.upper()}: {health.detail}"
+        )
+        try:
+            if jsonl:
+                out.write(jsonio.dumps_str({"store": health.as_dict()}) + "\n")
+                out.flush()
+                sys.stderr.write(words + "\n")
+                sys.stderr.flush()
+            else:
+                out.write(words + "\n")
+                out.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    return announce
 
 
 def _chaos_announcer(out: TextIO, jsonl: bool, quiet: bool, db) -> Callable[[ChaosState], None]:
@@ -243,11 +270,23 @@ async def serve_forever(
         loop.call_soon_threadsafe(unreachable, host)
 
     HEALTH.add_listener(heard)
+    server.sandbox.add_store_listener(_store_announcer(out, jsonl))
+    failed: list[str] = []
+
+    def fail_for_good(health: Health) -> None:
+        if health.state == "failed":  # the store process could not be restarted
+            failed.append(health.detail or "the store failed")
+            stop.set()
+
+    server.sandbox.add_store_listener(fail_for_good)
     if ready:
         ready(server)
     await stop.wait()
     HEALTH.remove_listener(heard)
     await server.stop()
+    if failed:
+        sys.stderr.write(f"mpsandbox: stopping: {failed[0]}\n")
+        return 1
     stats = server.sandbox.writer.stats()
     msg = f"mpsandbox stopped; {stats.get('committed_events', '?')} events stored this run\n"
     if jsonl:

@@ -145,6 +145,10 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
     limit = sandbox.settings.max_body
     record = request_record(req)
     uri = req.uri
+    problem = sandbox.store_problem()
+    if problem is not None:  # before judging: the rules must not remember what is refused
+        sandbox.write_failures += 1
+        return store_failed(record, problem)
 
     if req.too_large:
         record.body = req.body[:REFUSED_BODY_KEEP]

@@ -122,8 +122,10 @@ class History:
         return out
 
     def clear(self) -> None:
+        """Forget everything seen (the store was reset: the past is gone)."""
         for table in (self._meta_ids, self._prints, self._funnels, self._sessions, self._exposures):
             table.clear()
+        self._retracted = []
 
     def observe(self, event: Any, *, received_at: float, ref: Any = None) -> list[Finding]:
         """Remember ``event`` and return what is wrong with it given the past."""

@@ -29,7 +29,9 @@ Source = DirectorySource | RemoteSource
 
 def schema_sources(settings: Any) -> list[Source]:
     """The ordered sources ``settings`` name; see the module docstring."""
-    sources: list[Source] = [DirectorySource(d) for d in settings.schema_dirs]
+    sources: list[Source] = [
+        DirectorySource(d, base_slash=settings.schema_base_slash) for d in settings.schema_dirs
+    ]
     for base in dict.fromkeys(settings.remote_schemas):
         sources.append(
             RemoteSource(

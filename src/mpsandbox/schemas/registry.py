@@ -12,6 +12,7 @@ added later (with the watcher off) is found within `MISS_TTL` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -32,6 +33,8 @@ from mpsandbox.schemas.sources import (
     Attempt,
     Found,
     SchemaParseError,
+    UnloadableURI,
+    eventgate_path,
     has_protocol,
     title_and_version,
 )
@@ -196,6 +199,13 @@ class SchemaRegistry:
                 "(EventGate refuses them; send a relative $schema such as /title/1.0.0)"
             )
             return res
+        if not any(getattr(s, "base_slash", False) for s in self.sources):
+            try:
+                eventgate_path(uri)
+            except UnloadableURI as exc:
+                res.message = failed
+                res.reason = str(exc)
+                return res
         try:
             found = self.find(uri, res.attempts)
         except SchemaParseError as exc:
@@ -207,7 +217,8 @@ class SchemaRegistry:
             res.reason = self._miss_reason(res.attempts)
             if any(a.cause in TRANSIENT for a in res.attempts):
                 res.retry_at = time.monotonic() + RETRY_AFTER_S
-            self._suggest(res)
+            with contextlib.suppress(OSError, ValueError):  # a name no folder can have
+                self._suggest(res)
             return res
         res.location, res.source = found.location, found.source
         if found.stale is not None:

@@ -27,8 +27,10 @@ from mpsandbox.schemas.sources import (
     VERSION_RE,
     Attempt,
     Found,
+    UnloadableURI,
+    eventgate_path,
     has_protocol,
-    needs_extension,
+    materialized_alias,
     parse_schema_text,
 )
 
@@ -251,16 +253,20 @@ class RemoteSource:
         }
 
     def urls(self, uri: str) -> list[str]:
-        """The URLs tried for ``uri``, in order (EventGate's: with .yaml first when the last
-        part has no extension)."""
-        rel = "/" + uri.split("#", 1)[0].lstrip("/")
-        candidates = [rel + ".yaml", rel] if needs_extension(rel) else [rel]
+        """The URLs tried for ``uri``, in order: the path EventGate reads (eventgate_path),
+        with .yaml first when it names a published version or `latest`."""
+        rel = eventgate_path(uri)  # EventGate's URL rule; raises UnloadableURI
+        candidates = [rel + ".yaml", rel] if materialized_alias(rel) else [rel]
         return [self.base_url + c for c in candidates]
 
     def lookup(self, uri: str, attempts: list[Attempt]) -> Found | None:
         if has_protocol(uri.split("#", 1)[0]):
             return None
-        urls = self.urls(uri)
+        try:
+            urls = self.urls(uri)
+        except UnloadableURI as exc:
+            attempts.append(Attempt(self.name, uri, str(exc)))
+            return None
         if self.offline:
             # One line per repository, not per file name tried: nothing was asked.
             for url in urls:

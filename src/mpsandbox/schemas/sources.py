@@ -75,6 +75,107 @@ def needs_extension(uri: str) -> bool:
     return "." not in last
 
 
+def materialized_alias(path: str) -> bool:
+    """True when the last part of ``path`` names what a schema repository publishes as an
+    extensionless symlink (`1.3.0 -> 1.3.0.yaml`, `latest -> latest.yaml`): only then is
+    the `.yaml`/`.json` file tried too, standing in for a link a copy may have lost.
+    EventGate (configured without a file extension, as in production) reads the path as
+    given, so `current` (only ever `current.yaml`, the unmaterialized source) is a miss."""
+    last = path.rsplit("/", 1)[-1]
+    return last == "latest" or _VERSION_RE.match(last) is not None
+
+
+def lookup_candidates(uri: str, *, base_slash: bool = False) -> list[str]:
+    """The paths under a schema base tried for ``uri``, in order (see eventgate_path and
+    materialized_alias); ``base_slash``: the base ends with '/'. Raises UnloadableURI."""
+    rel = eventgate_path(uri, base_slash=base_slash)
+    if rel.endswith("/"):
+        raise UnloadableURI("the URI names a folder, not a schema file")
+    if materialized_alias(rel):
+        return [rel] + [rel + ext for ext in EXTENSIONS]
+    return [rel]
+
+
+class UnloadableURI(ValueError):
+    """A `$schema` EventGate cannot turn into a file to read (why, for people)."""
+
+
+#: What the WHATWG URL parser strips from both ends (C0 controls and space) and removes
+#: everywhere (tab and newlines).
+_URL_TRIM = "".join(chr(c) for c in range(0x21))
+_URL_DROP = str.maketrans("", "", "\t\n\r")
+#: Characters the URL parser percent-encodes in a path (the path percent-encode set, plus
+#: everything outside ASCII); the encoded form is what EventGate then asks the file system
+#: for, literally.
+_PATH_ENCODE = frozenset(chr(c) for c in range(0x20)) | frozenset(' "<>`{}\x7f')
+
+
+def _posix_resolve(path: str) -> str:
+    """Node's ``path.resolve`` on an absolute POSIX path: empty and ``.`` segments dropped,
+    ``..`` applied, no trailing slash."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
+    return "/" + "/".join(out)
+
+
+def _percent_encode(segment: str) -> str:
+    if segment.isascii() and not any(ch in _PATH_ENCODE for ch in segment):
+        return segment
+    out = []
+    for ch in segment:
+        if ch.isascii() and ch not in _PATH_ENCODE:
+            out.append(ch)
+            continue
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            ch = "\ufffd"  # a URL string is USV: a lone surrogate becomes U+FFFD
+        out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8")))
+    return "".join(out)
+
+
+def eventgate_path(uri: str, *, base_slash: bool = False) -> str:
+    """The path under a schema base that EventGate reads for the `$schema` ``uri``.
+
+    EventGate (``@wikimedia/url-get``) concatenates the base and the URI as strings,
+    applies ``path.resolve`` and reads ``new URL("file://" + that).pathname``. Hence:
+    a URI must start with ``/`` (``analytics/x/1.0.0`` glues onto the base's folder name);
+    spaces and control characters at the end are trimmed and tabs and newlines dropped;
+    ``?query`` and ``#fragment`` are not part of the path; backslashes are slashes; dot
+    segments are applied; and characters a URL path percent-encodes (inner spaces, quotes,
+    anything outside ASCII) stay encoded, so they name a file that is literally called so.
+    ``base_slash``: the base ends with ``/`` (as in EventGate's test config), so a URI
+    without a leading slash lands under it too. Returned relative to the base with a
+    leading ``/``; raises UnloadableURI."""
+    if base_slash:
+        uri = "/" + uri
+    elif not uri.startswith("/"):
+        raise UnloadableURI(
+            "EventGate joins the schema base and the URI by plain concatenation, so a "
+            "$schema must start with '/' (as in /analytics/x/1.0.0)"
+        )
+    text = _posix_resolve(uri).rstrip(_URL_TRIM).translate(_URL_DROP)
+    for mark in ("#", "?"):
+        text = text.split(mark, 1)[0]
+    text = text.replace("\\", "/")
+    parts: list[str] = []
+    for part in text.split("/")[1:]:
+        low = part.lower().replace("%2e", ".")
+        if low == ".":
+            continue
+        if low == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(_percent_encode(part))
+    return "/" + "/".join(parts)
+
+
 def parse_schema_text(text: str | bytes, location: str) -> Any:
     """Parse YAML or JSON (JSON is YAML, but orjson is faster and gives better messages)."""
     if isinstance(text, bytes):
@@ -127,8 +228,10 @@ class DirectorySource:
 
     kind = "directory"
 
-    def __init__(self, root: str | Path, name: str | None = None):
+    def __init__(self, root: str | Path, name: str | None = None, *, base_slash: bool = False):
         self.root = Path(root).expanduser().resolve()
+        #: Stands for an EventGate base URI with a trailing slash (see eventgate_path).
+        self.base_slash = base_slash
         self.name = name or str(self.root)
         #: The last parsed content of each file read, for when an edit breaks it.
         self._last_good: dict[Path, Any] = {}
@@ -140,12 +243,13 @@ class DirectorySource:
         return {"kind": self.kind, "name": self.name, "root": str(self.root)}
 
     def lookup(self, uri: str, attempts: list[Attempt]) -> Found | None:
-        rel = uri.split("#", 1)[0]
-        if has_protocol(rel):
+        if has_protocol(uri):
             return None
-        candidates = [rel]
-        if needs_extension(rel):
-            candidates += [rel + ext for ext in EXTENSIONS]
+        try:
+            candidates = lookup_candidates(uri, base_slash=self.base_slash)
+        except UnloadableURI as exc:
+            attempts.append(Attempt(self.name, uri, str(exc)))
+            return None
         for base in self._bases:
             for cand in candidates:
                 found = self._try(base, cand, attempts)
@@ -162,10 +266,16 @@ class DirectorySource:
             attempts.append(Attempt(self.name, location, "not found"))
             return None
         try:
-            real = joined.resolve()
-        except (OSError, RuntimeError) as exc:
-            attempts.append(Attempt(self.name, location, f"unreadable: {exc}"))
+            return self._read(joined, location, attempts)
+        except (OSError, ValueError, RuntimeError) as exc:
+            # A name no file system takes (a NUL byte, a 300-byte segment, a lone
+            # surrogate): EventGate's read fails too, so it is a miss like any other.
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            attempts.append(Attempt(self.name, location, f"unreadable: {why}"))
             return None
+
+    def _read(self, joined: Path, location: str, attempts: list[Attempt]) -> Found | None:
+        real = joined.resolve()
         if real != self.root and self.root not in real.parents:
             attempts.append(Attempt(self.name, location, "outside the schema directory; refused"))
             return None

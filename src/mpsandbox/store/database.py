@@ -52,8 +52,10 @@ _ADVICE: list[tuple[str, tuple[str, ...], tuple[str, ...], str]] = [
         "full",
         ("SQLITE_FULL",),
         ("database or disk is full",),
-        "the database or disk is full; free some disk space, lower the retention limits "
-        "(maximum events or maximum age), or reset the store",
+        # Not "reset the store": deleting rows needs room for the journal, so a reset on a
+        # full disk fails too. Writing resumes by itself once there is space.
+        "the database or disk is full; free some disk space or lower the retention limits "
+        "(maximum events or maximum age); writing resumes by itself once there is room",
     ),
     (
         "locked",

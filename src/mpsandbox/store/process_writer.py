@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
@@ -258,50 +259,77 @@ class ProcessStoreWriter:
         self._dead: StoreError | None = None
         self._proc: Any = None
         self._conn: Any = None
+        self._outbox: _Outbox | None = None
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._final_stats: dict[str, Any] | None = None
         self.last_error: StoreError | None = None
+        #: The failure of the latest write, None once one succeeds (a full disk that has
+        #: space again, a lock released): what readiness reports.
+        self.write_error: StoreError | None = None
+        #: Which store process is current: messages and failures of an older one are stale.
+        self._generation = 0
+        self._restarter: threading.Thread | None = None
+        #: Store processes started again after one died.
+        self.restarts = 0
+        #: Set when a dead store process could not be restarted: nothing can be stored
+        #: until mpsandbox is restarted. ``on_fatal(error)`` is called once, from a thread.
+        self.fatal: StoreError | None = None
+        self.on_fatal: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._launch()
+
+    def _launch(self) -> None:
+        """Start a store process on the database and wire it up; raise StoreError."""
         # fork is instant and safe while this is the only thread; otherwise spawn.
         method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
         ctx = multiprocessing.get_context(method)
         parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
+        proc = ctx.Process(
             target=_child_main,
             args=(child, parent, self.path, self._options),
             name="mpsandbox-store",
             daemon=True,
         )
         with _real_stdio():
-            self._proc.start()
+            proc.start()
         child.close()
-        self._conn = parent
-        self._outbox: _Outbox | None = None
         if not parent.poll(60):
-            self._proc.kill()
+            proc.kill()
             raise StoreError(
                 f"The store process for {self.path} did not start", path=self.path, kind="timeout"
             )
         try:
             msg = parent.recv()[0]
         except (EOFError, OSError, IndexError):
-            self._proc.join(5)
+            proc.join(5)
             raise StoreError(
                 f"The store process for {self.path} exited while starting "
-                f"(exit code {self._proc.exitcode})",
+                f"(exit code {proc.exitcode})",
                 path=self.path,
                 kind="other",
             ) from None
         if msg[0] == "error":
-            self._proc.join(5)
+            proc.join(5)
             raise StoreError(msg[1], path=self.path, kind=msg[2])
-        self._outbox = _Outbox(parent, on_error=self._send_failed)
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+            if self._outbox is not None:
+                self._outbox.close(0)  # a dead process's: its thread ends
+            self._proc, self._conn = proc, parent
+            self._outbox = _Outbox(
+                parent, on_error=lambda exc, items: self._send_failed(exc, items, generation)
+            )
+            self._dead = None
         self._reader = threading.Thread(
-            target=self._read_loop, name="mpsandbox-store-acks", daemon=True
+            target=self._read_loop,
+            args=(parent, proc, generation),
+            name="mpsandbox-store-acks",
+            daemon=True,
         )
         self._reader.start()
 
@@ -312,11 +340,14 @@ class ProcessStoreWriter:
             else:
                 already = False
                 self._closing = True
+            restarting = self._restarter
+        if restarting is not None:
+            restarting.join(timeout)
         if self._proc is None:
             return
-        if not already:
+        if not already and self._dead is None:
             self._send(("close",))
-        self._closed.wait(timeout)
+            self._closed.wait(timeout)
         if self._outbox is not None:
             self._outbox.close(5)
         self._proc.join(timeout)
@@ -337,15 +368,23 @@ class ProcessStoreWriter:
             and self._dead is None
         )
 
+    @property
+    def state(self) -> str:
+        """ "ok", "restarting" (the store process died; a new one is being started),
+        "failed" (it could not be restarted: see `fatal`) or "closed"."""
+        if self.fatal is not None:
+            return "failed"
+        if self._closing:
+            return "closed"
+        return "ok" if self._dead is None else "restarting"
+
     # -- submitting ------------------------------------------------------------------------
 
     def reserve_ok(self, n: int) -> bool:
+        """Room in the backlog? A dead store process is no full backlog: submitting then
+        raises its StoreError, so the client hears "store error", not "retry in a second"."""
         with self._lock:
-            return (
-                not self._closing
-                and self._dead is None
-                and self._pending_events + n <= self.max_backlog_events
-            )
+            return not self._closing and self._pending_events + n <= self.max_backlog_events
 
     def submit(self, request: RequestRecord, events: list[EventRecord]) -> Future:
         fut: Future = Future()
@@ -448,7 +487,15 @@ class ProcessStoreWriter:
         return fut
 
     def reset(self) -> Future:
-        return self._call("reset")
+        fut = self._call("reset")
+        fut.add_done_callback(self._after_reset)
+        return fut
+
+    def _after_reset(self, fut: Future) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            with self._lock:  # failures of the old contents are no news about the new
+                self._failed_writes = 0
+                self.last_error = self.write_error = None
 
     def flush(self) -> Future:
         return self._call("flush")
@@ -474,6 +521,8 @@ class ProcessStoreWriter:
                 **child,
                 "process": True,
                 "running": self.running,
+                "state": self.state,
+                "restarts": self.restarts,
                 "queued_events": self._pending_events,
                 "committed_requests": self._committed_requests,
                 "committed_events": self._committed_events,
@@ -497,8 +546,8 @@ class ProcessStoreWriter:
             return
         self._outbox.put(msg)
 
-    def _send_failed(self, exc: BaseException, items: list[tuple]) -> None:
-        err = self._died(f"could not reach it ({exc})")
+    def _send_failed(self, exc: BaseException, items: list[tuple], generation: int) -> None:
+        err = self._died(f"could not reach it ({exc})", generation)
         for msg in items:
             if len(msg) > 1 and isinstance(msg[1], int):
                 self._finish(msg[1], err)
@@ -526,9 +575,12 @@ class ProcessStoreWriter:
                 self._failed_writes += 1
                 if isinstance(outcome, StoreError):
                     self.last_error = outcome
+                    if kind != "call":
+                        self.write_error = outcome
             elif kind != "call":
                 self._committed_requests += 1
                 self._committed_events += n
+                self.write_error = None
         # a note resolves to its request row id alone
         value = outcome if failed or kind != "note" else outcome[0]
         if isinstance(fut, Future):
@@ -540,8 +592,7 @@ class ProcessStoreWriter:
             return None
         return fut, value, failed
 
-    def _read_loop(self) -> None:
-        conn = self._conn
+    def _read_loop(self, conn: Any, proc: Any, generation: int) -> None:
         closed = False
         while not closed:
             try:
@@ -564,20 +615,64 @@ class ProcessStoreWriter:
                     settled.append(done)
             if settled:
                 _hand_over(settled)
-        if not self._closing:
-            self._died(f"it exited unexpectedly (exit code {self._proc.exitcode})")
-        else:
-            self._died("it was closed")
-        self._closed.set()
+        with contextlib.suppress(OSError):
+            conn.close()
+        if self._closing:
+            self._died("it was closed", generation)
+            self._closed.set()
+            return
+        proc.join(1)
+        self._died(f"it exited unexpectedly (exit code {proc.exitcode})", generation)
+        with self._lock:
+            if self._closing or generation != self._generation:
+                return
+            self._restarter = threading.Thread(
+                target=self._restart, name="mpsandbox-store-restart", daemon=True
+            )
+            self._restarter.start()
 
-    def _died(self, why: str) -> StoreError:
+    def _restart(self, attempts: int = 3, pause: float = 0.5) -> None:
+        """Start a new store process on the same database after one died; after
+        ``attempts`` failures give up for good (see `fatal`)."""
+        why = "no attempt was made"
+        for attempt in range(attempts):
+            if self._closing:
+                return
+            if attempt:
+                time.sleep(pause)
+            try:
+                self._launch()
+            except Exception as exc:  # StoreError, or the OS refusing a process
+                why = str(exc)
+                log.warning("restarting the store process for %s failed: %s", self.path, why)
+                continue
+            with self._lock:
+                self.restarts += 1
+            log.warning("the store process for %s died and was restarted", self.path)
+            return
         err = StoreError(
-            f"The store process for {self.path} stopped: {why}; nothing more "
-            "can be written until mpsandbox is restarted",
+            f"The store process for {self.path} died and could not be restarted: {why}",
             path=self.path,
-            kind="closed",
+            kind="dead",
         )
         with self._lock:
+            self.fatal = self._dead = self.last_error = err
+        if self.on_fatal is not None:
+            try:
+                self.on_fatal(err)
+            except Exception:
+                log.exception("on_fatal callback failed")
+
+    def _died(self, why: str, generation: int | None = None) -> StoreError:
+        err = StoreError(
+            f"The store process for {self.path} stopped: {why}; it is being restarted and "
+            "nothing is stored meanwhile: retry shortly",
+            path=self.path,
+            kind="dead",
+        )
+        with self._lock:
+            if generation is not None and generation != self._generation:
+                return self._dead or err  # an older process: already dealt with
             if self._dead is None:
                 self._dead = err
                 self.last_error = err if not self._closing else self.last_error

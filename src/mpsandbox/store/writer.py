@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from .. import fieldmap
+from ..jsonio import escape_lone_surrogates as storable
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
@@ -41,6 +42,9 @@ from .retention import apply_retention
 log = logging.getLogger(__name__)
 
 VERDICTS = frozenset((VALID, INVALID, ERROR, LEGACY))
+#: Store error kinds that fail every write alike (see explain_error): a group commit that
+#: fails with one of these is not retried item by item.
+ENVIRONMENTAL_KINDS = frozenset(("full", "locked", "readonly", "io", "corrupt", "notadb"))
 
 #: Bounds for requests recorded with :meth:`StoreWriter.submit_unbounded_note`.
 MAX_PENDING_NOTES = 10_000
@@ -120,7 +124,15 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value, default=_json_default, option=_OPTS).decode()
     except TypeError:
-        return " " + json.dumps(value, ensure_ascii=False, default=_json_default)
+        return " " + storable(json.dumps(value, ensure_ascii=False, default=_json_default))
+
+
+def _storable_row(row: list[Any]) -> list[Any]:
+    """Make every text value of an encoded row storable (see :func:`storable`)."""
+    for i, value in enumerate(row):
+        if type(value) is str and not value.isascii():
+            row[i] = storable(value)
+    return row
 
 
 def loads(text: str | bytes | None, empty: Any = None) -> Any:
@@ -158,7 +170,7 @@ def _as_bytes(value: Any) -> bytes | None:
 def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
     """A requests row with the id left as None for the writer to assign."""
     headers = dumps([[_opt_str(k), _opt_str(v)] for k, v in (r.headers or ())])
-    return [
+    row = [
         None,
         float(r.received_at),
         _opt_str(r.method),
@@ -178,6 +190,7 @@ def encode_request(r: RequestRecord, stored_events: int) -> list[Any]:
         _opt_str(r.note),
         None if r.chaos is None else dumps(r.chaos),
     ]
+    return _storable_row(row)
 
 
 #: id(explanation) -> (explanation, its JSON text). The pipeline hands every event of a
@@ -209,7 +222,7 @@ def encode_event(e: EventRecord) -> list[Any]:
     fills = e.fills
     action, session_id, pageview_id, platform, meta_id, dt = fieldmap.indexed(e.received, fills)
     errors = e.errors
-    return [
+    row = [
         None,
         None,
         int(e.index),
@@ -234,6 +247,7 @@ def encode_event(e: EventRecord) -> list[Any]:
         platform,
         dumps(e.retracts) if e.retracts else None,
     ]
+    return _storable_row(row)
 
 
 #: (schema_title, schema_version, data_path, keyword, detail): an error group's identity.
@@ -244,7 +258,7 @@ MAX_CACHED_GROUPS = 50_000
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return storable(value) if isinstance(value, str) else None
 
 
 _KEYS_MEMO: dict[tuple[Any, ...], list[tuple[GroupKey, str | None]]] = {}
@@ -386,7 +400,9 @@ def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int,
             kind = f.get("kind")
             if isinstance(kind, str) and kind not in seen:
                 seen.add(kind)
-                links.append([kind, row[0], str(f.get("severity") or "warning")])
+                links.append(
+                    [storable(kind), row[0], storable(str(f.get("severity") or "warning"))]
+                )
     if links:
         insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
     return problems
@@ -453,7 +469,7 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             target = conn.execute(
                 "SELECT id, findings, session_id FROM events WHERE meta_id = ? AND id < ?"
                 " ORDER BY id DESC LIMIT 1",
-                (r["meta_id"], row[0]),
+                (storable(str(r["meta_id"])), row[0]),
             ).fetchone()
             if target is None or target[1] is None:
                 continue
@@ -496,6 +512,26 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute("ROLLBACK")
         raise
     return {"events": events, "requests": requests}
+
+
+def probe_write(conn: sqlite3.Connection, path: str) -> None:
+    """Commit one real write, so a store that cannot be written fails the start.
+
+    Opening and migrating an up-to-date database writes nothing: a read-only file (or a
+    folder where the journal cannot be created) would start "ready" and then refuse every
+    event, and a hasty 202 would be lost. Rewriting the header's user_version with its own
+    value changes nothing, yet goes through the journal and the file like any commit.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute(f"PRAGMA user_version = {int(version)}")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise explain_error(exc, path, "write to") from exc
 
 
 def _group_id(conn: sqlite3.Connection, key: GroupKey, message: str | None) -> int:
@@ -587,6 +623,12 @@ class StoreWriter:
 
         #: The most recent write/retention failure (a StoreError), for status displays.
         self.last_error: StoreError | None = None
+        #: The failure of the latest write, None once one succeeds (a full disk that has
+        #: space again, a lock released): what readiness reports.
+        self.write_error: StoreError | None = None
+        #: Always None: a thread cannot die alone (the interface of ProcessStoreWriter).
+        self.fatal: StoreError | None = None
+        self.on_fatal: Any = None
 
         self._cond = threading.Condition()
         self._queue: deque[_Write | _Call] = deque()
@@ -672,6 +714,11 @@ class StoreWriter:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._closing
+
+    @property
+    def state(self) -> str:
+        """ "ok" or "closed" (see ProcessStoreWriter.state)."""
+        return "ok" if self.running else "closed"
 
     # -- submitting ------------------------------------------------------------------------
 
@@ -842,7 +889,11 @@ class StoreWriter:
     def _run(self) -> None:
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
+            probe_write(self._conn, self.path)
         except BaseException as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             self._start_error = explain_error(exc, self.path, "open")
             with self._cond:
                 self._closing = True
@@ -961,10 +1012,41 @@ class StoreWriter:
             log.exception("rollback failed on %s", self.path)
 
     def _write_batch(self, batch: list[_Write]) -> None:
+        """Commit a batch; when it fails for a reason that may be one item's own (not a
+        full disk, a lock or an I/O error, which would fail every item alike), commit the
+        items one by one, so one bad request never costs its neighbours their writes."""
+        try:
+            done = self._commit_batch(batch)
+        except Exception as exc:
+            self._rollback()
+            err = explain_error(exc, self.path, "write to")
+            if len(batch) > 1 and err.kind not in ENVIRONMENTAL_KINDS:
+                log.warning("a group commit failed (%s); writing its requests one by one", err)
+                for item in batch:
+                    self._write_batch([item])
+                return
+            log.error("%s", err)
+            with self._cond:
+                for item in batch:
+                    self._release(item)
+                self._failed_batches += 1
+                self.last_error = self.write_error = err
+            for item in batch:
+                _reject(item.future, err)
+            return
+        self.write_error = None
+        self._after_commit(batch, *done)
+
+    def _commit_batch(
+        self, batch: list[_Write]
+    ) -> tuple[list[tuple[int, list[int]]], list[int], dict[GroupKey, int]]:
+        """One transaction for the batch: (per item (request id, event ids), every event
+        id, error groups created). Rolled back and raised on any failure."""
         conn = self._conn
         assert conn is not None
         results: list[tuple[int, list[int]]] = []
         event_ids: list[int] = []
+        new_groups: dict[GroupKey, int] = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
             req_id = _next_id(conn, "requests")
@@ -994,19 +1076,19 @@ class StoreWriter:
             _summarise_sessions(conn, event_rows, problems)
             _apply_retractions(conn, event_rows)
             conn.execute("COMMIT")
-        except Exception as exc:
-            self._rollback()
-            err = explain_error(exc, self.path, "write to")
-            log.error("%s", err)
-            with self._cond:
-                for item in batch:
-                    self._release(item)
-                self._failed_batches += 1
-                self.last_error = err
-            for item in batch:
-                _reject(item.future, err)
-            return
-        if failed and new_groups:
+        except Exception:
+            self._rollback()  # before anyone else touches the connection
+            raise
+        return results, event_ids, new_groups
+
+    def _after_commit(
+        self,
+        batch: list[_Write],
+        results: list[tuple[int, list[int]]],
+        event_ids: list[int],
+        new_groups: dict[GroupKey, int],
+    ) -> None:
+        if new_groups:
             # Only now: ids created by a transaction that rolled back must not be reused.
             if len(self._groups) + len(new_groups) > MAX_CACHED_GROUPS:
                 self._groups.clear()
@@ -1066,6 +1148,10 @@ class StoreWriter:
         if call.fn is _reset:
             self._events_since_retention = 0
             self._groups.clear()
+            with self._cond:  # failures of the old contents are no news about the new
+                self._failed_batches = 0
+                self._retention_failures = 0
+                self.last_error = self.write_error = None
         _resolve(call.future, result)
 
     def _periodic_retention(self) -> None:

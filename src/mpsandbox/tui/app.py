@@ -33,7 +33,7 @@ from mpsandbox.tui.feed import Feed
 from mpsandbox.tui.intake_lifecycle import IntakeLifecycle
 from mpsandbox.tui.keymap import keymap_path, load_keymap
 from mpsandbox.tui.local_stores import LocalStores
-from mpsandbox.tui.messages import EventsWaiting
+from mpsandbox.tui.messages import EventsWaiting, StoreHealthChanged
 from mpsandbox.tui.reads import StoreReads, judge_by_working_copy
 from mpsandbox.tui.safe_text import clean
 from mpsandbox.tui.screens import registry
@@ -62,6 +62,9 @@ class AppStatus:
     chaos: str | None = None
     #: A schema host cannot be reached (remote.unreachable_line), shown in the header.
     schemas_unreachable: str | None = None
+    #: "<state>: <detail>" while the running intake's store takes no writes (restarting,
+    #: failed, deleted, replaced, full...; the header shows a STORE badge), else None.
+    store_alarm: str | None = None
 
     @property
     def total(self) -> int:
@@ -145,6 +148,17 @@ class MpSandboxApp(Delivery, IntakeLifecycle, ChaosControl, Dialogs, App[int]):
         """The key that shows a screen, as the keymap has it (for messages to people)."""
         entry = next(e for e in registry.SCREENS if e.mode == mode)
         return registry.key_text(self, entry.binding(), self.keymap)
+
+    def on_store_health_changed(self, message: StoreHealthChanged) -> None:
+        """The intake says the store stopped (or started again) taking writes: say so in
+        the header, and once in a notification."""
+        health = message.health
+        if health.get("state") == "ok":
+            self._set_status(store_alarm=None)
+            self.notify("The store takes writes again.")
+            return
+        self._set_status(store_alarm=f"{health.get('state')}: {health.get('detail') or ''}")
+        self.notify(str(health.get("detail") or health.get("state")), severity="error")
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:

@@ -15,7 +15,7 @@ from textual import work
 from mpsandbox.host import Batch, IntakeError, IntakeHost
 from mpsandbox.intake.server import PortBusy
 from mpsandbox.store import StoreError
-from mpsandbox.tui.messages import ChaosChanged, Revalidated
+from mpsandbox.tui.messages import ChaosChanged, Revalidated, StoreHealthChanged
 
 
 class IntakeLifecycle:
@@ -30,6 +30,8 @@ class IntakeLifecycle:
             self.post_message(Revalidated(batch.revalidated))
         elif batch.chaos is not None:
             self.post_message(ChaosChanged(batch.chaos))
+        elif batch.store is not None:
+            self.post_message(StoreHealthChanged(batch.store))
         elif batch.schemas_unreachable is not None:
             self.call_from_thread(self._set_status, schemas_unreachable=batch.schemas_unreachable)
         else:

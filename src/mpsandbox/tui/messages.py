@@ -23,6 +23,15 @@ class EventsWaiting(Message, bubble=False):
         return isinstance(message, EventsWaiting)
 
 
+class StoreHealthChanged(Message, bubble=False):
+    """The store stopped (or started again) being writable: ``health`` is
+    ``Health.as_dict()`` (see store/health.py), for the header."""
+
+    def __init__(self, health: dict) -> None:
+        super().__init__()
+        self.health = health
+
+
 class StoreChanged(Message, bubble=False):
     """To screens: events were committed (``reset``: the store was emptied first)."""
 

@@ -12,8 +12,11 @@ import re
 
 from rich.text import Text
 
-#: C0 and C1 controls, DEL, and the bidi embedding/override/isolate marks.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+#: C0 and C1 controls, DEL, the bidi embedding/override/isolate marks, and lone UTF-16
+#: surrogates (JSON.parse accepts "\\ud83d" alone; no terminal can show it as a character).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\ud800-\udfff]"
+)
 
 ELLIPSIS = "…"
 

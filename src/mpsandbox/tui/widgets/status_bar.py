@@ -34,6 +34,11 @@ def status_text(status) -> Text:
         line.append(" ")
         line.append(clean(status.chaos, 60), style="bold red")
         line.append("  │ ", style="dim")
+    if status.store_alarm:
+        # Before everything else: events sent now are not acknowledged.
+        line.append(" ✖ STORE ", style="bold white on red")
+        line.append(" ")
+        line.append(clean(status.store_alarm, 120), style="bold red")
     if status.schemas_unreachable:
         # Early too: events of schemas not held locally are errors until it is back.
         line.append("⚠ " + clean(status.schemas_unreachable, 160), style="bold yellow")
