@@ -155,7 +155,7 @@ def _store_announcer(out: TextIO, jsonl: bool) -> Callable[[Health], None]:
 
     def announce(health: Health) -> None:
         words = (
-            "mpsandbox store OK again: acknowledging events"
+            "mpsandbox: the store takes writes again; events are acknowledged"
             if health.ok
             else f"mpsandbox STORE {health.state.upper()}: {health.detail}"
         )
