@@ -26,10 +26,11 @@ from yarl import URL
 
 from mpsandbox.intake.protocol import CORS_HEADERS
 
-#: Paths that take events from pages on any origin besides the configured intake paths:
-#: EventGate's test-event route (and routes added for other clients, e.g. a legacy beacon
-#: route, belong here too). Compared without a trailing slash (see :func:`route_key`).
-EXTRA_INTAKE_PATHS: set[str] = {"/v1/_test/events"}
+#: Paths that take events from pages on any origin besides the configured intake paths
+#: (``--intake-path``): EventGate's test-event route. A route added for other clients (a
+#: legacy beacon route) is added here, and is then answered with EventGate's CORS headers
+#: and served to any origin. Compared without a trailing slash (see :func:`route_key`).
+EXTRA_INTAKE_PATHS = frozenset({"/v1/_test/events"})
 
 #: EventGate's read-only routes: EventGate answers them with its CORS headers like every
 #: route of its app, so the sandbox does too (nothing on them is private).
