@@ -50,6 +50,7 @@ async def event_count(http, server) -> int:
         "[::1]:{port}",
         "[::1]",
         "0.0.0.0:{port}",
+        "host.docker.internal:{port}",  # a dev wiki in a container
     ],
 )
 async def test_loopback_names_and_ip_literals_are_served(server, http, host):

@@ -51,6 +51,11 @@ MEDIAWIKI_ANONYMOUS_CORS = {
     "MediaWiki-Login-Suppressed",
 }
 
+#: Names by which a container reaches its host (a dev wiki in MediaWiki-Docker fetching
+#: stream or Test Kitchen configs): only the container runtime's own resolver answers them,
+#: so no web page's name can be rebound to them.
+CONTAINER_HOST_NAMES = frozenset({"host.docker.internal", "host.containers.internal"})
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -131,6 +136,8 @@ class Policy:
 
     def host_allowed(self, name: str) -> bool:
         if name == "localhost" or name.endswith(".localhost") or is_ip(name):
+            return True
+        if name in CONTAINER_HOST_NAMES:
             return True
         for allowed in self.allowed_hosts:
             if allowed.startswith("."):
