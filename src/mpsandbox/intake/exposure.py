@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from yarl import URL
 
@@ -109,7 +109,12 @@ def is_ip(name: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
+#: Host header values whose verdict is remembered: clients send the same few, and parsing
+#: an IP literal costs more than the rest of the check; a flood of new ones clears it.
+HOST_MEMO_SIZE = 256
+
+
+@dataclass(slots=True)
 class Policy:
     """The exposure rules of one running intake."""
 
@@ -117,6 +122,9 @@ class Policy:
     #: Names allowed besides loopback-like ones and IP literals; ``.example.test`` allows
     #: example.test and every name under it.
     allowed_hosts: tuple[str, ...] = ()
+    _memo: dict[str, tuple[tuple[str, int | None] | None, bool]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def for_settings(
@@ -161,8 +169,8 @@ class Policy:
         if host:
             # No Host at all (HTTP/1.0) cannot come from a browser, so it cannot be DNS
             # rebinding: such a request is served.
-            parsed = split_host(host)
-            if parsed is None or not self.host_allowed(parsed[0]):
+            parsed, allowed = self._host_verdict(host)
+            if not allowed:
                 return (
                     f"Blocked request: host {host!r} is not allowed. To allow it, start "
                     f"mpsandbox with --allowed-host {parsed[0] if parsed else 'NAME'} "
@@ -184,6 +192,16 @@ class Policy:
                 "sandbox's own origin may; the intake takes events from any origin)."
             )
         return None
+
+    def _host_verdict(self, host: str) -> tuple[tuple[str, int | None] | None, bool]:
+        verdict = self._memo.get(host)
+        if verdict is None:
+            parsed = split_host(host)
+            verdict = (parsed, parsed is not None and self.host_allowed(parsed[0]))
+            if len(self._memo) >= HOST_MEMO_SIZE:
+                self._memo.clear()
+            self._memo[host] = verdict
+        return verdict
 
     def cors_headers(self, path: str, query: Mapping[str, str]) -> Mapping[str, str]:
         """The CORS headers the real server behind ``path`` sends (see the module doc)."""
