@@ -171,6 +171,43 @@ def test_busy_port_gives_one_line(tmp_path):
     assert str(port) in err and "--port" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["serve", "--port", "99999"], {}),
+        (["serve", "--port", "-1"], {}),
+        (["serve", "--port", "65536"], {}),
+        (["--port", "70000"], {}),  # the TUI (serve without a terminal)
+        (["demo", "--port", "99999"], {}),
+        (["serve"], {"MPSANDBOX_PORT": "99999"}),
+        (["serve"], {"MPSANDBOX_PORT": "eighty"}),
+    ],
+)
+def test_a_port_outside_1_to_65535_is_a_usage_error(tmp_path, args, env):
+    """Not silently wrapped (99999 listened on 34463; run_cli's timeout fails a server
+    that starts anyway)."""
+    res = run_cli(*args, "--db", str(tmp_path / "x.db"), env={**os.environ, **env})
+    err = res.stderr.decode()
+    assert res.returncode == 2, err
+    assert "port" in err.lower() and "Traceback" not in err
+
+
+def test_port_0_picks_a_free_port(tmp_path):
+    proc = subprocess.Popen(
+        [PY, "-m", "mpsandbox", "serve", "--port", "0", "--db", str(tmp_path / "p.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        ready = json.loads(proc.stdout.readline())
+        port = int(ready["url"].rsplit(":", 1)[1])
+        assert 0 < port < 65536
+        assert post(port, b"[]") == 400
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
 def test_unusable_database_gives_a_clear_error(tmp_path):
     (tmp_path / "dir.db").mkdir()
     res = run_cli("serve", "--port", str(free_port()), "--db", str(tmp_path / "dir.db"))

@@ -198,3 +198,59 @@ async def test_stored_events_match_what_eventgate_wrote(recorded_server, http):
         json.loads(line) for line in (RECORDED / "events.json").read_text().splitlines() if line
     ]
     assert accepted == want
+
+
+# --- corners found by replaying a recorded EventGate run -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b"[NaN]", "Unexpected token 'N', \"[NaN]\" is not valid JSON"),
+        (b'{"x": Infinity}', 'Unexpected token \'I\', "{"x": Infinity}" is not valid JSON'),
+        (b"[-Infinity]", "No number after minus sign in JSON at position 2"),
+        # a lone surrogate sends the body down the standard library's path, not orjson's
+        (
+            b'{"a": "\\ud83d", "b": NaN}',
+            'Unexpected token \'N\', "{"a": "\\ud83d", "b": NaN}" is not valid JSON',
+        ),
+    ],
+)
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain;charset=UTF-8"])
+async def test_nan_and_infinity_literals_are_refused_like_json_parse(
+    server, http, body, detail, content_type
+):
+    async with http.post(
+        server.url + "/v1/events", data=body, headers={"content-type": content_type}
+    ) as resp:
+        problem = await resp.json()
+        assert (resp.status, resp.reason) == (500, "Internal Server Error")
+    assert problem == {
+        "status": 500,
+        "type": "internal_error",
+        "title": "SyntaxError",
+        "detail": detail,
+        "method": "POST",
+        "uri": "/v1/events",
+    }
+    async with http.get(server.url + "/sandbox/stats") as resp:
+        stats = await resp.json()
+    assert stats["events"] == 0 and stats["requests"] == 1  # the request is kept, no event
+
+
+async def test_a_trailing_slash_reaches_every_intake_route(make_server, http):
+    from tests.test_bad_input import VALID
+
+    server = await make_server(intake_paths=("/v1/events", "/evt-103e/v2/events"))
+    for path in ("/v1/events/", "/evt-103e/v2/events/"):
+        async with http.post(server.url + path, json=VALID) as resp:
+            assert resp.status == 201, path
+        async with http.options(server.url + path) as resp:
+            assert (resp.status, await resp.text()) == (200, "POST")
+    async with http.get(server.url + "/v1/_test/events/") as resp:
+        assert resp.status == 201
+    async with http.get(server.url + "/_info/") as resp:
+        assert await resp.json() == {"version": "1.8.4"}
+    async with http.get(server.url + "/sandbox/requests") as resp:
+        paths = sorted(r["path"] for r in (await resp.json())["requests"])
+    assert paths == ["/evt-103e/v2/events/", "/v1/_test/events/", "/v1/events/"]

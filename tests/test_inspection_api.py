@@ -114,6 +114,8 @@ async def test_every_route_is_in_the_openapi_document(server, http):
         path = info.get("path") or info.get("formatter")
         if route.method == "HEAD":
             continue
+        if path != "/" and path.endswith("/"):
+            path = path.rstrip("/")  # EventGate's routes also answer with a trailing slash
         assert path in doc["paths"], path
         assert route.method.lower() in doc["paths"][path], (route.method, path)
 

@@ -502,3 +502,17 @@ def test_beacon_path_option_adds_paths_beside_the_default():
     settings = build_settings(beacon_paths=("el/beacon", "/beacon/event", "/x"))
     assert settings.beacon_paths == ("/beacon/event", "/el/beacon", "/x")
     assert build_settings().beacon_paths == ("/beacon/event",)
+
+
+async def test_a_beacon_from_a_wiki_on_another_origin_passes_the_origin_check(server, http):
+    """The exposure policy refuses state changes from foreign origins, but a beacon path is
+    an intake route: a wiki on another origin posts it (sendBeacon) and is answered 204."""
+    capsule = {"event": {"action": "ready"}, "schema": "EditAttemptStep", "revision": 1}
+    foreign = {"Origin": "http://wiki.localhost:8080", "Sec-Fetch-Site": "cross-site"}
+    target = f"{server.url}/beacon/event?{quote(json.dumps(capsule))};"
+    async with http.post(target, headers=foreign) as resp:
+        assert resp.status == 204
+    async with http.post(f"{server.url}/sandbox/reset", headers=foreign) as resp:
+        assert resp.status == 403  # while a state change elsewhere is refused
+    with StoreReader(server.sandbox.settings.db) as reader:
+        assert [e["verdict"] for e in reader.list_events()] == ["legacy"]

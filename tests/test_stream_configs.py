@@ -229,7 +229,11 @@ async def test_served_api_like_mediawiki(make_server, http, config_file):
         http, base + "&streams=product_metrics.web_base|product_metrics.x|nope"
     )
     data = json.loads(body)
-    assert status == 200 and headers["access-control-allow-origin"] == "*"
+    # MediaWiki's api.php sends CORS headers only when asked with origin=* (anonymous).
+    assert status == 200 and "access-control-allow-origin" not in headers
+    _, anonymous, _ = await get_json(http, base + "&origin=*")
+    assert anonymous["access-control-allow-origin"] == "*"
+    assert anonymous["access-control-allow-credentials"] == "false"
     assert list(data) == ["streams"]
     assert list(data["streams"]) == ["product_metrics.web_base", "product_metrics.x"]
     _, _, body = await get_json(

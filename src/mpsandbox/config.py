@@ -110,6 +110,12 @@ class Settings:
     #: Metric definitions (YAML files or folders) the Metrics screen uses besides the
     #: checkout's metrics/ (see mpsandbox/metrics/definitions.py).
     metrics_dirs: tuple[Path, ...] = ()
+    #: Host names a request may be addressed to besides localhost, *.localhost and IP
+    #: literals (``.name`` allows name and every name under it); see intake/exposure.py.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Store Cookie, Authorization, Proxy-Authorization and Set-Cookie request headers as
+    #: received; by default they are replaced by a marker at capture (redaction.py).
+    keep_secrets: bool = False
     #: Events `GET /v1/_test/events` posts, as EventGate's `test_events` option.
     test_events: tuple[dict, ...] = (
         {
@@ -153,6 +159,26 @@ def parse_duration(text: str) -> float:
     return float(t)
 
 
+MIN_PORT, MAX_PORT = 0, 65535
+
+
+def parse_port(text: str | int) -> int:
+    """A TCP port, 1..65535, or 0 for any free port; ValueError for anything else (the
+    OS would silently wrap 99999 to 34463)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a port (1..65535, or 0 for any free port)") from None
+    if not MIN_PORT <= port <= MAX_PORT:
+        raise ValueError(f"{text} is not a port (1..65535, or 0 for any free port)")
+    return port
+
+
+def split_hosts(text: str) -> tuple[str, ...]:
+    """``MPSANDBOX_ALLOWED_HOSTS``: names separated by spaces or commas."""
+    return tuple(n for n in text.replace(",", " ").split() if n)
+
+
 def from_environment(base: Settings | None = None) -> Settings:
     """Apply MPSANDBOX_* variables over `base`. (MPSANDBOX_OFFLINE, MPSANDBOX_REMOTE_SCHEMAS
     and MPSANDBOX_CACHE are read by the fields' defaults.)"""
@@ -162,7 +188,7 @@ def from_environment(base: Settings | None = None) -> Settings:
     if "MPSANDBOX_HOST" in env:
         changes["host"] = env["MPSANDBOX_HOST"]
     if "MPSANDBOX_PORT" in env:
-        changes["port"] = int(env["MPSANDBOX_PORT"])
+        changes["port"] = parse_port(env["MPSANDBOX_PORT"])
     if "MPSANDBOX_DB" in env:
         changes["db"] = Path(env["MPSANDBOX_DB"])
     if "MPSANDBOX_SCHEMAS" in env:
@@ -177,6 +203,8 @@ def from_environment(base: Settings | None = None) -> Settings:
         changes["stream_config"] = env["MPSANDBOX_STREAM_CONFIG"]
     if env.get("MPSANDBOX_EXPERIMENTS"):
         changes["experiments_file"] = env["MPSANDBOX_EXPERIMENTS"]
+    if env.get("MPSANDBOX_ALLOWED_HOSTS"):
+        changes["allowed_hosts"] = split_hosts(env["MPSANDBOX_ALLOWED_HOSTS"])
     if env.get("MPSANDBOX_WIKI_URL"):
         changes["wiki_url"] = env["MPSANDBOX_WIKI_URL"]
     return replace(s, **changes)

@@ -2,7 +2,9 @@
 
 orjson is ~10x faster than the standard library, but refuses what JavaScript's JSON.parse
 accepts (lone surrogate escapes) and what JSON.stringify emits for them, and stops at 1,024
-levels of nesting. The fallbacks keep the intake's behaviour that of EventGate, not orjson's.
+levels of nesting. The fallbacks keep the intake's behaviour that of EventGate, not orjson's;
+like JSON.parse (and orjson), they refuse the NaN, Infinity and -Infinity literals the
+standard library would accept.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ class TooDeepError(ValueError):
     pass
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def loads(data: bytes | str) -> Any:
     try:
         return orjson.loads(data)
@@ -28,7 +34,7 @@ def loads(data: bytes | str) -> Any:
             raise TooDeepError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
         text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
         try:
-            return json.loads(text)
+            return json.loads(text, parse_constant=_refuse_constant)
         except RecursionError:
             raise TooDeepError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
 

@@ -15,10 +15,13 @@ import click
 from mpsandbox.config import (
     DEFAULT_BEACON_PATH,
     DEFAULT_INTAKE_PATH,
+    MAX_PORT,
+    MIN_PORT,
     Settings,
     from_environment,
     parse_duration,
     parse_size,
+    split_hosts,
 )
 from mpsandbox.errors import MpsandboxError
 
@@ -126,7 +129,10 @@ def parse_revalidate(value: str) -> int | None:
 
 
 def build_settings(**opts: Any) -> Settings:
-    s = from_environment(Settings())
+    try:
+        s = from_environment(Settings())
+    except ValueError as exc:
+        raise click.UsageError(f"environment (MPSANDBOX_*): {exc}") from None
     changes: dict[str, Any] = {}
     if opts.get("schema_dirs"):
         missing = [str(d) for d in opts["schema_dirs"] if not Path(d).is_dir()]
@@ -151,6 +157,14 @@ def build_settings(**opts: Any) -> Settings:
     for key in ("host", "port", "max_events"):
         if opts.get(key) is not None:
             changes[key] = opts[key]
+    if opts.get("allowed_hosts"):
+        changes["allowed_hosts"] = tuple(
+            dict.fromkeys(
+                [*s.allowed_hosts, *(n for h in opts["allowed_hosts"] for n in split_hosts(h))]
+            )
+        )
+    if opts.get("keep_secrets"):
+        changes["keep_secrets"] = True
     if opts.get("db"):
         changes["db"] = Path(opts["db"])
     if opts.get("max_body"):
@@ -249,9 +263,24 @@ def server_options(fn):
         click.option("--host", default=None, help="Address to bind (default 127.0.0.1)."),
         click.option(
             "--port",
-            type=int,
+            type=click.IntRange(MIN_PORT, MAX_PORT),
             default=None,
-            help="Port (default 8192, like the EventGate devserver).",
+            help="Port (default 8192, like the EventGate devserver; 0 picks a free one).",
+        ),
+        click.option(
+            "--allowed-host",
+            "allowed_hosts",
+            multiple=True,
+            metavar="NAME",
+            help="Also answer requests addressed to NAME (repeatable; .NAME allows every "
+            "name under it). localhost, *.localhost and IP addresses are always allowed; "
+            "others get 403, against DNS rebinding. Env: MPSANDBOX_ALLOWED_HOSTS.",
+        ),
+        click.option(
+            "--keep-secrets",
+            is_flag=True,
+            help="Store Cookie, Authorization, Proxy-Authorization and Set-Cookie request "
+            "headers as received (by default each is replaced by '[redacted: N bytes]').",
         ),
         click.option(
             "--db",

@@ -17,11 +17,13 @@ from mpsandbox.intake import (
     revalidation_routes,
     stream_config_routes,
 )
-from mpsandbox.intake.protocol import CORS_HEADERS
+from mpsandbox.intake.exposure import Policy
 from mpsandbox.intake.slow_clients import body_deadline
 from mpsandbox.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
+
+POLICY_KEY = web.AppKey("exposure_policy", Policy)
 
 SECURITY_HEADERS = {
     "x-xss-protection": "1; mode=block",
@@ -38,12 +40,18 @@ EXPRESS_404 = (
 
 @web.middleware
 async def protocol_headers(request: web.Request, handler):
-    """Every answer carries EventGate's CORS and security headers, errors included.
+    """Every answer carries EventGate's security headers and the CORS headers of the
+    server its route stands in for (exposure.py), errors included.
 
-    Unknown routes answer like Express ("Cannot GET /x"); an unexpected exception answers a
-    500 problem document and is logged, never tearing down the server.
+    A request from a host or origin the exposure policy refuses gets a one-line 403 before
+    any handler runs. Unknown routes answer like Express ("Cannot GET /x"); an unexpected
+    exception answers a 500 problem document and is logged, never tearing down the server.
     """
+    policy = request.app[POLICY_KEY]
     try:
+        refusal = policy.refusal(request.method, request.path, request.scheme, request.headers)
+        if refusal is not None:
+            raise web.HTTPForbidden(text=refusal + "\n")
         response = await handler(request)
     except web.HTTPException as exc:
         if (exc.status == 404 and not exc.body) or exc.status == 405:
@@ -75,7 +83,7 @@ async def protocol_headers(request: web.Request, handler):
             ),
             content_type="application/json",
         )
-    for key, value in CORS_HEADERS.items():
+    for key, value in policy.cors_headers(request.path, request.query).items():
         response.headers[key] = value
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
@@ -93,8 +101,13 @@ def make_app(sandbox: Sandbox) -> web.Application:
         client_max_size=sandbox.settings.max_body * 4 + 1024,
     )
     app[eventgate_routes.SANDBOX_KEY] = sandbox
+    settings = sandbox.settings
+    # Legacy beacons come from any origin too, like the intake routes (exposure.py).
+    app[POLICY_KEY] = Policy.for_settings(
+        (*settings.intake_paths, *settings.beacon_paths), settings.allowed_hosts, settings.host
+    )
     eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
-    # Legacy EventLogging beacons: any origin, like the intake routes above.
+    # Legacy EventLogging beacons (their origin rule is in the policy above).
     beacon_routes.add_routes(app, sandbox.settings.beacon_paths)
     inspect_routes.add_routes(app)
     stream_config_routes.add_routes(app)

@@ -18,8 +18,10 @@ from mpsandbox import jsonio
 from mpsandbox.chaos import DROP, INJECTED_MESSAGE, Chaos, Decision
 from mpsandbox.fillins import new_uuid
 from mpsandbox.intake import protocol, submit
+from mpsandbox.intake.exposure import route_key
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import ERROR, EventRecord, RequestRecord
+from mpsandbox.redaction import redact_headers
 from mpsandbox.sandbox import Sandbox
 from mpsandbox.store import BacklogFull, StoreError
 
@@ -52,12 +54,14 @@ def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
 def _request_record(
     request: web.Request, body: bytes, now: float, request_id: str
 ) -> RequestRecord:
+    """The request as stored (secrets redacted as submit.request_record does)."""
+    keep = request.app[SANDBOX_KEY].settings.keep_secrets
     return RequestRecord(
         received_at=now,
         method=request.method,
         path=request.path,
         query=request.query_string,
-        headers=_raw_headers(request),
+        headers=redact_headers(_raw_headers(request), keep),
         body=body,
         remote=request.remote,
         request_id=request_id,
@@ -372,11 +376,20 @@ async def robots(request: web.Request) -> web.Response:
     return web.Response(text="User-agent: *\nDisallow: /\n", content_type="text/plain")
 
 
+def _with_slash(path: str) -> tuple[str, str]:
+    """A route and its trailing-slash twin: Express's non-strict routing (EventGate's)
+    answers ``POST /v1/events/`` as ``POST /v1/events``."""
+    bare = route_key(path)
+    return bare, bare + "/"
+
+
 def add_routes(app: web.Application, intake_paths: tuple[str, ...]) -> None:
-    for path in dict.fromkeys(intake_paths):
+    for path in dict.fromkeys(p for base in intake_paths for p in _with_slash(base)):
         app.router.add_post(path, post_events)
         app.router.add_route("OPTIONS", path, options)
-    app.router.add_get("/v1/_test/events", test_events)
-    app.router.add_get("/_info", info)
+    for path in _with_slash("/v1/_test/events"):
+        app.router.add_get(path, test_events)
+    for path in _with_slash("/_info"):
+        app.router.add_get(path, info)
     app.router.add_get("/", root)
     app.router.add_get("/robots.txt", robots)

@@ -141,7 +141,8 @@ def sandbox_openapi(app=None) -> dict[str, Any]:
                         "by chaos; retry after Retry-After"
                     },
                 },
-                "description": "With chaos on (/sandbox/chaos), a share of requests is "
+                "description": "Also answered with a trailing slash, as EventGate's "
+                "non-strict routing does. With chaos on (/sandbox/chaos), a share of requests is "
                 "answered 500, 503 or 207 with injected failures, delayed, or dropped without "
                 "an answer; each request records the chaos applied to it.",
             },

@@ -21,6 +21,7 @@ from mpsandbox import jsonio, legacy
 from mpsandbox.intake import protocol
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import EventRecord, RequestRecord
+from mpsandbox.redaction import redact_headers
 from mpsandbox.sandbox import Sandbox
 from mpsandbox.slicing import map_in_slices
 from mpsandbox.store import BacklogFull, StoreError
@@ -106,13 +107,14 @@ def incoming(
     )
 
 
-def request_record(req: Incoming) -> RequestRecord:
+def request_record(req: Incoming, keep_secrets: bool = False) -> RequestRecord:
+    """The request as stored: secret header values are redacted unless ``keep_secrets``."""
     return RequestRecord(
         received_at=req.received_at,
         method=req.method,
         path=req.path,
         query=req.query,
-        headers=list(req.raw_headers),
+        headers=redact_headers(req.raw_headers, keep_secrets),
         body=req.body,
         remote=req.remote,
         request_id=req.request_id,
@@ -143,7 +145,7 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
     committed over HTTP; with ``wait`` the call returns only once they are (the answer is
     the same), which is what an import wants."""
     limit = sandbox.settings.max_body
-    record = request_record(req)
+    record = request_record(req, sandbox.settings.keep_secrets)
     uri = req.uri
     problem = sandbox.store_problem()
     if problem is not None:  # before judging: the rules must not remember what is refused
