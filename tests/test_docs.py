@@ -39,8 +39,9 @@ def doc_files() -> list[Path]:
 
 
 def code_text(markdown: str) -> str:
-    """The text of every fenced block and inline code span."""
-    blocks = [m.group(0) for m in FENCE.finditer(markdown)]
+    """The text of every fenced block (but output, fenced as ``text``) and code span."""
+    # A block fenced as ```text is output (an answer, a log line), not commands to run.
+    blocks = [m.group(0) for m in FENCE.finditer(markdown) if not m.group(0).startswith("```text")]
     prose = FENCE.sub("", markdown)
     spans = [m.group(2) for m in INLINE_CODE.finditer(prose)]
     return "\n".join(blocks + spans)
