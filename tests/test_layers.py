@@ -88,3 +88,26 @@ def test_platform_rules_are_pure_functions():
         "assert not bad, bad\n"
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_routes_are_registered_in_one_table():
+    """intake/routes.py is the one route table: no other module adds routes itself."""
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "routes.py" and "router.add_" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
+
+
+def test_the_route_table_is_what_the_server_answers():
+    from mpsandbox.config import Settings
+    from mpsandbox.intake.app import make_app
+    from mpsandbox.intake.routes import routes
+    from mpsandbox.sandbox import Sandbox
+
+    settings = Settings(db=Path("/nonexistent/never-opened.db"), offline=True)
+    app = make_app(Sandbox(settings))
+    served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD"}
+    assert served == {(r.method, r.path) for r in routes(settings)}
+    assert ("GET", "/sandbox/requests/{id}") in served and ("GET", "/api/v1/experiments") in served

@@ -8,15 +8,7 @@ import logging
 from aiohttp import web
 
 from mpsandbox import __version__, jsonio
-from mpsandbox.intake import (
-    beacon_routes,
-    chaos_routes,
-    eventgate_routes,
-    inspect_routes,
-    override_routes,
-    revalidation_routes,
-    stream_config_routes,
-)
+from mpsandbox.intake import eventgate_routes, routes
 from mpsandbox.intake.exposure import Policy
 from mpsandbox.intake.slow_clients import body_deadline
 from mpsandbox.sandbox import Sandbox
@@ -106,12 +98,5 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app[POLICY_KEY] = Policy.for_settings(
         (*settings.intake_paths, *settings.beacon_paths), settings.allowed_hosts, settings.host
     )
-    eventgate_routes.add_routes(app, sandbox.settings.intake_paths)
-    # Legacy EventLogging beacons (their origin rule is in the policy above).
-    beacon_routes.add_routes(app, sandbox.settings.beacon_paths)
-    inspect_routes.add_routes(app)
-    stream_config_routes.add_routes(app)
-    override_routes.add_routes(app)
-    revalidation_routes.add_routes(app)
-    chaos_routes.add_routes(app)
+    routes.add_routes(app, settings)
     return app

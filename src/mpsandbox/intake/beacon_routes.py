@@ -53,10 +53,3 @@ async def beacon(request: web.Request) -> web.StreamResponse:
     if handled.status == legacy.BEACON_STATUS:
         return web.Response(status=handled.status, reason=handled.reason)
     return eventgate_routes._respond(handled)
-
-
-def add_routes(app: web.Application, beacon_paths: tuple[str, ...]) -> None:
-    """GET and POST on every beacon path (HEAD comes with GET)."""
-    for path in dict.fromkeys(beacon_paths):
-        app.router.add_get(path, beacon)
-        app.router.add_post(path, beacon)

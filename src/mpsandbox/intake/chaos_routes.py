@@ -1,4 +1,5 @@
-"""The chaos setting over HTTP, and the recorded requests (where chaos shows).
+"""The chaos setting over HTTP (the recorded requests, where chaos shows, are in
+inspect_routes.py).
 
 - ``GET /sandbox/chaos``: the setting (``on``, ``spec``, ``settings``, ``description``,
   ``set_by``, ``set_at``, ``revision``), what it did to this intake's requests so far
@@ -8,10 +9,6 @@
   (``"off"`` turns it off); optional ``"set_by"``: ``api`` (default) or ``tui``. Applies at
   once; 400 naming the problem when the setting is wrong.
 - ``DELETE /sandbox/chaos``: off.
-- ``GET /sandbox/requests``: recorded requests, newest first (``limit``, ``before``), each
-  with its status, note and ``chaos``; ``GET /sandbox/requests/{id}``: one, with its body,
-  the answer sent and the events it stored. Requests chaos failed or dropped store no
-  events, so this is where they show.
 
 Chaos itself never applies here: only POSTs on intake paths are subject to it.
 """
@@ -25,7 +22,7 @@ from aiohttp import web
 from mpsandbox import jsonio
 from mpsandbox.chaos import EXAMPLES, GRAMMAR, ChaosError, ChaosSettings, parse_spec
 from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
-from mpsandbox.intake.inspect_routes import BadParam, in_thread, json_ok
+from mpsandbox.intake.inspect_routes import in_thread, json_ok
 from mpsandbox.store import StoreError
 
 
@@ -87,37 +84,3 @@ async def put_chaos(request: web.Request) -> web.Response:
 
 async def delete_chaos(request: web.Request) -> web.Response:
     return await _store(request, None, "api")
-
-
-def _int(value: str | None, name: str, default: int | None) -> int | None:
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise BadParam(f"{name} must be a whole number") from None
-
-
-async def list_requests(request: web.Request) -> web.Response:
-    sandbox = request.app[SANDBOX_KEY]
-    limit = _int(request.query.get("limit"), "limit", 50)
-    before = _int(request.query.get("before"), "before", None)
-    rows = await in_thread(sandbox.reader.list_requests, limit, before)
-    return json_ok({"requests": rows})
-
-
-async def get_request(request: web.Request) -> web.Response:
-    sandbox = request.app[SANDBOX_KEY]
-    request_id = _int(request.match_info["id"], "id", None)
-    row = await in_thread(sandbox.reader.get_request, request_id)
-    if row is None:
-        return _problem(404, "no such request", f"id {request_id}")
-    return json_ok(row)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/sandbox/chaos", get_chaos)
-    app.router.add_put("/sandbox/chaos", put_chaos)
-    app.router.add_delete("/sandbox/chaos", delete_chaos)
-    app.router.add_get("/sandbox/requests", list_requests)
-    app.router.add_get("/sandbox/requests/{id}", get_request)

@@ -376,20 +376,8 @@ async def robots(request: web.Request) -> web.Response:
     return web.Response(text="User-agent: *\nDisallow: /\n", content_type="text/plain")
 
 
-def _with_slash(path: str) -> tuple[str, str]:
+def with_slash(path: str) -> tuple[str, str]:
     """A route and its trailing-slash twin: Express's non-strict routing (EventGate's)
     answers ``POST /v1/events/`` as ``POST /v1/events``."""
     bare = route_key(path)
     return bare, bare + "/"
-
-
-def add_routes(app: web.Application, intake_paths: tuple[str, ...]) -> None:
-    for path in dict.fromkeys(p for base in intake_paths for p in _with_slash(base)):
-        app.router.add_post(path, post_events)
-        app.router.add_route("OPTIONS", path, options)
-    for path in _with_slash("/v1/_test/events"):
-        app.router.add_get(path, test_events)
-    for path in _with_slash("/_info"):
-        app.router.add_get(path, info)
-    app.router.add_get("/", root)
-    app.router.add_get("/robots.txt", robots)

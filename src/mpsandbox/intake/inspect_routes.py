@@ -260,13 +260,33 @@ async def openapi(request: web.Request) -> web.Response:
     return json_ok(sandbox_openapi(request.app))
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/sandbox/events", list_events)
-    app.router.add_get("/sandbox/events/{id}", get_event)
-    app.router.add_get("/sandbox/errors", list_errors)
-    app.router.add_get("/sandbox/stats", stats)
-    app.router.add_post("/sandbox/reset", reset)
-    app.router.add_get("/sandbox/wait", wait)
-    app.router.add_get("/sandbox/schemas/resolve", resolve_schema)
-    app.router.add_get("/sandbox/openapi.json", openapi)
-    app.router.add_get("/readyz", readyz)
+# Recorded requests: every one received, malformed ones and those chaos failed or dropped
+# (which store no events) included.
+
+
+def _int_or(value: str | None, name: str, default: int | None) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadParam(f"{name} must be a whole number") from None
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    limit = _int_or(request.query.get("limit"), "limit", 50)
+    before = _int_or(request.query.get("before"), "before", None)
+    rows = await in_thread(sandbox.reader.list_requests, limit, before)
+    return json_ok({"requests": rows})
+
+
+async def get_request(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX_KEY]
+    request_id = _int_or(request.match_info["id"], "id", None)
+    row = await in_thread(sandbox.reader.get_request, request_id)
+    if row is None:
+        return json_ok(
+            {"status": 404, "title": "no such request", "detail": f"id {request_id}"}, 404
+        )
+    return json_ok(row)

@@ -1,5 +1,5 @@
-"""Local overrides over HTTP, the Test Kitchen-style configuration API, and the sampling
-what-if.
+"""Local overrides over HTTP, and the sampling what-if (Test Kitchen's configuration API,
+which shows the overrides, is in testkitchen_routes.py).
 
 - ``GET /sandbox/overrides``: every override, the ``mpo`` string, the dev wiki URL (with
   ``--wiki-url``), rate overrides, flags, and the newest changes (``history``).
@@ -9,8 +9,6 @@ what-if.
   ``?kind=K`` removes every override of a kind; no parameters remove all (one step, and
   ``POST /sandbox/overrides/revert`` brings them back).
 - ``POST /sandbox/overrides/revert``: undo the newest change not yet undone.
-- ``GET /api/v1/experiments``, ``GET /api/v1/instruments``: Test Kitchen's configuration
-  API (see ``testkitchen.py`` for the shapes and how overrides show in them).
 - ``GET /sandbox/whatif/sampling?stream=S&rate=R[&unit=U]``: see ``whatif.py``.
 """
 
@@ -26,12 +24,6 @@ from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
 from mpsandbox.intake.inspect_routes import in_thread, json_ok
 from mpsandbox.overrides import KINDS, OverrideError
 from mpsandbox.store import StoreError
-from mpsandbox.testkitchen import (
-    InstrumentsError,
-    experiment_rows,
-    instrument_rows,
-    load_instruments,
-)
 from mpsandbox.whatif import UNITS, sampling_whatif
 
 
@@ -127,23 +119,6 @@ async def revert_override(request: web.Request) -> web.Response:
     return await _summary(request, reverted=reverted)
 
 
-async def tk_experiments(request: web.Request) -> web.Response:
-    sandbox, overrides = _overrides(request)
-    await sandbox.refresh_overrides_async()
-    groups = await in_thread(overrides.experiment_groups)
-    return _json(experiment_rows(sandbox.experiments, groups))
-
-
-async def tk_instruments(request: web.Request) -> web.Response:
-    sandbox, _ = _overrides(request)
-    await sandbox.refresh_overrides_async()
-    try:
-        rows = await in_thread(load_instruments, sandbox.settings.instruments)
-    except InstrumentsError as exc:
-        return _problem(500, "instruments cannot be served", str(exc))
-    return _json(instrument_rows(rows, sandbox.stream_rate_overrides))
-
-
 def _rate(text: str) -> float:
     try:
         rate = float(text)
@@ -220,13 +195,3 @@ async def whatif_sampling(request: web.Request) -> web.Response:
             **result,
         }
     )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/sandbox/overrides", get_overrides)
-    app.router.add_put("/sandbox/overrides", put_override)
-    app.router.add_delete("/sandbox/overrides", delete_overrides)
-    app.router.add_post("/sandbox/overrides/revert", revert_override)
-    app.router.add_get("/api/v1/experiments", tk_experiments)
-    app.router.add_get("/api/v1/instruments", tk_instruments)
-    app.router.add_get("/sandbox/whatif/sampling", whatif_sampling)

@@ -100,10 +100,3 @@ async def working_copy(request: web.Request) -> web.Response:
     out["id"] = event_id
     out["stored_verdict"] = d["verdict"]
     return json_ok(out)
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/sandbox/revalidate", revalidate)
-    app.router.add_get("/sandbox/flips", flips)
-    app.router.add_get("/sandbox/revalidations", runs)
-    app.router.add_get("/sandbox/events/{id}/working-copy", working_copy)

@@ -101,9 +101,3 @@ async def eventgate_stream_configs(request: web.Request) -> web.Response:
     raw = request.match_info.get("streams")
     streams = [s for s in _STREAMS_SEPARATOR.split(raw) if s] if raw else None
     return _json(configs.select(streams, rate_overrides=overrides))
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/w/api.php", api_php)
-    app.router.add_get("/v1/stream-configs", eventgate_stream_configs)
-    app.router.add_get("/v1/stream-configs/{streams}", eventgate_stream_configs)
