@@ -1,0 +1,64 @@
+"""Judging a request's events without holding the event loop.
+
+A part of :class:`~mpsandbox.sandbox.Sandbox` (a mixin): the state it reads and writes is
+set up in ``Sandbox.__init__``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from mpsandbox.records import EventRecord
+from mpsandbox.slicing import map_in_slices
+
+log = logging.getLogger(__name__)
+
+#: Bodies over this many bytes are parsed and judged in their turn, in slices (slicing.py).
+BIG_BODY = 64 * 1024
+
+
+class Judging:
+    """Takes requests in turn and judges big ones in slices (slicing.py)."""
+
+    @contextlib.asynccontextmanager
+    async def judging_turn(self, body_bytes: int) -> AsyncIterator[bool]:
+        """A request's turn to parse and judge; yields whether to judge it in slices.
+
+        A big body (over ``BIG_BODY`` bytes) takes its turn behind the others, and its
+        steps (parsing, judging a few milliseconds at a time: slicing.py) leave the event
+        loop free in between: four 10,000-event posts judged in one go held /readyz for
+        5 s. A small request is judged at once unless a big one is being judged, then it
+        waits its turn: requests are judged one after another in the order they got here,
+        so the findings that depend on earlier events come out as before."""
+        if body_bytes <= BIG_BODY and not self._judging.locked():
+            yield False
+            return
+        async with self._judging:
+            self._last_big = time.monotonic()
+            try:
+                yield body_bytes > BIG_BODY
+            finally:
+                self._last_big = time.monotonic()
+
+    async def judge(
+        self, events: list[Any], ctx: Any, working: list[Any] | None = None, *, sliced=False
+    ) -> list[EventRecord]:
+        """Judge a request's events, in slices with the loop free between them if asked
+        (inside a ``judging_turn``)."""
+        if not sliced:
+            return self.pipeline.judge_batch(events, ctx, working)
+
+        def work(start: int, end: int) -> list[EventRecord]:
+            part = working[start:end] if working is not None else None
+            return self.pipeline.judge_batch(events[start:end], ctx, part, start)
+
+        return await map_in_slices(len(events), work)
+
+    @property
+    def busy_with_big_batches(self) -> bool:
+        """A big batch is being judged, or was a moment ago (more are likely to follow)."""
+        return self._judging.locked() or time.monotonic() - self._last_big < 2.0
