@@ -30,6 +30,21 @@ fetch(intake, {method: 'POST', body: JSON.stringify(fetchEvent),
 </script></body></html>"""
 
 
+def headless_flags(tmp_path) -> list[str]:
+    """Headless Chromium on a closed machine: no background traffic, a fresh profile."""
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+
+
 @pytest.fixture
 def chromium():
     if CHROMIUM is None:
@@ -57,15 +72,7 @@ async def run_page(chromium, tmp_path, page: str, *flags: str) -> tuple[bytes, i
     try:
         proc = await asyncio.create_subprocess_exec(
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            *headless_flags(tmp_path),
             "--virtual-time-budget=5000",
             *flags,
             "--dump-dom",
@@ -205,15 +212,7 @@ async def test_a_rebound_name_cannot_switch_chaos_on(chromium, make_server, http
     port = site._server.sockets[0].getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
         chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        *headless_flags(tmp_path),
         "--host-resolver-rules=MAP evil.example 127.0.0.1",
         "--virtual-time-budget=20000",
         "--dump-dom",

@@ -7,6 +7,7 @@ them into a :class:`~mpsandbox.config.Settings` the core understands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,29 +168,9 @@ def build_settings(**opts: Any) -> Settings:
         changes["keep_secrets"] = True
     if opts.get("db"):
         changes["db"] = Path(opts["db"])
-    if opts.get("max_body"):
-        try:
-            changes["max_body"] = parse_size(opts["max_body"])
-        except ValueError:
-            raise click.BadParameter(
-                f"{opts['max_body']!r} is not a size", param_hint="--max-body"
-            ) from None
-    if opts.get("read_timeout"):
-        try:
-            changes["read_timeout"] = parse_duration(opts["read_timeout"])
-        except ValueError:
-            changes["read_timeout"] = -1.0
-        if not changes["read_timeout"] > 0:
-            raise click.BadParameter(
-                f"{opts['read_timeout']!r} is not a positive duration", param_hint="--read-timeout"
-            )
-    if opts.get("max_age"):
-        try:
-            changes["max_age_s"] = parse_duration(opts["max_age"])
-        except ValueError:
-            raise click.BadParameter(
-                f"{opts['max_age']!r} is not a duration", param_hint="--max-age"
-            ) from None
+    for key, setting, parse, what in _MEASURED:
+        if opts.get(key):
+            changes[setting] = _measure(opts[key], parse, what, "--" + key.replace("_", "-"))
     if opts.get("intake_paths"):
         paths = [p if p.startswith("/") else "/" + p for p in opts["intake_paths"]]
         changes["intake_paths"] = tuple(dict.fromkeys([DEFAULT_INTAKE_PATH, *paths]))
@@ -207,15 +188,30 @@ def build_settings(**opts: Any) -> Settings:
     for key in ("experiments_file", "instruments", "wiki_url", "chaos"):
         if opts.get(key):
             changes[key] = opts[key]
-    if opts.get("stream_config_refresh"):
-        try:
-            changes["stream_config_refresh_s"] = parse_duration(opts["stream_config_refresh"])
-        except ValueError:
-            raise click.BadParameter(
-                f"{opts['stream_config_refresh']!r} is not a duration",
-                param_hint="--stream-config-refresh",
-            ) from None
     return s.with_(**changes)
+
+
+def _positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if not seconds > 0:
+        raise ValueError(text)
+    return seconds
+
+
+#: Options given as a size or a duration: (option, setting, parser, what it must be).
+_MEASURED = (
+    ("max_body", "max_body", parse_size, "a size"),
+    ("read_timeout", "read_timeout", _positive_duration, "a positive duration"),
+    ("max_age", "max_age_s", parse_duration, "a duration"),
+    ("stream_config_refresh", "stream_config_refresh_s", parse_duration, "a duration"),
+)
+
+
+def _measure(text: str, parse: Callable[[str], Any], what: str, flag: str) -> Any:
+    try:
+        return parse(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not {what}", param_hint=flag) from None
 
 
 def check_stream_config(settings: Settings) -> None:
