@@ -30,7 +30,7 @@ from mpsandbox.chaos import Chaos, parse_spec  # noqa: E402
 from mpsandbox.config import Settings  # noqa: E402
 from mpsandbox.intake.server import start_server  # noqa: E402
 
-SHARED = (ROOT / ".." / "shared" / "wm").resolve()
+SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
 BODY = (SHARED / "eventgate/recorded-local-run/req/valid_web_base.json").read_bytes()
 SCHEMAS = (SHARED / "schemas/secondary/jsonschema", SHARED / "schemas/primary/jsonschema")
 

@@ -35,7 +35,7 @@ import psutil
 SERVER_CPU, LOAD_CPU = 0, 1
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared" / "wm").resolve()
+SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
 EVENT = json.loads((SHARED / "eventgate/recorded-local-run/req/valid_web_base.json").read_text())
 SCHEMAS = [SHARED / "schemas/secondary/jsonschema", SHARED / "schemas/primary/jsonschema"]
 

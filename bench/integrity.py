@@ -34,7 +34,7 @@ import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared" / "wm").resolve()
+SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
 SCHEMAS = (SHARED / "schemas/secondary/jsonschema", SHARED / "schemas/primary/jsonschema")
 EVENT = {
     "$schema": "/analytics/product_metrics/web/base/1.3.0",

@@ -24,7 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-WM = (ROOT / ".." / "shared" / "wm").resolve()
+WM = ROOT / "tests" / "data"  # reference data, as the tests use it
 SECONDARY = WM / "schemas/secondary/jsonschema"
 PRIMARY = WM / "schemas/primary/jsonschema"
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared" / "wm").resolve()
+SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
 EVENT = json.loads((SHARED / "eventgate/recorded-local-run/req/valid_web_base.json").read_text())
 WEB_BASE = "analytics/product_metrics/web/base"
 TARGET_S = 5.0

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared" / "wm").resolve()
+SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
 sys.path.insert(0, str(ROOT / "src"))
 
 from mpsandbox.fixtures.replay import HttpTarget  # noqa: E402

@@ -58,7 +58,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-SHARED = (ROOT / ".." / "shared" / "wm").resolve()
+SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
 REQ = SHARED / "eventgate/recorded-local-run/req"
 SCHEMA_DIRS = (SHARED / "schemas/secondary/jsonschema", SHARED / "schemas/primary/jsonschema")
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "mpsandbox-bench"
