@@ -9,13 +9,27 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from mpsandbox.store import EventFilter, StoreError
+from mpsandbox.tui.fit import Col, cut_end, cut_path
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.base import ReloadingScreen
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
+
+#: What goes first when space runs out: the times, then the schema, then the message
+#: (the field and the rule name the group; the count says how much it matters).
+GROUP_COLUMNS = (
+    Col("count", "count", priority=90),
+    Col("schema", "schema", priority=60, min=16, cap=40, shorten=cut_path("/")),
+    Col("field", "field", priority=85, min=12, cap=32, shorten=cut_path("./")),
+    Col("rule", "rule", priority=80, min=8, cap=20),
+    Col("message", "message", priority=50, min=16, cap=60, shorten=cut_end),
+    Col("first", "first seen", priority=20),
+    Col("last", "last seen", priority=30),
+)
 
 
 class ErrorsScreen(ReloadingScreen):
@@ -29,21 +43,13 @@ class ErrorsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("", id="errors-summary")
-        yield DataTable(id="error-groups", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(GROUP_COLUMNS, id="error-groups")
         yield Static("Select a group to see its events.", id="group-title")
         yield EventList(EventFilter(error_group=-1), follow=False, id="group-events")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one("#error-groups", DataTable)
-        table.add_column("count", key="count")
-        table.add_column("schema", key="schema")
-        table.add_column("field", key="field")
-        table.add_column("rule", key="rule")
-        table.add_column("message", key="message")
-        table.add_column("first seen", key="first")
-        table.add_column("last seen", key="last")
-        table.focus()
+        self.query_one("#error-groups", DataTable).focus()
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -73,10 +79,10 @@ class ErrorsScreen(ReloadingScreen):
             schema = f"{g.get('schema_title') or '?'} {g.get('schema_version') or ''}".strip()
             table.add_row(
                 Text(f"{g['count']:,}", style="bold", justify="right"),
-                safe(schema, "", 60),
-                safe(g.get("data_path") or "(root)", "bold"),
-                safe(g.get("keyword"), "red"),
-                safe(g.get("message"), "", 48),
+                safe(schema, "", 200),
+                safe(g.get("data_path") or "(root)", "bold", 200),
+                safe(g.get("keyword"), "red", 100),
+                safe(g.get("message"), "", 300),
                 short_time(g.get("first_seen")),
                 short_time(g.get("last_seen")),
                 key=str(g["id"]),
@@ -98,9 +104,14 @@ class ErrorsScreen(ReloadingScreen):
         group_id = int(event.row_key.value)
         events = self.query_one("#group-events", EventList)
         events.table.set_filter(EventFilter(error_group=group_id), follow=True)
-        row = event.data_table.get_row(event.row_key)
+        table = self.query_one("#error-groups", FittedTable)
         title = Text.assemble(
-            ("Events with ", ""), row[3], (" at ", ""), row[2], (" in ", ""), row[1]
+            ("Events with ", ""),
+            table.value(event.row_key, "rule"),
+            (" at ", ""),
+            table.value(event.row_key, "field"),
+            (" in ", ""),
+            table.value(event.row_key, "schema"),
         )
         self.query_one("#group-title", Static).update(title)
         events.table.focus()

@@ -40,8 +40,10 @@ from mpsandbox.instruments.definitions import (
 )
 from mpsandbox.instruments.sources import StoreTracker
 from mpsandbox.store import StoreError, StoreReader
+from mpsandbox.tui.fit import Col, cut_end
 from mpsandbox.tui.safe_text import safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
+from mpsandbox.tui.screens.base import ReloadingScreen, selected_row_key
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -111,6 +113,17 @@ class Judge:
             return Coverage(self.library, results, len(events), self.tracker.bounded)
 
 
+#: The check and its verdict stay; the reason before what it expects; the counts last.
+COLUMNS = (
+    Col("name", "instrument / check", priority=100, min=14, cap=36),
+    Col("status", "status", priority=95),
+    Col("events", "events", priority=40),
+    Col("nearest", "event", priority=50),
+    Col("what", "expects", priority=60, min=14, cap=48, shorten=cut_end),
+    Col("detail", "reason", priority=70, min=16, cap=70, shorten=cut_end),
+)
+
+
 class InstrumentsScreen(ReloadingScreen):
     AUTO_FOCUS = "#instruments-table"
     BINDINGS = [
@@ -132,22 +145,11 @@ class InstrumentsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Reading instrument definitions…", id="instruments-summary")
-        yield DataTable(id="instruments-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(COLUMNS, id="instruments-table")
         yield Static("", id="instrument-detail")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        add_columns(
-            self.query_one("#instruments-table", DataTable),
-            [
-                ("name", "instrument / check"),
-                ("status", "status"),
-                ("events", "events"),
-                ("nearest", "event"),
-                ("what", "expects"),
-                ("detail", "reason"),
-            ],
-        )
         self.judge = Judge(default_location(self.app.settings.instruments))
         self.set_interval(DEFINITIONS_POLL, self._poll_definitions)
         self.action_reload()
@@ -214,23 +216,23 @@ class InstrumentsScreen(ReloadingScreen):
             self._rows[key] = (i, None)
             where = d.file.name if d.file is not None else ""
             table.add_row(
-                safe(d.name, "bold", 40),
+                safe(d.name, "bold", 200),
                 badge(res.status),
                 Text(f"{res.events:,}", justify="right"),
                 Text(""),
-                safe(f"stream {d.stream}", "dim", 34),
-                safe(where, "dim", 60),
+                safe(f"stream {d.stream}", "dim", 200),
+                safe(where, "dim", 200),
                 key=key,
             )
             for j, c in enumerate(res.checks):
                 key = f"c{i}:{j}"
                 self._rows[key] = (i, j)
                 table.add_row(
-                    safe(f"  {c.id}", "", 40),
+                    safe(f"  {c.id}", "", 200),
                     badge(c.status),
                     Text(f"{len(c.matched):,}" if c.matched else "·", "dim", justify="right"),
                     self._nearest(c),
-                    safe(c.title, "", 34),
+                    safe(c.title, "", 300),
                     self._reason(c),
                     key=key,
                 )
@@ -251,7 +253,7 @@ class InstrumentsScreen(ReloadingScreen):
     def _reason(c: CheckResult) -> Text:
         if c.status == PASS:
             return Text("✔", style="green")
-        return safe(c.reason or "", "yellow" if c.status == NOT_SEEN else "", 60)
+        return safe(c.reason or "", "yellow" if c.status == NOT_SEEN else "", 300)
 
     def _show_summary(self, coverage: Coverage) -> None:
         lib = coverage.library

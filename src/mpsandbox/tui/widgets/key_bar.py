@@ -26,6 +26,16 @@ class Shown(NamedTuple):
     is_screen: bool
 
 
+#: Keys the bar always shows: Help (which lists every other key) and Quit.
+_ALWAYS = {"question_mark", "q"}
+
+
+def _needed(entries: list[Shown]) -> int:
+    """Cells the entries take (the palette key's entry counts too: it is drawn at the right
+    edge when there is room)."""
+    return sum(len(e.display) + len(e.description) + 3 for e in entries)
+
+
 class KeyBar(Widget, can_focus=False):
     """Looks like Textual's footer (same theme variables); a click presses the key."""
 
@@ -99,20 +109,26 @@ class KeyBar(Widget, can_focus=False):
         one entry (1…0 screens) that opens the help, where every screen is listed, so no
         key is ever silently cut off the end of the line."""
         entries = list(self._keys)
-        needed = sum(len(e.display) + len(e.description) + 3 for e in entries)
         screens = [e for e in entries if e.is_screen]
-        if needed <= width or len(screens) < 2:
-            return entries
-        collapsed = Shown(
-            "question_mark",
-            f"{screens[0].display}…{screens[-1].display}",
-            "screens",
-            True,
-            True,
-        )
-        first = entries.index(screens[0])
-        rest = [e for e in entries if not e.is_screen]
-        return [*rest[:first], collapsed, *rest[first:]]
+        if _needed(entries) > width and len(screens) >= 2:
+            collapsed = Shown(
+                "question_mark",
+                f"{screens[0].display}…{screens[-1].display}",
+                "screens",
+                True,
+                True,
+            )
+            first = entries.index(screens[0])
+            rest = [e for e in entries if not e.is_screen]
+            entries = [*rest[:first], collapsed, *rest[first:]]
+        # Still too long: the screen's own keys give way (last first), never Help and Quit,
+        # which must be findable on every screen at any width.
+        while _needed(entries) > width:
+            droppable = [e for e in entries if e.key not in _ALWAYS]
+            if not droppable:
+                break
+            entries.remove(droppable[-1])
+        return entries
 
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-bar--key")
