@@ -152,7 +152,8 @@ class Col:
     min: int | None = None
     cap: int = 40
     shorten: Shorten = cut_end
-    justify: str = "left"
+    #: The title when the column is narrower than ``title`` (``num`` for ``numerator``).
+    short: str | None = None
 
     def natural(self, content: int) -> int:
         """The width this column wants for content ``content`` cells wide at most."""
@@ -160,8 +161,17 @@ class Col:
 
     def least(self, content: int) -> int:
         """The narrowest this column can be and still be worth showing."""
-        natural = self.natural(content)
-        return natural if self.min is None else min(self.min, natural)
+        if self.min is None:
+            return max(content, cell_len(self.short or self.title), 1)
+        return min(self.min, self.natural(content))
+
+    def heading(self, width: int) -> str:
+        """The title as a column ``width`` cells wide shows it."""
+        if cell_len(self.title) <= width:
+            return self.title
+        if self.short is not None and cell_len(self.short) <= width:
+            return self.short
+        return cut_end(Text(self.title), width).plain
 
 
 def fit_columns(cols: Sequence[Col], content: Sequence[int], width: int, gap: int) -> list[int]:

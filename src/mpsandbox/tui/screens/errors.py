@@ -27,8 +27,8 @@ GROUP_COLUMNS = (
     Col("field", "field", priority=85, min=12, cap=32, shorten=cut_path("./")),
     Col("rule", "rule", priority=80, min=8, cap=20),
     Col("message", "message", priority=50, min=16, cap=60, shorten=cut_end),
-    Col("first", "first seen", priority=20),
-    Col("last", "last seen", priority=30),
+    Col("first", "first seen", priority=20, short="first"),
+    Col("last", "last seen", priority=30, short="last"),
 )
 
 

@@ -55,7 +55,7 @@ RUN_COLUMNS = (
     Col("trigger", "trigger", priority=50, min=6, cap=20),
     Col("schemas", "schemas", priority=70, min=12, cap=50, shorten=cut_end),
     Col("checked", "judged", priority=80),
-    Col("flipped", "flipped", priority=90),
+    Col("flipped", "flipped", priority=90, short="flips"),
     Col("changes", "changes", priority=75, min=10, cap=40),
     Col("seconds", "took", priority=30),
 )

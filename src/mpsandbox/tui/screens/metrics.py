@@ -81,10 +81,10 @@ def interval_bar(r: Ratio, width: int = BAR_WIDTH) -> Text:
 COLUMNS = (
     Col("metric", "metric", priority=100, min=12, cap=30),
     Col("row", "group / step", priority=95, min=14, cap=48, shorten=cut_path("/·")),
-    Col("numerator", "numerator", priority=60),
-    Col("denominator", "denominator", priority=55),
+    Col("numerator", "numerator", priority=60, short="num"),
+    Col("denominator", "denominator", priority=55, short="den"),
     Col("rate", "rate", priority=90),
-    Col("interval", "95% interval", priority=80),
+    Col("interval", "95% interval", priority=80, short="95% CI"),
     Col("bar", "0% ── 100%", priority=40),
     Col("note", "note", priority=50, min=10, cap=40, shorten=cut_end),
 )

@@ -44,12 +44,12 @@ def _gap(seconds: float | None) -> Text:
 SESSION_COLUMNS = (
     Col("id", "session", priority=100, min=12, cap=24, shorten=cut_middle),
     Col("platform", "platform", priority=40, min=6, cap=16),
-    Col("first", "first seen", priority=30),
-    Col("last", "last seen", priority=60),
-    Col("pageviews", "pageviews", priority=50),
+    Col("first", "first seen", priority=30, short="first"),
+    Col("last", "last seen", priority=60, short="last"),
+    Col("pageviews", "pageviews", priority=50, short="pvs"),
     Col("events", "events", priority=80),
     Col("streams", "streams", priority=70, min=16, cap=80, shorten=cut_end),
-    Col("findings", "findings", priority=75),
+    Col("findings", "findings", priority=75, short="finds"),
 )
 #: One event per row: what it was (stream, action) and what went wrong (findings) first.
 TIMELINE_COLUMNS = (

@@ -55,9 +55,9 @@ COLUMNS = (
     Col("unit", "unit", priority=60, min=4, cap=10),
     Col("rate", "rate", priority=90, min=6, cap=20),
     Col("valid", "valid", priority=85),
-    Col("invalid", "invalid", priority=84),
+    Col("invalid", "invalid", priority=84, short="inv"),
     Col("error", "error", priority=83),
-    Col("findings", "findings", priority=70),
+    Col("findings", "findings", priority=70, short="finds"),
     Col("expected", "expected in/out (web)", priority=40, min=10, cap=30),
     Col("schema", "schema_title", priority=50, min=16, cap=48, shorten=cut_path("/")),
 )

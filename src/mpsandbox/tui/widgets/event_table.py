@@ -157,10 +157,9 @@ class EventTableHeader(Static):
         for i, (col, width) in enumerate(self.table.columns_for(self.size.width)):
             if i:
                 line.append(" " * GAP)
-            title = col.title.ljust(width)[:width]
-            if _cell({}, col.key).justify == "right":
-                title = col.title.rjust(width)[-width:]
-            line.append(title, style="bold")
+            title = col.heading(width)
+            right = _cell({}, col.key).justify == "right"
+            line.append(title.rjust(width) if right else title.ljust(width), style="bold")
         return line
 
 

@@ -167,8 +167,8 @@ class FittedTable(DataTable):
             column = self.columns[ColumnKey(spec.key)]
             column.auto_width = False
             column.width = width + 2 * PAD if width else 0
-            title = cut_end(Text(spec.title, style="bold"), width)
-            column.label = Text.assemble(" " * PAD, title, " " * PAD) if width else Text("")
+            title = spec.heading(width)
+            column.label = Text(f"{' ' * PAD}{title}{' ' * PAD}", style="bold") if width else Text("")
         total = sum(c.get_render_width(self) for c in self.columns.values())
         self.virtual_size = Size(total, self.virtual_size.height)
         self.notify_style_update()  # drops the rendered cells and repaints
