@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from mpsandbox.simulate.bugs import INJECTED_MARK, injected_bug
 from mpsandbox.store import EventFilter, StoreError
 from mpsandbox.tui.fit import Col, cut_end, cut_path
 from mpsandbox.tui.safe_text import safe
@@ -30,6 +33,28 @@ GROUP_COLUMNS = (
     Col("first", "first seen", priority=20, short="first"),
     Col("last", "last seen", priority=30, short="last"),
 )
+
+
+def _read_groups(reader) -> tuple[list[dict], dict[int, str]]:
+    """The error groups, and which of them hold a mistake the demo's simulator made on
+    purpose (group id -> bug): those events say so in their meta.id. The second query
+    reads the invalid events only, as the first already does."""
+    groups = reader.list_error_groups()
+    labelled = EventFilter(verdict="invalid", text=INJECTED_MARK)
+    injected: dict[int, str] = {}
+    for g in reader.list_error_groups(labelled):
+        rows = reader.list_events(replace(labelled, error_group=g["id"]), limit=1)
+        bug = injected_bug(rows[0].get("meta_id")) if rows else None
+        if bug is not None:
+            injected[g["id"]] = bug
+    return groups, injected
+
+
+def _message(group: dict, bug: str | None) -> Text:
+    message = safe(group.get("message"), "", 300)
+    if bug is None:
+        return message
+    return Text.assemble((f"⚑ injected demo bug {bug}: ", "bold magenta"), message)
 
 
 class ErrorsScreen(ReloadingScreen):
@@ -63,7 +88,7 @@ class ErrorsScreen(ReloadingScreen):
             summary.update("No store yet.")
             return
         try:
-            groups = await self.app.read(reader.list_error_groups)
+            groups, injected = await self.app.read(_read_groups, reader)
         except StoreError as exc:
             summary.update(Text(str(exc), style="bold red"))
             return
@@ -82,7 +107,7 @@ class ErrorsScreen(ReloadingScreen):
                 safe(schema, "", 200),
                 safe(g.get("data_path") or "(root)", "bold", 200),
                 safe(g.get("keyword"), "red", 100),
-                safe(g.get("message"), "", 300),
+                _message(g, injected.get(g["id"])),
                 short_time(g.get("first_seen")),
                 short_time(g.get("last_seen")),
                 key=str(g["id"]),

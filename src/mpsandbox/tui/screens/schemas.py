@@ -120,9 +120,12 @@ def render_resolution(res: Resolution) -> Text:
     else:
         t.append("  ✖ does not resolve\n", style="bold red")
         t.append_text(safe(res.reason or res.message or "not found"))
-    for a in res.attempts:
+    for source, tried in _attempts_by_source(res.attempts):
         t.append("\n  tried ", style="dim")
-        t.append_text(safe(f"{a.source}: {a.location} → {a.outcome}", "", 300))
+        t.append_text(safe(source, "", 300))
+        for line in tried:
+            t.append("\n    ")
+            t.append_text(safe(line, "", 300))
     for title, versions in res.available_versions.items():
         t.append("\n  available ", style="dim")
         t.append_text(safe(f"{title}: {', '.join(versions)}"))
@@ -130,6 +133,40 @@ def render_resolution(res: Resolution) -> Text:
         t.append("\n  hint ", style="bold cyan")
         t.append_text(safe(hint))
     return t
+
+
+def _attempts_by_source(attempts) -> list[tuple[str, list[str]]]:
+    """Each source once, with what was tried in it: locations under the source's own path
+    are shown relative to it, and the same file tried with other extensions and the same
+    outcome is one line (``web/base/9.9.9 (.yaml, .json) → not found``)."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for a in attempts:
+        location = str(a.location)
+        prefix = str(a.source).rstrip("/") + "/"
+        if location.startswith(prefix):
+            location = location[len(prefix) :]
+        grouped.setdefault(str(a.source), []).append((location, a.outcome))
+    out: list[tuple[str, list[str]]] = []
+    for source, tried in grouped.items():
+        lines: list[str] = []
+        stem: str | None = None
+        outcome = ""
+        others: list[str] = []
+
+        def flush() -> None:
+            if stem is not None:
+                more = f" ({', '.join(others)})" if others else ""
+                lines.append(f"{stem}{more} → {outcome}")
+
+        for location, result in tried:
+            if stem is not None and result == outcome and location.startswith(stem):
+                others.append(location[len(stem) :])
+                continue
+            flush()
+            stem, outcome, others = location, result, []
+        flush()
+        out.append((source, lines))
+    return out
 
 
 def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -> Text:
@@ -153,7 +190,9 @@ def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -
         t.append("\n\n")
         t.append(f"{i}. ", style="bold")
         t.append_text(safe(c.name, "bold"))
-        t.append_text(safe(f"  [{c.kind}] {c.location}", "dim"))
+        # A directory source is named by its path: show it once.
+        where = f" {c.location}" if str(c.location) != str(c.name) else ""
+        t.append_text(safe(f"  [{c.kind}]{where}", "dim"))
         if c.note:
             t.append("\n   ")
             t.append_text(safe(c.note, "dim"))
