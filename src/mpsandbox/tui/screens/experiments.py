@@ -44,6 +44,7 @@ OVERRIDE_COLUMNS = (
     Col("at", "set at", priority=50),
 )
 
+
 class ExperimentsScreen(ReloadingScreen):
     AUTO_FOCUS = "#experiments-table"
     BINDINGS = [

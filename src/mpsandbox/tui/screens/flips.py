@@ -68,6 +68,7 @@ FLIP_COLUMNS = (
     Col("error", "first error now", priority=80, min=16, cap=80, shorten=cut_end),
 )
 
+
 class FlipsScreen(ReloadingScreen):
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [

@@ -135,6 +135,10 @@ def render_resolution(res: Resolution) -> Text:
     return t
 
 
+def _endings(others: list[str]) -> str:
+    return f" ({', '.join(others)})" if others else ""
+
+
 def _attempts_by_source(attempts) -> list[tuple[str, list[str]]]:
     """Each source once, with what was tried in it: locations under the source's own path
     are shown relative to it, and the same file tried with other extensions and the same
@@ -148,23 +152,14 @@ def _attempts_by_source(attempts) -> list[tuple[str, list[str]]]:
         grouped.setdefault(str(a.source), []).append((location, a.outcome))
     out: list[tuple[str, list[str]]] = []
     for source, tried in grouped.items():
-        lines: list[str] = []
-        stem: str | None = None
-        outcome = ""
-        others: list[str] = []
-
-        def flush() -> None:
-            if stem is not None:
-                more = f" ({', '.join(others)})" if others else ""
-                lines.append(f"{stem}{more} → {outcome}")
-
+        # (stem, outcome, the other endings tried with that outcome)
+        runs: list[tuple[str, str, list[str]]] = []
         for location, result in tried:
-            if stem is not None and result == outcome and location.startswith(stem):
-                others.append(location[len(stem) :])
-                continue
-            flush()
-            stem, outcome, others = location, result, []
-        flush()
+            if runs and result == runs[-1][1] and location.startswith(runs[-1][0]):
+                runs[-1][2].append(location[len(runs[-1][0]) :])
+            else:
+                runs.append((location, result, []))
+        lines = [f"{stem}{_endings(others)} → {result}" for stem, result, others in runs]
         out.append((source, lines))
     return out
 

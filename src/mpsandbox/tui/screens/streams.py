@@ -62,6 +62,7 @@ COLUMNS = (
     Col("schema", "schema_title", priority=50, min=16, cap=48, shorten=cut_path("/")),
 )
 
+
 class StreamsScreen(ReloadingScreen):
     AUTO_FOCUS = "#streams-table"
     BINDINGS = [

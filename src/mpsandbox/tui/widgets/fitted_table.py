@@ -168,7 +168,9 @@ class FittedTable(DataTable):
             column.auto_width = False
             column.width = width + 2 * PAD if width else 0
             title = spec.heading(width)
-            column.label = Text(f"{' ' * PAD}{title}{' ' * PAD}", style="bold") if width else Text("")
+            column.label = (
+                Text(f"{' ' * PAD}{title}{' ' * PAD}", style="bold") if width else Text("")
+            )
         total = sum(c.get_render_width(self) for c in self.columns.values())
         self.virtual_size = Size(total, self.virtual_size.height)
         self.notify_style_update()  # drops the rendered cells and repaints
