@@ -11,8 +11,8 @@ function, so they all follow the same rules:
 2. when the columns do not fit, each shrinks toward its ``min``, the least important
    (lowest ``priority``) first; when even the minimums do not fit, the least important
    columns are dropped whole, so no table is ever wider than the screen;
-3. room left over goes to the columns whose values are longer than their cap, most
-   important first.
+3. room left over goes to the columns whose values are longer than their cap, those that
+   need least first.
 
 Values are shortened by the column's ``shorten`` rule, each keeping the part that tells
 values apart: the end of a message is cut, a path keeps its head and its last segments
@@ -191,11 +191,13 @@ def fit_columns(cols: Sequence[Col], content: Sequence[int], width: int, gap: in
         shown.remove(by_priority.pop(0))
     widths = [least[i] if i in shown else 0 for i in range(len(cols))]
     spare = width - needed(widths)
-    important_first = sorted(shown, key=lambda i: (-cols[i].priority, i))
     # Grow toward what each wants (its content, up to its cap), most important first;
-    # then past the cap for the columns whose values are longer still.
-    for target in (wanted, natural):
-        for i in important_first:
+    # then past the cap for the columns whose values are longer still, the ones that need
+    # least first (so that one very long column does not take the room of all the others).
+    important_first = sorted(shown, key=lambda i: (-cols[i].priority, i))
+    least_need_first = sorted(shown, key=lambda i: (natural[i] - wanted[i], i))
+    for target, order in ((wanted, important_first), (natural, least_need_first)):
+        for i in order:
             grow = min(spare, target[i] - widths[i])
             if grow > 0:
                 widths[i] += grow

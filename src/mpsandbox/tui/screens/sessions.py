@@ -48,7 +48,7 @@ SESSION_COLUMNS = (
     Col("last", "last seen", priority=60, short="last"),
     Col("pageviews", "pageviews", priority=50, short="pvs"),
     Col("events", "events", priority=80),
-    Col("streams", "streams", priority=70, min=16, cap=80, shorten=cut_end),
+    Col("streams", "streams", priority=90, min=16, cap=80, shorten=cut_end),
     Col("findings", "findings", priority=75, short="finds"),
 )
 #: One event per row: what it was (stream, action) and what went wrong (findings) first.

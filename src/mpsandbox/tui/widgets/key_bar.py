@@ -24,10 +24,14 @@ class Shown(NamedTuple):
     enabled: bool
     #: A key that switches screens (1…9, 0): these fold into one entry when space is short.
     is_screen: bool
+    #: Help or Quit: shown on every screen, at any width.
+    essential: bool = False
 
 
-#: Keys the bar always shows: Help (which lists every other key) and Quit.
-_ALWAYS = {"question_mark", "q"}
+#: The actions the bar always shows: Help (which lists every other key) and Quit. Where
+#: their usual key is taken (``?`` and ``q`` type into a text field), another key bound to
+#: them is shown instead (``f1``, ``ctrl+q``), even one the bindings do not show.
+_ESSENTIAL = ("help", "quit")
 
 
 def _needed(entries: list[Shown]) -> int:
@@ -99,7 +103,20 @@ class KeyBar(Widget, can_focus=False):
                 continue
             seen.add(binding.action)
             is_screen = binding.action.startswith("switch_mode(")
-            keys.append(Shown(key, display, binding.description, active.enabled, is_screen))
+            essential = binding.action in _ESSENTIAL
+            keys.append(
+                Shown(key, display, binding.description, active.enabled, is_screen, essential)
+            )
+        for action in _ESSENTIAL:
+            if action in seen:
+                continue
+            for key, active in screen.active_bindings.items():
+                if active.binding.action == action and active.enabled:
+                    seen.add(action)
+                    display = app.get_key_display(active.binding)
+                    description = active.binding.description or action.title()
+                    keys.append(Shown(key, display, description, True, False, True))
+                    break
         if palette is not None:
             keys.append(palette)
         return tuple(keys)
@@ -124,7 +141,7 @@ class KeyBar(Widget, can_focus=False):
         # Still too long: the screen's own keys give way (last first), never Help and Quit,
         # which must be findable on every screen at any width.
         while _needed(entries) > width:
-            droppable = [e for e in entries if e.key not in _ALWAYS]
+            droppable = [e for e in entries if not e.essential]
             if not droppable:
                 break
             entries.remove(droppable[-1])
@@ -138,7 +155,7 @@ class KeyBar(Widget, can_focus=False):
         self._spans = []
         palette = self.app.COMMAND_PALETTE_BINDING
         tail = None
-        for key, display, description, enabled, _screen in self._fitted(self.size.width):
+        for key, display, description, enabled, *_ in self._fitted(self.size.width):
             if key == palette:
                 # Textual's footer keeps the palette key at the right edge.
                 tail = (key, Text.assemble("▏", (display, key_style), f" {description} "))
