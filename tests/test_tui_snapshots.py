@@ -1,4 +1,4 @@
-"""Every screen at 200×50, 100×30 and 80×24: snapshots, and the layout rules checked in code.
+"""Every screen at 200x50, 100x30 and 80x24: snapshots, and the layout rules checked in code.
 
 The snapshots are run on the fixed fixture database (read-only, UTC). After an intended
 change, update the stored SVGs with
@@ -20,8 +20,7 @@ import pytest
 from textual.widgets import Input
 
 from mpsandbox.tui.app import MpSandboxApp
-from mpsandbox.tui.widgets.event_table import COLUMNS as EVENT_COLUMNS
-from mpsandbox.tui.widgets.event_table import GAP, EventTable, render_cell
+from mpsandbox.tui.widgets.event_table import GAP, EventTable, cell_value, render_cell
 from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from tests.tui_fixture import build_fixture_db, use_utc
@@ -93,7 +92,9 @@ def assert_fits(app, width: int) -> None:
     for bar in bars:
         text = bar.render().plain
         assert bar.render().cell_len <= width
-        if isinstance(bar.screen.focused, Input):  # ? and q type into the field: the bar names the keys that still work
+        if isinstance(
+            bar.screen.focused, Input
+        ):  # ? and q type into the field: the bar names the keys that still work
             assert "f1 Help" in text and "^q Quit" in text, text
         else:
             assert "? Help" in text and "q Quit" in text, text
@@ -157,9 +158,8 @@ def named_cells(app, key: str) -> list[tuple[str, str, str]]:
             for name in columns:
                 assert name in placed, f"column {name} dropped"
                 col, w = placed[name]
-                from mpsandbox.tui.widgets.event_table import _cell
-
-                out.append((name, _cell(row, name).plain, render_cell(row, col, w).plain.rstrip()))
+                shown = render_cell(row, col, w).plain.rstrip()
+                out.append((name, cell_value(row, name).plain, shown))
         return out
     table = app.screen.query_one(selector, FittedTable)
     for i in range(table.row_count):

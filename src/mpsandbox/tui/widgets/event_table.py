@@ -81,7 +81,7 @@ COLUMNS = (
 GAP = 1
 
 
-def _cell(row: dict[str, Any], key: str) -> Text:
+def cell_value(row: dict[str, Any], key: str) -> Text:
     """The whole value of one cell (the column shortens it to its width)."""
     if key == "time":
         return safe(clock_ms(row.get("received_at")), "dim")
@@ -121,12 +121,12 @@ def layout(content: list[int], width: int) -> list[Placed]:
 
 def row_content(row: dict[str, Any]) -> list[int]:
     """How wide each column's value is in ``row``."""
-    return [_cell(row, col.key).cell_len for col in COLUMNS]
+    return [cell_value(row, col.key).cell_len for col in COLUMNS]
 
 
 def render_cell(row: dict[str, Any], col: Col, width: int) -> Text:
     """One cell, shortened by its column's rule and padded to ``width``."""
-    cell = _cell(row, col.key)
+    cell = cell_value(row, col.key)
     text = col.shorten(cell, width).copy()
     text.align("right" if cell.justify == "right" else "left", width)
     return text
@@ -158,7 +158,7 @@ class EventTableHeader(Static):
             if i:
                 line.append(" " * GAP)
             title = col.heading(width)
-            right = _cell({}, col.key).justify == "right"
+            right = cell_value({}, col.key).justify == "right"
             line.append(title.rjust(width) if right else title.ljust(width), style="bold")
         return line
 
