@@ -115,11 +115,11 @@ def exposure_or_click(action, experiment, group, *, user=None, session, valid=Tr
 # Web (product_metrics.web_base), per session i:
 #   sessions 1-20 each start the instrument (init) on their own pageview P(i);
 #   sessions 1-7 click: 1 clicks three times, 2 clicks on another pageview Q(2) (no init);
-#   sessions 1-4 submit, and 9 submits without having clicked;
+#   sessions 1-4 save an edit (save_success), and 9 saves one without having clicked;
 #   session 8 sends a click that is invalid (action_source must be a string);
 #   session 21 clicks without an init; one init carries no performer ids at all.
 CLICKERS = range(1, 8)
-SUBMITTERS = [1, 2, 3, 4, 9]
+SAVERS = [1, 2, 3, 4, 9]
 # App (product_metrics.app_base, app/base 1.3.0): sessions A1-A3 init, A1 and A2 click.
 # Legacy app events (analytics/test): app session L1 twice (one says "tapped"), L2 once.
 # Experiment sticky-header-test (mw-user, subject = sha256 of user id + name):
@@ -139,8 +139,8 @@ def _requests() -> list[list[dict]]:
         if i in CLICKERS:
             clicks = 3 if i == 1 else 1
             batch += [web("click", s, sid("q", i) if i == 2 else p) for _ in range(clicks)]
-        if i in SUBMITTERS:
-            batch.append(web("submit", s, p))
+        if i in SAVERS:
+            batch.append(web("save_success", s, p))
         if i == 8:
             batch.append(web("click", s, p, action_source=42))
         out.append(batch)
@@ -410,7 +410,7 @@ def test_session_click_through_rate_matches_the_hand_count(store, test_metrics_d
     # Counting every verdict, session 8's invalid click makes it 8 of 20 (.4 [.2188, .6134])
     close(r["session_ctr_all_verdicts"].total.ratio, 8, 20, 0.4, 0.2188, 0.6134)
     # unit event: 10 valid clicks among the 36 valid web events
-    # (21 inits + 10 clicks + 5 submits; the invalid click is left out), and outside the
+    # (21 inits + 10 clicks + 5 saves; the invalid click is left out), and outside the
     # web stream 14 clicks: app 2, sticky control 3 + treatment 6 + user 299, banner 1, late 1
     share = r["click_share"].total
     assert (share.ratio.numerator, share.ratio.denominator, share.outside) == (10, 36, 14)
@@ -426,14 +426,14 @@ def test_the_shipped_examples_over_the_fixture(store):
     assert (ctr.outside, ctr.without_unit) == (2, 1)
 
     funnel = r["funnel_conversion"].total
-    started, clicked, submitted = funnel.steps
+    started, clicked, saved = funnel.steps
     assert [s.reached for s in funnel.steps] == [20, 7, 4]
-    assert (clicked.skipped, submitted.skipped) == (1, 1)  # session 21; session 9
+    assert (clicked.skipped, saved.skipped) == (1, 1)  # session 21; session 9
     close(started.from_first, 20, 20, 1.0, 0.8389, 1.0)
     close(clicked.from_first, 7, 20, 0.35, 0.1812, 0.5671)
     # 4 of 20 = .2 [.0807, .4160]; 4 of 7 = .5714 [.2505, .8418]
-    close(submitted.from_first, 4, 20, 0.2, 0.0807, 0.4160)
-    close(submitted.from_previous, 4, 7, 0.5714, 0.2505, 0.8418)
+    close(saved.from_first, 4, 20, 0.2, 0.0807, 0.4160)
+    close(saved.from_previous, 4, 7, 0.5714, 0.2505, 0.8418)
 
     exp = r["experiment_conversion"]
     assert [f.path for f in exp.by] == ["experiment.enrolled", "experiment.assigned"]
@@ -543,7 +543,7 @@ def test_cli_funnel_json_shape(store):
     assert metric["kind"] == "funnel" and [s["name"] for s in metric["steps"]] == [
         "started",
         "clicked",
-        "submitted",
+        "saved",
     ]
     steps = metric["total"]["steps"]
     assert [s["reached"] for s in steps] == [20, 7, 4]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import PRIMARY, ROOT, SECONDARY, WM, settings_for
 from mpsandbox.platform.experiments import parse_experiments
 from mpsandbox.simulate import DEMO_EXPERIMENTS, DEMO_STREAMS, decide
-from mpsandbox.simulate.bugs import BUG_KINDS
+from mpsandbox.simulate.bugs import BUG_KINDS, injected_bug
 from mpsandbox.simulate.producers import PRODUCERS, Batch, Item
 from mpsandbox.simulate.run import SimOptions, make_planner, simulate
 from mpsandbox.simulate.world import AppDevice, format_dt, hex20
@@ -327,3 +327,31 @@ async def test_rate_and_duration_pace_the_run(make_server):
     # at most 40 events/s, give or take the users' last POSTs after the deadline
     assert result.elapsed >= 1.4 and result.events_sent <= 40 * result.elapsed + 40
     assert result.events_sent >= 20
+
+
+def test_injected_events_say_so_in_their_meta_id(tmp_path):
+    """The demo marks its mistakes on screen by the bug's meta.id: each manifest entry's
+    event reads back as its bug, and no event of the clean traffic reads as one."""
+    result, db = run_local(tmp_path, "labels", bugs=True)
+    labelled = {bug["meta_id"]: bug["bug"] for bug in result.manifest}
+    assert {injected_bug(m) for m in labelled} == set(BUG_KINDS)
+    for (meta_id,) in rows(db, "SELECT meta_id FROM events"):
+        assert injected_bug(meta_id) == labelled.get(meta_id), meta_id
+
+
+def test_the_shipped_funnel_counts_what_the_simulator_sends(tmp_path):
+    """metrics/funnel_conversion.yaml over clean simulated traffic: every step is reached
+    by some session (its last step once named an action nothing sends: always 0%)."""
+    from mpsandbox.metrics import compute_stored, default_metric_dirs, load_definitions
+    from mpsandbox.store import StoreReader
+
+    _result, db = run_local(tmp_path, "funnel", bugs=False)
+    definitions = load_definitions(default_metric_dirs())
+    [funnel] = [m for m in definitions.metrics if m.name == "funnel_conversion"]
+    reader = StoreReader(db)
+    try:
+        [result] = compute_stored(reader, [funnel], by=None)
+    finally:
+        reader.close()
+    reached = [step.reached for step in result.total.steps]
+    assert len(reached) == 3 and all(n > 0 for n in reached), reached

@@ -234,6 +234,15 @@ async def instruments(pilot) -> None:
     await settle(pilot)
 
 
+async def chaos_dialog(pilot) -> None:
+    """The chaos dialog (as the palette opens it), its grammar beside the input."""
+    await live(pilot)
+    app = pilot.app
+    app.status = replace(app.status, read_only=False)  # the fixture app is read-only
+    app.action_set_chaos()
+    await settle(pilot, lambda: bool(app.screen.query("#prompt-help")))
+
+
 #: Scenarios on the platform fixture (stream configs, experiments, sessions with funnels).
 PLATFORM = {"streams", "sessions", "experiments", "metrics"}
 
@@ -252,4 +261,5 @@ SCENARIOS: dict[str, Callable[..., Awaitable[None]]] = {
     "replay": replay,
     "metrics": metrics,
     "instruments": instruments,
+    "chaos-dialog": chaos_dialog,
 }

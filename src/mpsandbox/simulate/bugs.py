@@ -14,6 +14,10 @@ keeps a client's ``meta.id``) and what mpsandbox must report for it:
 | ``duplicate`` | an event is queued twice and sent again (same ``meta.id``, new ``dt``) | finding ``duplicate.meta_id`` on the second copy |
 | ``funnel_disorder`` | step 3 of a funnel is stamped before step 2 | finding ``funnel.disorder`` |
 
+Each bug's event says so itself: its ``meta.id`` is a labelled UUID (``injected_id``), which
+:func:`injected_bug` reads back, so that whatever shows the event (the Errors and Instruments
+screens of ``mpsandbox demo``) can mark it as a mistake made on purpose, without the manifest.
+
 "Found exactly once": the bug's event (for ``duplicate``, its second copy) carries the
 expected finding or validation error, no other event carries it, and a run with ``--bugs``
 has no other finding of severity warning or error and no other invalid or error event.
@@ -22,6 +26,9 @@ has no other finding of severity warning or error and no other invalid or error 
 from __future__ import annotations
 
 import copy
+import random
+import re
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -48,6 +55,35 @@ EXPECTED_FINDING: dict[str, str] = {
 EXPECTED_VALIDATION: dict[str, dict[str, str]] = {
     "invalid_field": {"keyword": "type", "dataPath": ".page.namespace_id"},
 }
+#: The last group of an injected event's meta.id: this mark, then the bug's number in
+#: BUG_KINDS (4 hex digits). A UUID of version 8 (RFC 9562's "custom" version), so it is
+#: never mistaken for the version-4 ids of the clean traffic.
+INJECTED_MARK = "0bad0bad"
+_INJECTED = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-" + INJECTED_MARK + r"([0-9a-f]{4})"
+)
+
+
+def injected_id(bug: str, rng_bits: int) -> str:
+    """A meta.id that labels its event as the injected ``bug`` (``rng_bits``: 128 random
+    bits for the unlabelled part)."""
+    number = (rng_bits >> 48 << 48) | (int(INJECTED_MARK, 16) << 16) | BUG_KINDS.index(bug)
+    # Version 8 (bits 76-79) and the RFC variant (bits 62-63), set by hand: uuid.UUID
+    # takes versions 1 to 5 only before Python 3.14.
+    number = (number & ~(0xF << 76)) | (8 << 76)
+    number = (number & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=number))
+
+
+def injected_bug(meta_id: object) -> str | None:
+    """The bug a meta.id labels (see :func:`injected_id`), or None for any other id."""
+    match = _INJECTED.fullmatch(meta_id) if isinstance(meta_id, str) else None
+    if match is None:
+        return None
+    number = int(match.group(1), 16)
+    return BUG_KINDS[number] if number < len(BUG_KINDS) else None
+
+
 #: Attributes never removed by missing_attribute (sampling units and the ones the
 #: instruments pick events by).
 _KEEP = {"performer_session_id", "performer_pageview_id"}
@@ -76,10 +112,14 @@ class Bugs:
 
     pending: list[str] = field(default_factory=lambda: list(BUG_KINDS))
     manifest: list[Injected] = field(default_factory=list)
+    #: Draws the unlabelled part of the injected events' meta.ids (seeded: the same run,
+    #: the same ids).
+    rng: random.Random = field(default_factory=random.Random)
 
     def _take(self, bug: str, item: Item, description: str, copy_no: int = 1) -> None:
         self.pending.remove(bug)
         item.bugged = bug
+        self._label(item, bug)
         self.manifest.append(
             Injected(
                 bug=bug,
@@ -91,6 +131,12 @@ class Bugs:
                 validation=EXPECTED_VALIDATION.get(bug),
             )
         )
+
+    def _label(self, item: Item, bug: str) -> None:
+        """Give the bug's event a meta.id that says which bug it carries."""
+        meta = item.event.get("meta")
+        if isinstance(meta, dict) and injected_bug(meta.get("id")) != bug:
+            meta["id"] = injected_id(bug, self.rng.getrandbits(128))
 
     def wants(self, bug: str) -> bool:
         return bug in self.pending
@@ -137,6 +183,7 @@ class Bugs:
             self._take("invalid_field", item, "page.namespace_id sent as a string")
             return []
         if self.wants("duplicate"):
+            self._label(item, "duplicate")  # both copies: the same meta.id is the mistake
             twin = Item(copy.deepcopy(item.event), item.stream, dt_after=item)
             self._take("duplicate", twin, "the same event (same meta.id) sent twice", 2)
             item.bugged = "duplicate"

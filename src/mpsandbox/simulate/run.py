@@ -11,6 +11,7 @@ already started finish their visit.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections import Counter
@@ -191,7 +192,10 @@ def make_planner(
     definitions = load_location(location).definitions if location else []
     configs = load_streams(stream_config) if stream_config else None
     experiments = load_experiments(experiments_file) if experiments_file else None
-    return Planner(definitions, configs, experiments, seed=seed, bugs=Bugs() if bugs else None)
+    # The bugs' own draws (their labelled meta.ids) follow the seed too: the same run, the
+    # same ids; another seed, other ids (no false duplicate across runs into one store).
+    injected = Bugs(rng=random.Random(f"bugs:{seed}")) if bugs else None
+    return Planner(definitions, configs, experiments, seed=seed, bugs=injected)
 
 
 def simulate(

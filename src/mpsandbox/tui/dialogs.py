@@ -46,21 +46,14 @@ class Dialogs:
 
     def action_set_chaos(self) -> None:
         """Ask for a chaos spec (the grammar and examples shown; errors in the dialog)."""
-        from rich.text import Text
-
-        from mpsandbox.tui.screens.prompt import PromptScreen
+        from mpsandbox.tui.screens.prompt import PromptScreen, term_guide
 
         if self.chaos_refused():
             return
-        guide = Text()
-        for term, meaning in CHAOS_HELP:
-            guide.append(f"{term:<24}", style="bold cyan")
-            guide.append(f"{meaning}\n")
-        guide.append("e.g.\n", style="bold")
-        for spec, meaning in CHAOS_EXAMPLES[:-1]:
-            guide.append(f"  {spec:<34}", style="cyan")
-            guide.append(f"{meaning}\n")
-        guide.append("Only POSTs on intake paths are affected; 'off' turns chaos off.")
+        guide = term_guide(
+            [(None, CHAOS_HELP), ("e.g.", CHAOS_EXAMPLES[:-1])],
+            "Only POSTs on intake paths are affected; 'off' turns chaos off.",
+        )
 
         def problem(text: str) -> str | None:
             try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from textual import on
 from textual.widgets import DataTable
 
@@ -30,12 +28,6 @@ class ReloadingScreen(KeyedScreen):
 
     def on_screen_resume(self) -> None:
         self.action_reload()
-
-
-def add_columns(table: DataTable, columns: Iterable[tuple[str, str]]) -> None:
-    """(key, title) pairs; the keys let rows be updated and read by column."""
-    for key, title in columns:
-        table.add_column(title, key=key)
 
 
 def selected_row_key(table: DataTable) -> str | None:

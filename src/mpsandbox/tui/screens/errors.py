@@ -2,21 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from mpsandbox.simulate.bugs import INJECTED_MARK, injected_bug
 from mpsandbox.store import EventFilter, StoreError
+from mpsandbox.tui.fit import Col, cut_end, cut_path
 from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.base import ReloadingScreen
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_list import EventList
 from mpsandbox.tui.widgets.event_table import EventTable
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 from mpsandbox.wording import plural
+
+#: What goes first when space runs out: the times, then the schema, then the message
+#: (the field and the rule name the group; the count says how much it matters).
+GROUP_COLUMNS = (
+    Col("count", "count", priority=90),
+    Col("schema", "schema", priority=60, min=16, cap=40, shorten=cut_path("/")),
+    Col("field", "field", priority=85, min=12, cap=32, shorten=cut_path("./")),
+    Col("rule", "rule", priority=80, min=8, cap=20),
+    Col("message", "message", priority=50, min=16, cap=60, shorten=cut_end),
+    Col("first", "first seen", priority=20, short="first"),
+    Col("last", "last seen", priority=30, short="last"),
+)
+
+
+def _read_groups(reader) -> tuple[list[dict], dict[int, str]]:
+    """The error groups, and which of them hold a mistake the demo's simulator made on
+    purpose (group id -> bug): those events say so in their meta.id. The second query
+    reads the invalid events only, as the first already does."""
+    groups = reader.list_error_groups()
+    labelled = EventFilter(verdict="invalid", text=INJECTED_MARK)
+    injected: dict[int, str] = {}
+    for g in reader.list_error_groups(labelled):
+        rows = reader.list_events(replace(labelled, error_group=g["id"]), limit=1)
+        bug = injected_bug(rows[0].get("meta_id")) if rows else None
+        if bug is not None:
+            injected[g["id"]] = bug
+    return groups, injected
+
+
+def _message(group: dict, bug: str | None) -> Text:
+    message = safe(group.get("message"), "", 300)
+    if bug is None:
+        return message
+    return Text.assemble((f"⚑ injected demo bug {bug}: ", "bold magenta"), message)
 
 
 class ErrorsScreen(ReloadingScreen):
@@ -37,21 +76,13 @@ class ErrorsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("", id="errors-summary")
-        yield DataTable(id="error-groups", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(GROUP_COLUMNS, id="error-groups")
         yield Static("Select a group to see its events.", id="group-title")
         yield EventList(EventFilter(error_group=-1), follow=False, id="group-events")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one("#error-groups", DataTable)
-        table.add_column("count", key="count")
-        table.add_column("schema", key="schema")
-        table.add_column("field", key="field")
-        table.add_column("rule", key="rule")
-        table.add_column("message", key="message")
-        table.add_column("first seen", key="first")
-        table.add_column("last seen", key="last")
-        table.focus()
+        self.query_one("#error-groups", DataTable).focus()
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -65,7 +96,7 @@ class ErrorsScreen(ReloadingScreen):
             summary.update("No store yet.")
             return
         try:
-            groups = await self.app.read(reader.list_error_groups)
+            groups, injected = await self.app.read(_read_groups, reader)
         except StoreError as exc:
             summary.update(Text(str(exc), style="bold red"))
             return
@@ -81,10 +112,10 @@ class ErrorsScreen(ReloadingScreen):
             schema = f"{g.get('schema_title') or '?'} {g.get('schema_version') or ''}".strip()
             table.add_row(
                 Text(f"{g['count']:,}", style="bold", justify="right"),
-                safe(schema, "", 60),
-                safe(g.get("data_path") or "(root)", "bold"),
-                safe(g.get("keyword"), "red"),
-                safe(g.get("message"), "", 48),
+                safe(schema, "", 200),
+                safe(g.get("data_path") or "(root)", "bold", 200),
+                safe(g.get("keyword"), "red", 100),
+                _message(g, injected.get(g["id"])),
                 short_time(g.get("first_seen")),
                 short_time(g.get("last_seen")),
                 key=str(g["id"]),
@@ -106,9 +137,14 @@ class ErrorsScreen(ReloadingScreen):
         group_id = int(event.row_key.value)
         events = self.query_one("#group-events", EventList)
         events.table.set_filter(EventFilter(error_group=group_id), follow=True)
-        row = event.data_table.get_row(event.row_key)
+        table = self.query_one("#error-groups", FittedTable)
         title = Text.assemble(
-            ("Events with ", ""), row[3], (" at ", ""), row[2], (" in ", ""), row[1]
+            ("Events with ", ""),
+            table.value(event.row_key, "rule"),
+            (" at ", ""),
+            table.value(event.row_key, "field"),
+            (" in ", ""),
+            table.value(event.row_key, "schema"),
         )
         self.query_one("#group-title", Static).update(title)
         events.table.focus()

@@ -17,13 +17,33 @@ from mpsandbox.overrides import EXPERIMENT, FLAG, Override, OverrideError, parse
 from mpsandbox.platform.experiments import Experiments, ExperimentsError, load_experiments
 from mpsandbox.query import parse_query
 from mpsandbox.store import EventFilter, StoreError
+from mpsandbox.tui.fit import Col, cut_end, cut_path
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
+from mpsandbox.tui.screens.base import ReloadingScreen, selected_row_key
 from mpsandbox.tui.timefmt import short_time
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
+
+#: The experiment and what was enrolled stay; its settings go first.
+EXPERIMENT_COLUMNS = (
+    Col("name", "experiment", priority=100, min=16, cap=40),
+    Col("groups", "groups", priority=60, min=10, cap=32),
+    Col("rate", "sample rate", priority=40, min=6, cap=12),
+    Col("unit", "unit", priority=30, min=4, cap=12),
+    Col("stream", "stream", priority=50, min=12, cap=40, shorten=cut_path(".")),
+    Col("enrolled", "events by group", priority=90, min=16, cap=60, shorten=cut_end),
+    Col("override", "override", priority=80, min=8, cap=30),
+)
+OVERRIDE_COLUMNS = (
+    Col("kind", "kind", priority=90),
+    Col("key", "key", priority=100, min=12, cap=48, shorten=cut_path("./")),
+    Col("value", "value", priority=95, min=10, cap=60),
+    Col("by", "set by", priority=40, min=6, cap=16),
+    Col("at", "set at", priority=50),
+)
 
 
 class ExperimentsScreen(ReloadingScreen):
@@ -93,37 +113,13 @@ class ExperimentsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Reading experiments…", id="experiments-summary")
-        yield DataTable(id="experiments-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(EXPERIMENT_COLUMNS, id="experiments-table")
         yield Static("", id="mpo-line")
         yield Static("Local overrides", id="overrides-title")
-        yield DataTable(id="overrides-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(OVERRIDE_COLUMNS, id="overrides-table")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one("#experiments-table", DataTable)
-        add_columns(
-            table,
-            (
-                ("name", "experiment"),
-                ("groups", "groups"),
-                ("rate", "sample rate"),
-                ("unit", "unit"),
-                ("stream", "stream"),
-                ("enrolled", "events by group"),
-                ("override", "override"),
-            ),
-        )
-        overrides = self.query_one("#overrides-table", DataTable)
-        add_columns(
-            overrides,
-            (
-                ("kind", "kind"),
-                ("key", "key"),
-                ("value", "value"),
-                ("by", "set by"),
-                ("at", "set at"),
-            ),
-        )
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
@@ -204,7 +200,7 @@ class ExperimentsScreen(ReloadingScreen):
                 if i:
                     enrolled.append(" · ", style="dim")
                 unknown = exp is not None and group not in exp.groups
-                enrolled.append_text(safe(group, "bold red" if unknown else "bold", 24))
+                enrolled.append_text(safe(group, "bold red" if unknown else "bold", 100))
                 enrolled.append(f" {n:,}")
             if not counts:
                 enrolled = Text("none", style="dim")
@@ -213,7 +209,7 @@ class ExperimentsScreen(ReloadingScreen):
                 override = safe(f"forced {forced[name]}", "bold cyan", 30)
             if exp is None:
                 cells = [
-                    safe(name, "bold yellow", 40).append(" not loaded", style="yellow"),
+                    safe(name, "bold yellow", 200).append(" not loaded", style="yellow"),
                     Text("—", style="dim"),
                     Text("—", style="dim"),
                     Text("—", style="dim"),
@@ -224,11 +220,11 @@ class ExperimentsScreen(ReloadingScreen):
                 if exp.wiki_rates:
                     rate += f" (+{len(exp.wiki_rates)} per wiki)"
                 cells = [
-                    safe(name, "bold", 40),
-                    safe(", ".join(exp.groups), "", 40),
+                    safe(name, "bold", 200),
+                    safe(", ".join(exp.groups), "", 200),
                     Text(rate),
                     safe(exp.sampling_unit),
-                    safe(exp.stream or "—", "", 36),
+                    safe(exp.stream or "—", "", 200),
                 ]
             table.add_row(*cells, enrolled, override, key=name)
         if selected in names:
@@ -269,8 +265,8 @@ class ExperimentsScreen(ReloadingScreen):
         for o in self.items:
             table.add_row(
                 safe(o.kind, "bold"),
-                safe(o.key, "", 48),
-                safe(jsonio.dumps_str(o.value), "cyan", 60),
+                safe(o.key, "", 200),
+                safe(jsonio.dumps_str(o.value), "cyan", 300),
                 safe(o.set_by, "dim"),
                 short_time(o.set_at),
                 key=f"{o.kind}\x00{o.key}",

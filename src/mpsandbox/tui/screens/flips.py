@@ -16,11 +16,13 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from mpsandbox.store import StoreError
+from mpsandbox.tui.fit import Col, cut_end, cut_path
 from mpsandbox.tui.messages import Revalidated
 from mpsandbox.tui.safe_text import safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.screens.base import ReloadingScreen
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_table import BADGES
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -46,6 +48,26 @@ def first_error(flip: dict[str, Any]) -> Text:
     return Text.assemble(
         (gone, "green"), safe(field, "bold", 40), " ", safe(e.get("message"), "", 60), more
     )
+
+
+RUN_COLUMNS = (
+    Col("run", "run", priority=100),
+    Col("at", "at", priority=60),
+    Col("trigger", "trigger", priority=50, min=6, cap=20),
+    Col("schemas", "schemas", priority=70, min=12, cap=50, shorten=cut_end),
+    Col("checked", "judged", priority=80),
+    Col("flipped", "flipped", priority=90, short="flips"),
+    Col("changes", "changes", priority=75, min=10, cap=40),
+    Col("seconds", "took", priority=30),
+)
+FLIP_COLUMNS = (
+    Col("event", "event", priority=100),
+    Col("change", "verdict", priority=95),
+    Col("stream", "stream", priority=70, min=12, cap=40, shorten=cut_path(".")),
+    Col("action", "action", priority=75, min=10, cap=32),
+    Col("schema", "schema", priority=60, min=16, cap=50, shorten=cut_path("/")),
+    Col("error", "first error now", priority=80, min=16, cap=80, shorten=cut_end),
+)
 
 
 class FlipsScreen(ReloadingScreen):
@@ -77,36 +99,12 @@ class FlipsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Reading re-validation runs…", id="flips-summary")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(RUN_COLUMNS, id="runs-table")
         yield Static("Select a run (Enter) to see its flips.", id="flips-title")
-        yield DataTable(id="flips-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(FLIP_COLUMNS, id="flips-table")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        add_columns(
-            self.query_one("#runs-table", DataTable),
-            [
-                ("run", "run"),
-                ("at", "at"),
-                ("trigger", "trigger"),
-                ("schemas", "schemas"),
-                ("checked", "judged"),
-                ("flipped", "flipped"),
-                ("changes", "changes"),
-                ("seconds", "took"),
-            ],
-        )
-        add_columns(
-            self.query_one("#flips-table", DataTable),
-            [
-                ("event", "event"),
-                ("change", "verdict"),
-                ("stream", "stream"),
-                ("action", "action"),
-                ("schema", "schema"),
-                ("error", "first error now"),
-            ],
-        )
         self.action_reload()
 
     @on(Revalidated)
@@ -149,7 +147,7 @@ class FlipsScreen(ReloadingScreen):
                 Text(f"#{run['id']}", style="bold"),
                 short_time(run.get("started_at")),
                 safe(run.get("trigger")),
-                safe("every schema" if titles is None else ", ".join(titles), "", 50),
+                safe("every schema" if titles is None else ", ".join(titles), "", 300),
                 Text(f"{run['checked']:,}", justify="right"),
                 Text(
                     f"{run['flipped']:,}",
@@ -193,9 +191,9 @@ class FlipsScreen(ReloadingScreen):
             table.add_row(
                 Text(f"#{flip['event_id']}", style="bold"),
                 verdict_change(flip["before_verdict"], flip["after_verdict"]),
-                safe(flip.get("stream"), "", 32),
-                safe(flip.get("action"), "", 20),
-                safe(flip.get("schema_uri"), "", 50),
+                safe(flip.get("stream"), "", 200),
+                safe(flip.get("action"), "", 200),
+                safe(flip.get("schema_uri"), "", 200),
                 first_error(flip),
                 key=str(flip["event_id"]),
             )

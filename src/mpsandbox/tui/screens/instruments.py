@@ -39,11 +39,14 @@ from mpsandbox.instruments.definitions import (
     load_location,
 )
 from mpsandbox.instruments.sources import StoreTracker
+from mpsandbox.simulate.bugs import injected_bug
 from mpsandbox.store import StoreError, StoreReader
+from mpsandbox.tui.fit import Col, cut_end
 from mpsandbox.tui.messages import StoreChanged
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
+from mpsandbox.tui.screens.base import ReloadingScreen, selected_row_key
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -77,6 +80,9 @@ class Coverage:
     results: list[InstrumentResult] = field(default_factory=list)
     events: int = 0
     bounded: bool = False
+    #: Event id -> the bug the demo's simulator injected in it on purpose (its meta.id
+    #: says so), for the events judged.
+    injected: dict[int, str] = field(default_factory=dict)
 
 
 class Judge:
@@ -110,7 +116,32 @@ class Judge:
                 )
             events = self.tracker.update(reader, self.library.streams()) if reader else []
             results = check_all(self.library.definitions, events)
-            return Coverage(self.library, results, len(events), self.tracker.bounded)
+            injected = {e.id: bug for e in events if (bug := _injected(e.event)) is not None}
+            return Coverage(self.library, results, len(events), self.tracker.bounded, injected)
+
+
+#: The check and its verdict stay; the reason before what it expects; the counts last.
+COLUMNS = (
+    Col("name", "instrument / check", priority=100, min=14, cap=36),
+    Col("status", "status", priority=95),
+    Col("events", "events", priority=40),
+    Col("nearest", "event", priority=50),
+    Col("what", "expects", priority=60, min=14, cap=48, shorten=cut_end),
+    Col("detail", "reason", priority=70, min=16, cap=70, shorten=cut_end),
+)
+
+
+def _injected(event: Any) -> str | None:
+    meta = event.get("meta") if isinstance(event, dict) else None
+    return injected_bug(meta.get("id")) if isinstance(meta, dict) else None
+
+
+def injected_in(c: CheckResult, injected: dict[int, str]) -> str | None:
+    """The demo bug behind a check's failure, if its events are ones injected on purpose."""
+    ids = [i.event_id for i in c.issues if i.event_id is not None]
+    if c.event_id is not None:
+        ids.append(c.event_id)
+    return next((injected[i] for i in ids if i in injected), None)
 
 
 class InstrumentsScreen(ReloadingScreen):
@@ -134,22 +165,11 @@ class InstrumentsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Reading instrument definitions…", id="instruments-summary")
-        yield DataTable(id="instruments-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(COLUMNS, id="instruments-table")
         yield Static("", id="instrument-detail")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        add_columns(
-            self.query_one("#instruments-table", DataTable),
-            [
-                ("name", "instrument / check"),
-                ("status", "status"),
-                ("events", "events"),
-                ("nearest", "event"),
-                ("what", "expects"),
-                ("detail", "reason"),
-            ],
-        )
         self.judge = Judge(default_location(self.app.settings.instruments))
         self.set_interval(DEFINITIONS_POLL, self._poll_definitions)
         self.action_reload()
@@ -216,24 +236,24 @@ class InstrumentsScreen(ReloadingScreen):
             self._rows[key] = (i, None)
             where = d.file.name if d.file is not None else ""
             table.add_row(
-                safe(d.name, "bold", 40),
+                safe(d.name, "bold", 200),
                 badge(res.status),
                 Text(f"{res.events:,}", justify="right"),
                 Text(""),
-                safe(f"stream {d.stream}", "dim", 34),
-                safe(where, "dim", 60),
+                safe(f"stream {d.stream}", "dim", 200),
+                safe(where, "dim", 200),
                 key=key,
             )
             for j, c in enumerate(res.checks):
                 key = f"c{i}:{j}"
                 self._rows[key] = (i, j)
                 table.add_row(
-                    safe(f"  {c.id}", "", 40),
+                    safe(f"  {c.id}", "", 200),
                     badge(c.status),
                     Text(f"{len(c.matched):,}" if c.matched else "·", "dim", justify="right"),
                     self._nearest(c),
-                    safe(c.title, "", 34),
-                    self._reason(c),
+                    safe(c.title, "", 300),
+                    self._reason(c, injected_in(c, coverage.injected)),
                     key=key,
                 )
         keys = list(self._rows)
@@ -250,10 +270,13 @@ class InstrumentsScreen(ReloadingScreen):
         return Text(f"#{c.event_id}", "bold cyan" if c.status == FAIL else "dim", justify="right")
 
     @staticmethod
-    def _reason(c: CheckResult) -> Text:
+    def _reason(c: CheckResult, bug: str | None = None) -> Text:
         if c.status == PASS:
             return Text("✔", style="green")
-        return safe(c.reason or "", "yellow" if c.status == NOT_SEEN else "", 60)
+        reason = safe(c.reason or "", "yellow" if c.status == NOT_SEEN else "", 300)
+        if bug is None or c.status != FAIL:
+            return reason
+        return Text.assemble((f"⚑ injected demo bug {bug}: ", "bold magenta"), reason)
 
     def _show_summary(self, coverage: Coverage) -> None:
         lib = coverage.library
@@ -333,6 +356,9 @@ class InstrumentsScreen(ReloadingScreen):
         for issue in c.issues[:4]:
             t.append("\n ✖ ", style="bold red")
             t.append_text(safe(issue.message, "", 200))
+            bug = self.coverage.injected.get(issue.event_id) if self.coverage else None
+            if bug is not None:
+                t.append(f"  ⚑ injected on purpose by the demo ({bug})", style="bold magenta")
         if c.issue_count > 4:
             t.append(f"\n … {c.issue_count - 4} more", style="dim")
         if c.status == PASS:

@@ -34,8 +34,10 @@ from mpsandbox.metrics.definitions import UNIT_FIELDS
 from mpsandbox.metrics.report import explain, interval_text, percent
 from mpsandbox.metrics.wilson import Ratio
 from mpsandbox.store import StoreError
+from mpsandbox.tui.fit import Col, cut_end, cut_path
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns
+from mpsandbox.tui.screens.base import ReloadingScreen
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -72,6 +74,20 @@ def interval_bar(r: Ratio, width: int = BAR_WIDTH) -> Text:
         else:
             text.append("─", style="dim")
     return text
+
+
+#: The metric, its group or step and the rate with its interval stay longest; the counts
+#: and the picture of the interval go first.
+COLUMNS = (
+    Col("metric", "metric", priority=100, min=12, cap=30),
+    Col("row", "group / step", priority=95, min=14, cap=48, shorten=cut_path("/·")),
+    Col("numerator", "numerator", priority=60, short="num"),
+    Col("denominator", "denominator", priority=55, short="den"),
+    Col("rate", "rate", priority=90),
+    Col("interval", "95% interval", priority=80, short="95% CI"),
+    Col("bar", "0% ── 100%", priority=40),
+    Col("note", "note", priority=50, min=10, cap=40, shorten=cut_end),
+)
 
 
 @dataclass
@@ -118,24 +134,11 @@ class MetricsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Computing metrics…", id="metrics-summary")
-        yield DataTable(id="metrics-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(COLUMNS, id="metrics-table")
         yield Static("", id="metric-detail")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        add_columns(
-            self.query_one("#metrics-table", DataTable),
-            [
-                ("metric", "metric"),
-                ("row", "group / step"),
-                ("numerator", "numerator"),
-                ("denominator", "denominator"),
-                ("rate", "rate"),
-                ("interval", "95% interval"),
-                ("bar", "0% ── 100%"),
-                ("note", "note"),
-            ],
-        )
         self.action_reload()
 
     # -- computing -------------------------------------------------------------------------
@@ -236,7 +239,7 @@ class MetricsScreen(ReloadingScreen):
     ) -> None:
         key = f"{result.metric.name}|{len(self.rows)}"
         self.rows[key] = (result, counts)
-        name = safe(result.metric.name, "bold", 30) if first else Text("")
+        name = safe(result.metric.name, "bold", 200) if first else Text("")
         if r is None:
             cells: list[Any] = [Text("")] * 5
         else:
@@ -251,7 +254,7 @@ class MetricsScreen(ReloadingScreen):
 
     def _add_metric(self, table: DataTable, result: MetricResult) -> None:
         if result.error:
-            self._add_row(table, result, True, safe(result.error, "red", 60), None)
+            self._add_row(table, result, True, safe(result.error, "red", 300), None)
             return
         shown = [result.total, *result.groups] if result.total is not None else []
         first = True
@@ -269,7 +272,7 @@ class MetricsScreen(ReloadingScreen):
                     table,
                     result,
                     first,
-                    safe(label, "" if counts.group else "dim", 30),
+                    safe(label, "" if counts.group else "dim", 200),
                     counts.ratio,
                     Text(", ".join(notes), style="yellow"),
                     counts,
@@ -287,7 +290,7 @@ class MetricsScreen(ReloadingScreen):
                     table,
                     result,
                     first,
-                    safe(f"{prefix}{i}. {step.name}", "", 30),
+                    safe(f"{prefix}{i}. {step.name}", "", 200),
                     step.from_first,
                     Text(", ".join(step_notes), style="yellow" if step.skipped else "dim"),
                     counts,

@@ -6,14 +6,36 @@ input, so the user fixes it in place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+
+def term_guide(
+    sections: Sequence[tuple[str | None, Sequence[tuple[str, str]]]], note: str = ""
+) -> RenderableType:
+    """Terms and their meanings in two columns, a meaning too long for the dialog wrapping
+    within its own column (not under the terms); each section under an optional heading."""
+    parts: list[RenderableType] = []
+    for heading, rows in sections:
+        if heading:
+            parts.append(Text(heading, style="bold"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan" if heading is None else "cyan", no_wrap=True)
+        grid.add_column(ratio=1)
+        for term, meaning in rows:
+            grid.add_row(Text(term), Text(meaning))
+        parts.append(grid)
+    if note:
+        parts.append(Text(note))
+    return Group(*parts)
 
 
 class PromptScreen(ModalScreen[str | None]):
@@ -25,7 +47,7 @@ class PromptScreen(ModalScreen[str | None]):
         placeholder: str = "",
         value: str = "",
         *,
-        guide: Text | str | None = None,
+        guide: RenderableType | None = None,
         validate: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__()

@@ -135,11 +135,12 @@ def render_resolution(res: Resolution) -> Text:
     else:
         t.append("  ✖ does not resolve\n", style="bold red")
         t.append_text(safe(res.reason or res.message or "not found"))
-    for a in res.attempts:
+    for source, tried in _attempts_by_source(res.attempts):
         t.append("\n  tried ", style="dim")
-        t.append_text(
-            safe(f"{shown_path(a.source)}: {shown_path(a.location)} → {a.outcome}", "", 300)
-        )
+        t.append_text(safe(shown_path(source), "", 300))
+        for line in tried:
+            t.append("\n    ")
+            t.append_text(safe(line, "", 300))
     for title, versions in res.available_versions.items():
         t.append("\n  available ", style="dim")
         t.append_text(safe(f"{shown_path(title)}: {', '.join(versions)}"))
@@ -147,6 +148,34 @@ def render_resolution(res: Resolution) -> Text:
         t.append("\n  hint ", style="bold cyan")
         t.append_text(safe(hint))
     return t
+
+
+def _endings(others: list[str]) -> str:
+    return f" ({', '.join(others)})" if others else ""
+
+
+def _attempts_by_source(attempts) -> list[tuple[str, list[str]]]:
+    """Each source once, with what was tried in it: locations under the source's own path
+    are shown relative to it, and the same file tried with other extensions and the same
+    outcome is one line (``web/base/9.9.9 (.yaml, .json) → not found``)."""
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for a in attempts:
+        location = str(a.location)
+        prefix = str(a.source).rstrip("/") + "/"
+        location = location[len(prefix) :] if location.startswith(prefix) else shown_path(location)
+        grouped.setdefault(str(a.source), []).append((location, a.outcome))
+    out: list[tuple[str, list[str]]] = []
+    for source, tried in grouped.items():
+        # (stem, outcome, the other endings tried with that outcome)
+        runs: list[tuple[str, str, list[str]]] = []
+        for location, result in tried:
+            if runs and result == runs[-1][1] and location.startswith(runs[-1][0]):
+                runs[-1][2].append(location[len(runs[-1][0]) :])
+            else:
+                runs.append((location, result, []))
+        lines = [f"{stem}{_endings(others)} → {result}" for stem, result, others in runs]
+        out.append((source, lines))
+    return out
 
 
 def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -> Text:
@@ -170,7 +199,9 @@ def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -
         t.append("\n\n")
         t.append(f"{i}. ", style="bold")
         t.append_text(safe(shown_path(c.name), "bold"))
-        t.append_text(safe(f"  [{c.kind}] {shown_path(c.location)}", "dim"))
+        # A directory source is named by its path: show it once.
+        where = f" {shown_path(c.location)}" if str(c.location) != str(c.name) else ""
+        t.append_text(safe(f"  [{c.kind}]{where}", "dim"))
         if c.note:
             t.append("\n   ")
             t.append_text(safe(c.note, "dim"))

@@ -13,11 +13,13 @@ from textual.widgets import DataTable, Static
 from mpsandbox.platform.findings import STATEFUL_KINDS
 from mpsandbox.platform.history import dt_gaps, session_funnels
 from mpsandbox.store import StoreError
+from mpsandbox.tui.fit import Col, cut_end, cut_middle, cut_path
 from mpsandbox.tui.messages import StoreChanged
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
+from mpsandbox.tui.screens.base import ReloadingScreen, selected_row_key
 from mpsandbox.tui.timefmt import short_time
 from mpsandbox.tui.widgets.event_table import BADGES
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 
@@ -37,6 +39,31 @@ def _gap(seconds: float | None) -> Text:
     # only equal-dt ties and unparsable dts get here); ten minutes or more stands out.
     style = "bold red" if seconds < 0 else ("yellow" if seconds >= 600 else "dim")
     return Text(text, style, justify="right")
+
+
+#: A session is its id and its streams; the times and counts go before them.
+SESSION_COLUMNS = (
+    Col("id", "session", priority=100, min=12, cap=24, shorten=cut_middle),
+    Col("platform", "platform", priority=40, min=6, cap=16),
+    Col("first", "first seen", priority=30, short="first"),
+    Col("last", "last seen", priority=60, short="last"),
+    Col("pageviews", "pageviews", priority=50, short="pvs"),
+    Col("events", "events", priority=80),
+    Col("streams", "streams", priority=90, min=16, cap=80, shorten=cut_end),
+    Col("findings", "findings", priority=75, short="finds"),
+)
+#: One event per row: what it was (stream, action) and what went wrong (findings) first.
+TIMELINE_COLUMNS = (
+    Col("dt", "dt", priority=70),
+    Col("gap", "gap", priority=45),
+    Col("verdict", "verdict", priority=90),
+    Col("stream", "stream", priority=80, min=12, cap=40, shorten=cut_path(".")),
+    Col("action", "action", priority=85, min=10, cap=32),
+    Col("pageview", "pageview", priority=40, min=5, cap=14),
+    Col("funnel", "funnel step", priority=60, min=4, cap=20),
+    Col("findings", "findings", priority=75, min=10, cap=60),
+    Col("id", "id", priority=95),
+)
 
 
 class SessionsScreen(ReloadingScreen):
@@ -66,42 +93,13 @@ class SessionsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Reading sessions…", id="sessions-summary")
-        yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(SESSION_COLUMNS, id="sessions-table")
         yield Static("Select a session (Enter) to see its timeline.", id="timeline-title")
-        yield DataTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(TIMELINE_COLUMNS, id="timeline-table")
         yield Static("", id="session-funnels")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        sessions = self.query_one("#sessions-table", DataTable)
-        add_columns(
-            sessions,
-            (
-                ("id", "session"),
-                ("platform", "platform"),
-                ("first", "first seen"),
-                ("last", "last seen"),
-                ("pageviews", "pageviews"),
-                ("events", "events"),
-                ("streams", "streams"),
-                ("findings", "findings"),
-            ),
-        )
-        timeline = self.query_one("#timeline-table", DataTable)
-        add_columns(
-            timeline,
-            (
-                ("dt", "dt"),
-                ("gap", "gap"),
-                ("verdict", "verdict"),
-                ("stream", "stream"),
-                ("action", "action"),
-                ("pageview", "pageview"),
-                ("funnel", "funnel step"),
-                ("findings", "findings"),
-                ("id", "id"),
-            ),
-        )
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
@@ -147,13 +145,13 @@ class SessionsScreen(ReloadingScreen):
             streams = r.get("streams") or {}
             names = ", ".join(sorted(streams, key=lambda s: -streams[s]))
             table.add_row(
-                safe(r["session_id"], "bold cyan", 24),
-                safe(r.get("platform") or "—", "", 16),
+                safe(r["session_id"], "bold cyan", 100),
+                safe(r.get("platform") or "—", "", 100),
                 short_time(r.get("first_seen")),
                 short_time(r.get("last_seen")),
                 Text(f"{r.get('pageviews') or 0:,}", justify="right"),
                 Text(f"{r.get('events') or 0:,}", justify="right"),
-                safe(names or "—", "dim", 48),
+                safe(names or "—", "dim", 300),
                 Text(
                     f"{r.get('findings') or 0:,}",
                     "bold yellow" if r.get("findings") else "dim",
@@ -236,11 +234,11 @@ class SessionsScreen(ReloadingScreen):
                 safe((r.get("dt") or "")[11:23] or "—", "", 12),
                 _gap(gap),
                 Text(label, style=style),
-                safe(r.get("stream") or "", "", 28),
-                safe(r.get("action") or "", "bold", 20),
+                safe(r.get("stream") or "", "", 200),
+                safe(r.get("action") or "", "bold", 200),
                 safe(f"pv{pageviews[pv]} {pv[:8]}" if pv else "—", "cyan", 14),
                 funnel,
-                safe(", ".join(kinds) or "·", "yellow" if kinds else "dim", 60),
+                safe(", ".join(kinds) or "·", "yellow" if kinds else "dim", 300),
                 Text(f"{r['id']}", "dim", justify="right"),
                 key=str(r["id"]),
             )

@@ -18,9 +18,11 @@ from mpsandbox.platform.stream_configs import StreamConfigError, StreamConfigs, 
 from mpsandbox.query import parse_query
 from mpsandbox.records import ERROR, INVALID, LEGACY, VALID, VERDICTS
 from mpsandbox.store import EventFilter, StoreError
+from mpsandbox.tui.fit import Col, cut_path
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
-from mpsandbox.tui.screens.base import ReloadingScreen, add_columns, selected_row_key
+from mpsandbox.tui.screens.base import ReloadingScreen, selected_row_key
+from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
 from mpsandbox.whatif import UNITS, sampling_whatif_stored, stream_sample
@@ -44,6 +46,21 @@ class StreamRow:
 
 def _rate(value: Any) -> str:
     return "—" if value is None else f"{value:g}"
+
+
+#: The stream, its sampling and its verdict counts stay; the expected split and the
+#: schema go first.
+COLUMNS = (
+    Col("stream", "stream", priority=100, min=16, cap=56, shorten=cut_path(".")),
+    Col("unit", "unit", priority=60, min=4, cap=10),
+    Col("rate", "rate", priority=90, min=6, cap=20),
+    Col("valid", "valid", priority=85),
+    Col("invalid", "invalid", priority=84, short="inv"),
+    Col("error", "error", priority=83),
+    Col("findings", "findings", priority=70, short="finds"),
+    Col("expected", "expected in/out (web)", priority=40, min=10, cap=30),
+    Col("schema", "schema_title", priority=50, min=16, cap=48, shorten=cut_path("/")),
+)
 
 
 class StreamsScreen(ReloadingScreen):
@@ -82,7 +99,7 @@ class StreamsScreen(ReloadingScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("Reading stream configs…", id="streams-summary")
-        yield DataTable(id="streams-table", cursor_type="row", zebra_stripes=True)
+        yield FittedTable(COLUMNS, id="streams-table")
         yield Static("", id="stream-config")
         with Horizontal(id="whatif-bar"):
             yield Static("What if the selected stream sampled at rate", id="whatif-label")
@@ -91,21 +108,6 @@ class StreamsScreen(ReloadingScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        table = self.query_one("#streams-table", DataTable)
-        add_columns(
-            table,
-            (
-                ("stream", "stream"),
-                ("unit", "unit"),
-                ("rate", "rate"),
-                ("valid", "valid"),
-                ("invalid", "invalid"),
-                ("error", "error"),
-                ("findings", "findings"),
-                ("expected", "expected in/out (web)"),
-                ("schema", "schema_title"),
-            ),
-        )
         self.action_reload()
 
     # -- refreshing ------------------------------------------------------------------------
@@ -210,11 +212,11 @@ class StreamsScreen(ReloadingScreen):
 
     def _cells(self, r: StreamRow) -> list[Text]:
         if r.key is None and self.configs is not None:
-            name = safe(r.name, "bold yellow", 48).append(" undeclared", style="yellow")
+            name = safe(r.name, "bold yellow", 200).append(" undeclared", style="yellow")
         elif r.key is not None and r.key != r.name:
-            name = safe(r.name, "bold", 40).append_text(safe(f" {r.key}", "dim", 30))
+            name = safe(r.name, "bold", 200).append_text(safe(f" {r.key}", "dim", 100))
         else:
-            name = safe(r.name, "bold", 48)
+            name = safe(r.name, "bold", 200)
         s = r.sample
         rate = Text(_rate(s["configured_rate"]))
         if s["override_rate"] is not None:
@@ -238,7 +240,7 @@ class StreamsScreen(ReloadingScreen):
             Text(f"{r.counts[ERROR]:,}", "yellow" if r.counts[ERROR] else "dim", justify="right"),
             Text(f"{r.findings:,}", "bold yellow" if r.findings else "dim", justify="right"),
             expected,
-            safe(r.settings.get("schema_title") or "—", "", 44),
+            safe(r.settings.get("schema_title") or "—", "", 200),
         ]
 
     @property

@@ -26,9 +26,10 @@ class EventList(Vertical):
         self._follow = follow
 
     def compose(self) -> ComposeResult:
+        table = EventTable(self._filter, follow=self._follow)
         yield Static("", classes="follow-state")
-        yield EventTableHeader()
-        yield EventTable(self._filter, follow=self._follow)
+        yield EventTableHeader(table)
+        yield table
 
     @property
     def table(self) -> EventTable:

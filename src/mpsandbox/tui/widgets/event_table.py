@@ -28,6 +28,7 @@ from textual.widgets import Static
 
 from mpsandbox.records import ERROR, INVALID, LEGACY, VALID
 from mpsandbox.store import EventFilter
+from mpsandbox.tui.fit import Col, cut_path, fit_columns
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.timefmt import clock_ms
 
@@ -62,42 +63,27 @@ class _Count:
     full_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str
-    title: str
-    width: int
+#: The event table's columns (rules in :mod:`mpsandbox.tui.fit`): the verdict and the id
+#: (how an event is named) stay longest, then what the event is (stream, action, schema);
+#: the session and the time go first.
+COLUMNS = (
+    Col("time", "time", priority=60),
+    Col("verdict", "verdict", priority=100),
+    Col("stream", "stream", priority=80, min=12, cap=40, shorten=cut_path(".")),
+    Col("action", "action", priority=75, min=10, cap=32),
+    Col("schema", "schema", priority=70, min=16, cap=48, shorten=cut_path("/")),
+    # Validation errors only; the platform rules' findings have a column of their own.
+    Col("errors", "errs", priority=65),
+    Col("findings", "finds", priority=55),
+    Col("session", "session", priority=30),
+    Col("id", "id", priority=90),
+)
+#: Blank cells between two columns.
+GAP = 1
 
 
-def layout_columns(width: int) -> list[Column]:
-    """Fixed columns first; stream and schema share what is left."""
-    fixed = [
-        Column("time", "time", 12),
-        Column("verdict", "verdict", 7),
-        # Validation errors, then (+N) the platform rules' warnings and errors.
-        Column("errors", "errs", 6),
-        Column("action", "action", 14),
-        Column("session", "session", 8),
-        Column("id", "id", 8),
-    ]
-    gaps = 7
-    rest = max(20, width - sum(c.width for c in fixed) - gaps)
-    stream_w = max(10, rest * 2 // 5)
-    schema_w = max(10, rest - stream_w)
-    by_key = {c.key: c for c in fixed}
-    return [
-        by_key["time"],
-        by_key["verdict"],
-        Column("stream", "stream", stream_w),
-        by_key["action"],
-        Column("schema", "schema", schema_w),
-        by_key["errors"],
-        by_key["session"],
-        by_key["id"],
-    ]
-
-
-def _cell(row: dict[str, Any], key: str, width: int) -> Text:
+def cell_value(row: dict[str, Any], key: str) -> Text:
+    """The whole value of one cell (the column shortens it to its width)."""
     if key == "time":
         return safe(clock_ms(row.get("received_at")), "dim")
     if key == "verdict":
@@ -105,36 +91,54 @@ def _cell(row: dict[str, Any], key: str, width: int) -> Text:
         return Text(label, style=style)
     if key == "errors":
         n = row.get("errors_count") or 0
-        f = row.get("findings_count") or 0
-        if not (n or f):
-            return Text("    ·", style="dim")
-        text = Text(f"{n:>3}" if n else "   ", style="bold red")
-        if f:
-            text.append(f"+{f}", style="bold yellow")
-        return text
+        return Text(f"{n}", style="bold red", justify="right") if n else _NONE
+    if key == "findings":
+        n = row.get("findings_count") or 0
+        return Text(f"{n}", style="bold yellow", justify="right") if n else _NONE
     if key == "schema":
         title, version = row.get("schema_title"), row.get("schema_version")
         if not title:
-            return safe(row.get("schema_uri") or "—", "dim", width)
-        text = f"{title}/{version}" if version else str(title)
-        if len(text) > width:  # the end of a schema title is the informative part
-            text = "…" + text[-(width - 1) :]
-        return safe(text, "", width)
+            return safe(row.get("schema_uri") or "—", "dim", 300)
+        return safe(f"{title} {version}" if version else title, "", 300)
     if key == "session":
         return safe((row.get("session_id") or "")[:8], "cyan")
     if key == "id":
-        return Text(f"{row.get('id', ''):>8}", style="dim")
-    return safe(row.get(key) or "", "", width)
+        return Text(f"{row.get('id', '')}", style="dim", justify="right")
+    return safe(row.get(key) or "", "", 300)
 
 
-def render_row(row: dict[str, Any], columns: list[Column]) -> Text:
+_NONE = Text("·", style="dim", justify="right")
+
+#: One fitted column as drawn: its declaration and its width (never 0: dropped columns
+#: are left out).
+Placed = tuple[Col, int]
+
+
+def layout(content: list[int], width: int) -> list[Placed]:
+    """The columns shown in ``width`` cells for content ``content`` cells wide at most."""
+    widths = fit_columns(COLUMNS, content, width, gap=GAP)
+    return [(col, w) for col, w in zip(COLUMNS, widths, strict=True) if w]
+
+
+def row_content(row: dict[str, Any]) -> list[int]:
+    """How wide each column's value is in ``row``."""
+    return [cell_value(row, col.key).cell_len for col in COLUMNS]
+
+
+def render_cell(row: dict[str, Any], col: Col, width: int) -> Text:
+    """One cell, shortened by its column's rule and padded to ``width``."""
+    cell = cell_value(row, col.key)
+    text = col.shorten(cell, width).copy()
+    text.align("right" if cell.justify == "right" else "left", width)
+    return text
+
+
+def render_row(row: dict[str, Any], columns: list[Placed]) -> Text:
     line = Text(no_wrap=True, end="")
-    for i, col in enumerate(columns):
+    for i, (col, width) in enumerate(columns):
         if i:
-            line.append(" ")
-        cell = _cell(row, col.key, col.width)
-        cell.truncate(col.width, overflow="ellipsis", pad=True)
-        line.append_text(cell)
+            line.append(" " * GAP)
+        line.append_text(render_cell(row, col, width))
     return line
 
 
@@ -144,12 +148,19 @@ class EventTableHeader(Static):
     # The table below always shows its vertical scrollbar; keep the columns above it aligned.
     DEFAULT_CSS = "EventTableHeader { height: 1; padding-right: 2; }"
 
+    def __init__(self, table: EventTable) -> None:
+        super().__init__()
+        self.table = table
+        table.header = self
+
     def render(self) -> Text:
         line = Text(no_wrap=True, end="")
-        for i, col in enumerate(layout_columns(self.size.width)):
+        for i, (col, width) in enumerate(self.table.columns_for(self.size.width)):
             if i:
-                line.append(" ")
-            line.append(col.title.ljust(col.width)[: col.width], style="bold")
+                line.append(" " * GAP)
+            title = col.heading(width)
+            right = cell_value({}, col.key).justify == "right"
+            line.append(title.rjust(width) if right else title.ljust(width), style="bold")
         return line
 
 
@@ -264,6 +275,11 @@ class EventTable(ScrollView, can_focus=True):
         #: The filter a background count runs for, if any.
         self._counting_for: EventFilter | None = None
         self.set_reactive(EventTable.following, follow)
+        #: The widest value seen in each column since the filter last changed.
+        self._content = [0] * len(COLUMNS)
+        self._layouts: dict[tuple[int, tuple[int, ...]], list[Placed]] = {}
+        #: The column titles above this table, kept in step with its columns.
+        self.header: EventTableHeader | None = None
 
     # -- public API -------------------------------------------------------------------------
     @property
@@ -292,6 +308,34 @@ class EventTable(ScrollView, can_focus=True):
     def row_at(self, index: int) -> dict[str, Any] | None:
         return self._rows.get(index)
 
+    def columns_for(self, width: int) -> list[Placed]:
+        """The columns shown at ``width`` cells for the values read so far."""
+        key = (width, tuple(self._content))
+        placed = self._layouts.get(key)
+        if placed is None:
+            if len(self._layouts) > 16:
+                self._layouts.clear()
+            placed = self._layouts[key] = layout(self._content, width)
+        return placed
+
+    def shown_columns(self) -> list[Placed]:
+        """The columns as drawn now."""
+        return self.columns_for(self.scrollable_content_region.width)
+
+    def _measure(self, rows: Any, fresh: bool = False) -> None:
+        """Widen the columns for ``rows`` (``fresh``: forget the widths seen before)."""
+        content = [0] * len(COLUMNS) if fresh else list(self._content)
+        for row in rows:
+            for i, w in enumerate(row_content(row)):
+                if w > content[i]:
+                    content[i] = w
+        if content != self._content:
+            self._content = content
+            self._strips.clear()
+            self.refresh()
+            if self.header is not None:
+                self.header.refresh()
+
     def set_filter(self, event_filter: EventFilter, *, follow: bool | None = None) -> None:
         """Show another selection from the top.
 
@@ -299,6 +343,7 @@ class EventTable(ScrollView, can_focus=True):
         its anchor, so events that arrived since stay out until the user follows again.
         """
         self._filter = event_filter
+        self._content = [0] * len(COLUMNS)
         if follow is not None:
             self.following = follow
         self._reload(keep_cursor=False, newest=self.following or self._anchor is None)
@@ -306,6 +351,7 @@ class EventTable(ScrollView, can_focus=True):
     def store_changed(self, reset: bool = False) -> None:
         """New events were committed (or the store was reset): refresh what that changes."""
         if reset:
+            self._content = [0] * len(COLUMNS)
             self._count = None
             self._counting_for = None
             self.workers.cancel_group(self, "event-table-count")
@@ -400,6 +446,7 @@ class EventTable(ScrollView, can_focus=True):
         self._anchor = new_anchor
         self._waiting = 0
         self._rows = {start + i: row for i, row in enumerate(rows)}
+        self._measure(rows)
         recount = False
         if total is None:
             self._counting = True
@@ -524,6 +571,7 @@ class EventTable(ScrollView, can_focus=True):
         if len(self._rows) > _CACHE_LIMIT:
             self._rows = {k: v for k, v in self._rows.items() if abs(k - start) < limit * 2}
         self._rows.update((start + i, row) for i, row in enumerate(rows))
+        self._measure(rows)
         self.refresh()
 
     # -- rendering --------------------------------------------------------------------------
@@ -563,12 +611,17 @@ class EventTable(ScrollView, can_focus=True):
         # second while events stream in, each shifting every row). The key is the whole row
         # (not just its id), so a value read again differently (a count) renders anew.
         try:
-            key: tuple[Any, ...] | None = (tuple(row.values()), width, base)
+            key: tuple[Any, ...] | None = (
+                tuple(row.values()),
+                width,
+                base,
+                tuple(self._content),
+            )
             strip = self._strips.get(key)
         except TypeError:  # an unhashable value: render without the cache
             key, strip = None, None
         if strip is None:
-            text = render_row(row, layout_columns(width))
+            text = render_row(row, self.columns_for(width))
             segments = list(text.render(self.app.console))
             strip = Strip(segments).crop_extend(0, width, base)
             if index == self.cursor:

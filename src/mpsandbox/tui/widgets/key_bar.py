@@ -26,6 +26,20 @@ class Shown(NamedTuple):
     enabled: bool
     #: A key that switches screens (1…9, 0): these fold into one entry when space is short.
     is_screen: bool
+    #: Help or Quit: shown on every screen, at any width.
+    essential: bool = False
+
+
+#: The actions the bar always shows: Help (which lists every other key) and Quit. Where
+#: their usual key is taken (``?`` and ``q`` type into a text field), another key bound to
+#: them is shown instead (``f1``, ``ctrl+q``), even one the bindings do not show.
+_ESSENTIAL = ("help", "quit")
+
+
+def _needed(entries: list[Shown]) -> int:
+    """Cells the entries take (the palette key's entry counts too: it is drawn at the right
+    edge when there is room)."""
+    return sum(len(e.display) + len(e.description) + 3 for e in entries)
 
 
 class KeyBar(Widget, can_focus=False):
@@ -94,7 +108,8 @@ class KeyBar(Widget, can_focus=False):
                 continue
             seen.add(binding.action)
             is_screen = (binding.id or "").startswith(SCREEN_ID_PREFIX)
-            shown = Shown(key, display, binding.description, active.enabled, is_screen)
+            essential = binding.action in _ESSENTIAL
+            shown = Shown(key, display, binding.description, active.enabled, is_screen, essential)
             if binding.id == BACK:
                 back = shown  # Esc, wherever a screen declares it: last of the screen's keys
                 continue
@@ -103,6 +118,16 @@ class KeyBar(Widget, can_focus=False):
             keys.append(shown)
         if back is not None:
             keys.insert(len(keys) if app_keys is None else app_keys, back)
+        for action in _ESSENTIAL:
+            if action in seen:
+                continue
+            for key, active in screen.active_bindings.items():
+                if active.binding.action == action and active.enabled:
+                    seen.add(action)
+                    display = app.get_key_display(active.binding)
+                    description = active.binding.description or action.title()
+                    keys.append(Shown(key, display, description, True, False, True))
+                    break
         if palette is not None:
             keys.append(palette)
         return tuple(keys)
@@ -112,20 +137,26 @@ class KeyBar(Widget, can_focus=False):
         one entry (1…0 screens) that opens the help, where every screen is listed, so no
         key is ever silently cut off the end of the line."""
         entries = list(self._keys)
-        needed = sum(len(e.display) + len(e.description) + 3 for e in entries)
         screens = [e for e in entries if e.is_screen]
-        if needed <= width or len(screens) < 2:
-            return entries
-        collapsed = Shown(
-            "question_mark",
-            f"{screens[0].display}…{screens[-1].display}",
-            "screens",
-            True,
-            True,
-        )
-        first = entries.index(screens[0])
-        rest = [e for e in entries if not e.is_screen]
-        return [*rest[:first], collapsed, *rest[first:]]
+        if _needed(entries) > width and len(screens) >= 2:
+            collapsed = Shown(
+                "question_mark",
+                f"{screens[0].display}…{screens[-1].display}",
+                "screens",
+                True,
+                True,
+            )
+            first = entries.index(screens[0])
+            rest = [e for e in entries if not e.is_screen]
+            entries = [*rest[:first], collapsed, *rest[first:]]
+        # Still too long: the screen's own keys give way (last first), never Help and Quit,
+        # which must be findable on every screen at any width.
+        while _needed(entries) > width:
+            droppable = [e for e in entries if not e.essential]
+            if not droppable:
+                break
+            entries.remove(droppable[-1])
+        return entries
 
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-bar--key")
@@ -135,7 +166,7 @@ class KeyBar(Widget, can_focus=False):
         self._spans = []
         palette = self.app.COMMAND_PALETTE_BINDING
         tail = None
-        for key, display, description, enabled, _screen in self._fitted(self.size.width):
+        for key, display, description, enabled, *_ in self._fitted(self.size.width):
             if key == palette:
                 # Textual's footer keeps the palette key at the right edge.
                 tail = (key, Text.assemble("▏", (display, key_style), f" {description} "))
