@@ -119,7 +119,7 @@ def pick_port() -> int:
 
 
 def settings_for(paths: dict[str, Path], port: int):
-    from mpsandbox.cli_simulate import demo_settings
+    from mpsandbox.cli.simulate import demo_settings
 
     opts = {
         "port": port,
@@ -197,7 +197,7 @@ async def home_screen(pilot) -> None:
 
 
 async def live_session(camera: Camera, paths: dict[str, Path], port: int) -> None:
-    from mpsandbox.cli_simulate import start_simulator, stop_simulator
+    from mpsandbox.cli.simulate import start_simulator, stop_simulator
     from mpsandbox.tui.app import MpSandboxApp
 
     settings = settings_for(paths, port)
@@ -336,7 +336,7 @@ async def streams(pilot, paths) -> None:
     await go(pilot, "streams")
     screen = pilot.app.screen
     await settle(pilot, lambda: screen.query_one("#streams-table").row_count > 0)
-    await pilot.press("w", *"0.25", "enter")
+    await pilot.press("slash", *"0.25", "enter")
     await settle(pilot, lambda: "at rate 0.25" in str(screen.query_one("#whatif-result").render()))
     await pilot.press("escape")
     await settle(pilot)
