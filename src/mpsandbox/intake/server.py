@@ -149,9 +149,25 @@ def make_printer(out: TextIO, jsonl: bool) -> Callable[[list[Committed]], None]:
     return printer
 
 
+def _say(out: TextIO, jsonl: bool, quiet: bool, obj: dict, words: str) -> None:
+    """A state change, said once: the words on the output in text mode; in JSON lines mode
+    ``obj`` as a line there and the words on stderr; with ``quiet`` (``--output none``) the
+    words on stderr only. A closed output must not stop the intake."""
+    try:
+        if jsonl and not quiet:
+            out.write(jsonio.dumps_str(obj) + "\n")
+            out.flush()
+        target = sys.stderr if jsonl or quiet else out
+        target.write(words + "\n")
+        target.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
 def _store_announcer(out: TextIO, jsonl: bool) -> Callable[[Health], None]:
     """Say when the store stops (or starts again) being writable: in text mode a line on
-    the output; in JSON lines mode a ``{"store": ...}`` line there and the words on stderr."""
+    the output; in JSON lines mode a ``{"store": ...}`` line there and the words on stderr,
+    even with ``--output none`` (a script waiting on the output must hear of it)."""
 
     def announce(health: Health) -> None:
         words = (
@@ -159,61 +175,28 @@ def _store_announcer(out: TextIO, jsonl: bool) -> Callable[[Health], None]:
             if health.ok
             else f"mpsandbox STORE {health.state.upper()}: {health.detail}"
         )
-        try:
-            if jsonl:
-                out.write(jsonio.dumps_str({"store": health.as_dict()}) + "\n")
-                out.flush()
-                sys.stderr.write(words + "\n")
-                sys.stderr.flush()
-            else:
-                out.write(words + "\n")
-                out.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        _say(out, jsonl, False, {"store": health.as_dict()}, words)
 
     return announce
 
 
 def _chaos_announcer(out: TextIO, jsonl: bool, quiet: bool, db) -> Callable[[ChaosState], None]:
-    """Say loudly that chaos is on (at start, and at every change): a line on the output in
-    text mode; in JSON lines mode a ``{"chaos": ...}`` line there and the words on stderr;
-    with ``--output none`` the words on stderr."""
+    """Say loudly that chaos is on (at start, and at every change), as _say does, with a
+    ``{"chaos": ...}`` line in JSON lines mode."""
 
     def announce(state: ChaosState) -> None:
-        line = warning_line(state, db)
-        try:
-            if jsonl and not quiet:
-                out.write(jsonio.dumps_str({"chaos": state.as_dict()}) + "\n")
-                out.flush()
-            if jsonl or quiet:
-                sys.stderr.write(line + "\n")
-                sys.stderr.flush()
-            else:
-                out.write(line + "\n")
-                out.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        _say(out, jsonl, quiet, {"chaos": state.as_dict()}, warning_line(state, db))
 
     return announce
 
 
 def _unreachable_announcer(out: TextIO, jsonl: bool, quiet: bool, settings: Settings):
-    """Say once per outage that a schema host cannot be reached (not once per event): a
-    line on the output in text mode; in JSON lines mode a ``{"schemas_unreachable": ...}``
-    line there and the words on stderr; with ``--output none`` the words on stderr."""
+    """Say once per outage that a schema host cannot be reached (not once per event), as
+    _say does, with a ``{"schemas_unreachable": ...}`` line in JSON lines mode."""
 
     def announce(host: str) -> None:
         line = "mpsandbox: " + unreachable_line(host, settings.cache_dir)
-        try:
-            if jsonl and not quiet:
-                obj = {"schemas_unreachable": {"host": host, "message": line}}
-                out.write(jsonio.dumps_str(obj) + "\n")
-                out.flush()
-            target = sys.stderr if jsonl or quiet else out
-            target.write(line + "\n")
-            target.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        _say(out, jsonl, quiet, {"schemas_unreachable": {"host": host, "message": line}}, line)
 
     return announce
 
