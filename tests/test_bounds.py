@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -19,7 +18,7 @@ import aiohttp
 from mpsandbox.schemas.registry import SchemaRegistry
 from mpsandbox.schemas.sources import DirectorySource
 from mpsandbox.schemas.watcher import watch_sources
-from tests.test_cli import start_serve
+from tests.test_cli import post, start_serve
 
 
 def rss_mib(pid: int) -> float:
@@ -30,16 +29,7 @@ def rss_mib(pid: int) -> float:
 
 
 def post_json(port: int, body: bytes) -> int:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/events",
-        data=body,
-        headers={"content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return post(port, body, content_type="application/json", timeout=60)
 
 
 def test_unknown_schema_uris_do_not_grow_memory(tmp_path):

@@ -130,14 +130,20 @@ def start_serve(tmp_path, *extra):
     return proc, port, db
 
 
-def post(port, body: bytes, path="/v1/events"):
+def post(
+    port,
+    body: bytes,
+    path="/v1/events",
+    content_type="text/plain;charset=UTF-8",
+    timeout: float = 10,
+):
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=body,
-        headers={"content-type": "text/plain;charset=UTF-8"},
+        headers={"content-type": content_type},
     )
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code

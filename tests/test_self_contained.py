@@ -9,8 +9,10 @@ TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"
 SRC = TESTS.parent / "src"
 
+#: The sibling reference folder's name, spelled so that this file does not name it itself.
+_NAME = "sha" + "red"
 #: A path into the sibling reference folder, as written in Python.
-_SIBLING = re.compile(r"""\.\./shared|["']shared["']""")
+_SIBLING = re.compile(rf"""\.\./{_NAME}|["']{_NAME}["']""")
 
 
 def _readers_of_the_sibling(folder: Path) -> list[str]:
@@ -33,8 +35,8 @@ def test_no_code_looks_for_reference_schemas_beside_the_checkout():
 
 
 def test_the_pattern_catches_a_sibling_path(tmp_path):
-    (tmp_path / "t.py").write_text('WM = ROOT / ".." / "shared" / "wm"\n')
-    (tmp_path / "u.py").write_text('open("../shared/wm/x.json")\n')
+    (tmp_path / "t.py").write_text(f'WM = ROOT / ".." / "{_NAME}" / "wm"\n')
+    (tmp_path / "u.py").write_text(f'open("../{_NAME}/wm/x.json")\n')
     assert len(_readers_of_the_sibling(tmp_path)) == 2
 
 
