@@ -52,6 +52,7 @@ from mpsandbox.authoring.traverse import iter_subschemas, pointer_part
 from mpsandbox.schemas.ajv_security import find_insecurities
 from mpsandbox.schemas.sources import SchemaParseError
 from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError, errors_text
+from mpsandbox.wording import plural
 
 __all__ = ["LintReport", "Problem", "lint_paths", "schema_files"]
 
@@ -116,8 +117,8 @@ class LintReport:
     def summary(self) -> str:
         e, w = len(self.errors), len(self.warnings)
         return (
-            f"{len(self.files)} schema file{'s' * (len(self.files) != 1)} checked: "
-            f"{e} error{'s' * (e != 1)}, {w} warning{'s' * (w != 1)}"
+            f"{plural(len(self.files), 'schema file')} checked: "
+            f"{plural(e, 'error')}, {plural(w, 'warning')}"
         )
 
     def as_dict(self, base: Path | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from mpsandbox.tui.widgets.event_table import BADGES
 from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
+from mpsandbox.wording import plural
 
 #: Flips listed for the selected run.
 FLIPS_SHOWN = 500
@@ -197,8 +198,7 @@ class FlipsScreen(ReloadingScreen):
                 first_error(flip),
                 key=str(flip["event_id"]),
             )
-        noun = "flip" if len(flips) == 1 else "flips"
-        title.update(Text.assemble((f" Run #{run_id}: ", "bold"), f"{len(flips):,} {noun}"))
+        title.update(Text.assemble((f" Run #{run_id}: ", "bold"), plural(len(flips), "flip")))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

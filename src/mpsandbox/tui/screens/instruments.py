@@ -49,6 +49,7 @@ from mpsandbox.tui.screens.base import ReloadingScreen, selected_row_key
 from mpsandbox.tui.widgets.fitted_table import FittedTable
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
+from mpsandbox.wording import plural
 
 #: Events judged at most (the newest of the instruments' streams).
 EVENTS_JUDGED = 20_000
@@ -290,8 +291,7 @@ class InstrumentsScreen(ReloadingScreen):
             )
         else:
             t = summary(coverage.results)
-            noun = "instrument" if t["instruments"] == 1 else "instruments"
-            out.append(f" {t['instruments']:,} {noun}", style="bold")
+            out.append(f" {plural(t['instruments'], 'instrument')}", style="bold")
             out.append(f" from {shown_path(lib.location)}: " if lib.location else ": ")
             out.append(f"{t[PASS]:,} pass", style="green")
             out.append(", ")

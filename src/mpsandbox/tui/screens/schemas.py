@@ -21,6 +21,7 @@ from mpsandbox.tui.safe_text import safe
 from mpsandbox.tui.screens.keys import KeyedScreen
 from mpsandbox.tui.widgets.key_bar import KeyBar
 from mpsandbox.tui.widgets.status_bar import StatusBar
+from mpsandbox.wording import plural
 
 #: Titles listed per source before "… N more".
 TITLES_SHOWN = 60
@@ -185,7 +186,7 @@ def render_sources(catalogs: list[SourceCatalog], load_errors: dict[str, str]) -
     problems.update(load_errors)
     if problems:
         t.append(
-            f"✖ {len(problems)} schema file{'s' * (len(problems) != 1)} would not load",
+            f"✖ {plural(len(problems), 'schema file')} would not load",
             style="bold red",
         )
         for path, message in problems.items():

@@ -30,6 +30,7 @@ from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import clean, safe
 from mpsandbox.tui.timefmt import full_time_ms
 from mpsandbox.tui.widgets.event_table import BADGES
+from mpsandbox.wording import plural
 
 #: A hidden detail waits this long for its event before it shows itself saying it is reading.
 SLOW_READ = 0.15
@@ -338,7 +339,7 @@ class EventDetail(VerticalScroll):
             return Text("")
         table = Table(
             title=safe(
-                f"{len(errors)} validation error{'s' * (len(errors) != 1)} against "
+                f"{plural(len(errors), 'validation error')} against "
                 f"{d.get('schema_uri')} (title {d.get('schema_title')}, "
                 f"version {d.get('schema_version')})",
                 "italic",
@@ -376,7 +377,7 @@ class EventDetail(VerticalScroll):
             ("Judged again after schema changes: now ", "italic"),
             (f" {label} ", style),
             (
-                f" ({len(flips)} flip{'s' * (len(flips) != 1)}; the stored verdict is unchanged)",
+                f" ({plural(len(flips), 'flip')}; the stored verdict is unchanged)",
                 "italic",
             ),
         )

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from mpsandbox.store import EventFilter
 from mpsandbox.tui.widgets.event_table import EventTable, EventTableHeader
+from mpsandbox.wording import plural
 
 
 class EventList(Vertical):
@@ -56,7 +57,6 @@ class EventList(Vertical):
         if table.counting:
             line.append(f"   {table.total:,}+ events, counting…", style="dim")
         else:
-            noun = "event" if table.total == 1 else "events"
-            line.append(f"   {table.total:,} {noun}", style="dim")
+            line.append(f"   {plural(table.total, 'event')}", style="dim")
         state.update(line, layout=False)  # one line, always: no need to lay out the screen
         state.set_class(not table.following, "-paused")
