@@ -1,15 +1,15 @@
 """Intake throughput benchmark: the sandbox against a no-op aiohttp endpoint, same load.
 
     .venv/bin/python bench/intake.py [--pin] [--runs 3] [--seconds 10] [--connections 32]
-                                     [--no-fill-ins] [--million]
+                                     [--no-fill-ins] [--disk-events N] [--million]
 
 Prints requests/s, events/s, p50/p99 latency, peak RSS, bytes on disk per stored event and
 the ratio of each throughput to the no-op's, measured in the same run, with its target.
 ``--pin`` puts every process of the server under test (the no-op, the sandbox and its store
 process) on CPU 0 and the load generator on CPU 1, so the figures do not depend on what else
 the machine runs; each figure is the median of ``--runs`` runs. Uses wrk when installed
-(Debian `wrk`), else bench/loadgen.py in a separate process. Events are real web/base 1.3.0
-events; every 201 is counted only after the sandbox committed it (that is what a 201 means
+(Debian `wrk`), else bench/loadgen.py in a separate process. Events are realistic web/base 1.3.0
+events (bench/realistic.py); every 201 is counted only after the sandbox committed it (that is what a 201 means
 there).
 """
 
@@ -31,12 +31,14 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realistic import web_base_events
+
 #: CPUs for --pin: the server under test on one, the load generator on the other.
 SERVER_CPU, LOAD_CPU = 0, 1
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "tests" / "data"  # reference data, as the tests use it
-EVENT = json.loads((SHARED / "eventgate/recorded-local-run/req/valid_web_base.json").read_text())
 SCHEMAS = [SHARED / "schemas/secondary/jsonschema", SHARED / "schemas/primary/jsonschema"]
 
 
@@ -47,10 +49,54 @@ def free_port() -> int:
 
 
 def body_file(n: int, tmp: Path) -> Path:
-    events = [dict(EVENT, action=f"bench_{i}") for i in range(n)]
     path = tmp / f"body{n}.json"
-    path.write_text(json.dumps(events))
+    path.write_text(json.dumps(list(web_base_events(n)), separators=(",", ":")))
     return path
+
+
+def fill_distinct(port: int, total: int, per_request: int = 10, concurrency: int = 8) -> float:
+    """Post ``total`` distinct realistic events, ``per_request`` per body; events/s committed.
+
+    wrk repeats one body, so its events are identical: fine for speed, useless for what
+    the store makes of real, varied events on disk. This is the disk figure's input.
+    """
+    import asyncio
+
+    import aiohttp
+
+    bodies = iter(
+        json.dumps(chunk, separators=(",", ":")).encode()
+        for chunk in _chunks(web_base_events(total, seed=port), per_request)
+    )
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for body in bodies:
+            async with session.post(
+                f"http://127.0.0.1:{port}/v1/events",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            ) as resp:
+                if resp.status != 201:
+                    raise SystemExit(f"fill: HTTP {resp.status}: {await resp.text()}")
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+
+    t0 = time.perf_counter()
+    asyncio.run(run())
+    return total / (time.perf_counter() - t0)
+
+
+def _chunks(events, n: int):
+    chunk = []
+    for event in events:
+        chunk.append(event)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 WRK_LUA = """
@@ -214,6 +260,12 @@ def main() -> None:
         "--no-fill-ins", action="store_true", help="serve --no-fill-ins (as generic EventGate)"
     )
     ap.add_argument(
+        "--disk-events",
+        type=int,
+        default=20_000,
+        help="distinct events (10 per request) stored for the disk figure (default 20,000)",
+    )
+    ap.add_argument(
         "--million", action="store_true", help="also fill to 1,000,000 events and measure RSS"
     )
     args = ap.parse_args()
@@ -268,12 +320,24 @@ def main() -> None:
                 load(port, ten, 20)
                 peak.sample()
             million_rss = peak.sample()
-        stored = stored_events(port)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=60)
-    on_disk = disk_bytes(db)
-    as_json = compact_json_bytes(db) if stored <= 200_000 else None
+
+    # Disk: a fresh database filled with distinct events (see fill_distinct).
+    disk_db = tmp / "disk.db"
+    disk_cmd = [*cmd[: cmd.index("--db") + 1], str(disk_db), *cmd[cmd.index("--db") + 2 :]]
+    disk_port = free_port()
+    disk_cmd[disk_cmd.index("--port") + 1] = str(disk_port)
+    sandbox, _ = start(disk_cmd, "ready", server_cpu)
+    try:
+        fill_rate = fill_distinct(disk_port, args.disk_events)
+        stored = stored_events(disk_port)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=120)
+    on_disk = disk_bytes(disk_db)
+    as_json = compact_json_bytes(disk_db)
 
     pinned = (
         f"pinned: servers on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}"
@@ -322,6 +386,7 @@ def main() -> None:
     report("ready after start", f"{ready_s:.2f} s", "< 0.5 s", ready_s < 0.5)
     report("peak RSS (intake + store process)", f"{peak.peak / 2**20:.0f} MB", "< 200 MB", None)
     report(f"bytes on disk per event ({stored:,} events)", f"{on_disk / stored:,.0f} B", "-", None)
+    report("  filled at", f"{fill_rate:,.0f} events/s", "-", None)
     if as_json:
         factor = on_disk / as_json
         report("  compact JSON per event", f"{as_json / stored:,.0f} B", "-", None)
