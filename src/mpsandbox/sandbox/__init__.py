@@ -31,7 +31,7 @@ from mpsandbox.sandbox.storing import BIG_BATCH, Committed, Listener, Storing, _
 from mpsandbox.sandbox.stream_configs import StreamConfigsInForce
 from mpsandbox.schemas.configured import schema_sources
 from mpsandbox.schemas.registry import SchemaRegistry
-from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter
+from mpsandbox.store import ProcessStoreWriter, StoreError, StoreReader, StoreWriter, Writer
 from mpsandbox.store.health import Health, file_identity
 from mpsandbox.waits import SharedWaits
 
@@ -102,7 +102,8 @@ class Sandbox(StoreHealth, LocalSettings, StreamConfigsInForce, Revalidating, Ju
         if settings.max_events is not None or settings.max_age_s is not None:
             retention = (settings.max_events, settings.max_age_s)
         writer_cls = ProcessStoreWriter if settings.writer_process else StoreWriter
-        self.writer = writer_cls(
+        #: The store's single writer, used only through the Writer protocol.
+        self.writer: Writer = writer_cls(
             settings.db,
             max_backlog_events=settings.max_backlog,
             retention=retention,

@@ -57,13 +57,10 @@ class Storing:
         if problem is not None:
             self.write_failures += 1
             raise problem
-        submit_async = getattr(self.writer, "submit_async", None)
-        if submit_async is not None and len(events) > BIG_BATCH:
+        if len(events) > BIG_BATCH:
             fut = await self.writer.submit_async_sliced(request, events)
-        elif submit_async is not None:
-            fut = submit_async(request, events)
         else:
-            fut = asyncio.wrap_future(self.writer.submit(request, events))
+            fut = self.writer.submit_async(request, events)
         try:
             request_id, event_ids = await fut
         except StoreError:

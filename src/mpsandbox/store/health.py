@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .database import StoreError
+
+if TYPE_CHECKING:
+    from .writer_protocol import Writer
 
 #: Store error kinds of a write that say the store itself is unusable (not one request).
 UNUSABLE_KINDS = frozenset(("full", "readonly", "io", "corrupt", "notadb", "cantopen", "os"))
@@ -68,18 +71,17 @@ def file_problem(path: str | Path, opened: tuple[int, int] | None) -> StoreError
     )
 
 
-def health(writer: Any, file_error: StoreError | None) -> Health:
+def health(writer: Writer, file_error: StoreError | None) -> Health:
     """The store's health from its writer and the file check (see module docstring)."""
-    fatal = getattr(writer, "fatal", None)
-    if fatal is not None:
-        return Health("failed", str(fatal))
+    if writer.fatal is not None:
+        return Health("failed", str(writer.fatal))
     if file_error is not None:
         return Health(file_error.kind, str(file_error))
-    state = getattr(writer, "state", "ok")
+    state = writer.state
     if state != "ok":
-        last = getattr(writer, "last_error", None)
+        last = writer.last_error
         return Health(state, str(last) if last is not None else f"the store writer is {state}")
-    error = getattr(writer, "write_error", None)
+    error = writer.write_error
     if error is not None and error.kind in UNUSABLE_KINDS:
         return Health(error.kind, str(error))
     return Health("ok")

@@ -781,6 +781,37 @@ class StoreWriter:
     ) -> tuple[int, list[int]]:
         return await asyncio.wrap_future(self.submit(request, events))
 
+    def submit_async(
+        self, request: RequestRecord, events: list[EventRecord]
+    ) -> asyncio.Future[tuple[int, list[int]]]:
+        """`submit` for a caller on an event loop: a future of the running loop (the
+        Writer protocol, as ProcessStoreWriter.submit_async)."""
+        return asyncio.wrap_future(self.submit(request, events))
+
+    async def submit_async_sliced(
+        self, request: RequestRecord, events: list[EventRecord]
+    ) -> asyncio.Future[tuple[int, list[int]]]:
+        """`submit_async` for a big batch: its events are encoded a few milliseconds at a
+        time with the event loop free in between (slicing.py), then queued as rows."""
+        from mpsandbox.slicing import map_in_slices
+
+        n = len(events)
+        if not self.reserve_ok(n):
+            self._raise_refusal(n)
+
+        def encode(start: int, end: int) -> list[list[Any]]:
+            try:
+                return [encode_event(e) for e in events[start:end]]
+            except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+                raise self._malformed(exc) from exc
+
+        try:
+            request_row = encode_request(request, n)
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise self._malformed(exc) from exc
+        rows = await map_in_slices(n, encode)
+        return asyncio.wrap_future(self.submit_rows(request_row, rows))
+
     def submit_unbounded_note(self, request: RequestRecord) -> Future:
         """Record a request without events, even when the backlog is full.
 
