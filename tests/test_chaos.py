@@ -22,6 +22,7 @@ from mpsandbox.chaos import (
     ChaosStore,
     parse_spec,
 )
+from mpsandbox.store import StoreReader
 from tests.test_bad_input import VALID
 
 PY = sys.executable
@@ -420,6 +421,133 @@ async def test_seeded_chaos_repeats_after_setting_it_again(server, http):
     first = await run()
     assert set(first) == {201, 500, 503}
     assert await run() == first
+
+
+# --- chaos is a step of the one POST path (intake/submit.py's handle_post) ----------------
+
+
+def judged_rows(server, request_id: int) -> list[tuple]:
+    """What the store holds of a request's events, without ids and times."""
+    return rows(
+        server,
+        "SELECT idx, verdict, action, schema_uri FROM events WHERE request_id = ? ORDER BY idx",
+        request_id,
+    )
+
+
+def findings_of(server, request_id: int) -> list[tuple]:
+    """The findings' kinds by event position, as the store's reader tells them."""
+    ids = rows(server, "SELECT id, idx FROM events WHERE request_id = ?", request_id)
+    reader = StoreReader(server.sandbox.settings.db)
+    try:
+        return sorted(
+            (idx, f["kind"])
+            for event_id, idx in ids
+            for f in reader.get_event(event_id)["findings"]
+        )
+    finally:
+        reader.close()
+
+
+def mixed_batch() -> list[dict]:
+    """Valid, invalid and errored events, and a duplicate meta.id within the body."""
+    twice = {**VALID["meta"], "id": "0f3c5a4e-0000-4000-8000-000000000001"}
+    return [
+        event(action="first", meta=twice),
+        event(action=42),
+        {"$schema": "/analytics/nowhere/1.0.0", "meta": {"stream": "x"}},
+        event(action="again", meta=twice),
+    ]
+
+
+async def test_a_chaotic_post_is_judged_and_answered_as_any_other(make_server, http, tmp_path):
+    """Latency alone changes nothing but the wait: the same multi-event body gets the same
+    answer, verdicts and findings with chaos on as with it off."""
+    calm = await make_server(db=tmp_path / "calm.db")
+    chaotic = await make_server(db=tmp_path / "chaotic.db")
+    await set_chaos(http, chaotic, "latency:1ms")
+    answers = []
+    for server in (calm, chaotic):
+        status, reason, _, body = await post(http, server, mixed_batch())
+        items = [
+            (item["status"], item["event"].get("action"), item["context"].get("message"))
+            for kind in ("invalid", "error")
+            for item in json.loads(body)[kind]
+        ]
+        answers.append((status, reason, items))
+    assert answers[0] == answers[1] and answers[0][0] == 207 and len(answers[0][2]) == 2
+    calm_req, chaotic_req = last_request(calm), last_request(chaotic)
+    assert judged_rows(calm, calm_req["id"]) == judged_rows(chaotic, chaotic_req["id"])
+    assert findings_of(calm, calm_req["id"]) == findings_of(chaotic, chaotic_req["id"])
+    assert "duplicate.meta_id" in {k for _, k in findings_of(chaotic, chaotic_req["id"])}
+    assert chaotic_req["chaos"] == {"spec": "latency:1ms", "latency_ms": 1.0}
+    assert calm_req["chaos"] is None and chaotic_req["event_count"] == 4
+
+
+async def test_a_chaotic_207_judges_the_rest_of_a_multi_event_body(server, http):
+    """The events chaos does not fail are judged together, each at its own position, with
+    the findings a body's events give one another."""
+    await set_chaos(http, server, "207:1,failed:0.25,seed:2")
+    sent = mixed_batch() + [event(action=f"tail{i}") for i in range(4)]
+    status, _, _, body = await post(http, server, sent)
+    req = last_request(server)
+    failed = req["chaos"]["failed"]
+    assert len(failed) == 2 and req["stored_events"] == 6
+    stored = judged_rows(server, req["id"])
+    assert [idx for idx, *_ in stored] == [i for i in range(8) if i not in failed]
+    verdicts = {idx: verdict for idx, verdict, *_ in stored}
+    expected = {0: "valid", 1: "invalid", 2: "error", 3: "valid"}
+    assert all(verdicts[i] == v for i, v in expected.items() if i not in failed)
+    answer = json.loads(body)
+    injected = [e for e in answer["error"] if "chaos" in e["context"]["message"]]
+    assert sorted(sent.index(e["event"]) for e in injected) == failed
+    assert status == 207 and len(answer["invalid"]) == (0 if 1 in failed else 1)
+
+
+async def test_a_big_chaotic_post_takes_its_turn_and_is_judged_in_slices(server, http):
+    """A body over BIG_BODY under chaos waits its turn and is judged a slice at a time like
+    any big body, so it never holds the event loop for its whole length."""
+    from mpsandbox.sandbox import BIG_BODY
+
+    await set_chaos(http, server, "207:1,failed:0.1,seed:9")
+    sent = batch(240)
+    assert len(json.dumps(sent)) > BIG_BODY
+    assert not server.sandbox.busy_with_big_batches
+    status, reason, _, _ = await post(http, server, sent)
+    assert server.sandbox.busy_with_big_batches  # it took the big bodies' turn
+    req = last_request(server)
+    assert status == 207 and len(req["chaos"]["failed"]) == 24
+    assert reason.startswith("216 out of 240 events were accepted")
+    assert req["stored_events"] == 216
+
+
+@pytest.mark.parametrize("hasty", ["true", "false", "1"])
+async def test_a_chaotic_hasty_post_reads_hasty_as_any_other(server, http, hasty):
+    """``?hasty=`` with any non-empty value answers 202 (EventGate's reading), chaos or not;
+    the events chaos spares are stored after the answer."""
+    await set_chaos(http, server, "207:1,failed:0.5,seed:5,latency:1ms")
+    status, reason, _, _ = await post(http, server, batch(4), path=f"/v1/events?hasty={hasty}")
+    assert (status, reason) == (202, "4 events hastily received.")
+    for _ in range(100):
+        if rows(server, "SELECT stored_events FROM requests WHERE stored_events > 0"):
+            break
+        await asyncio.sleep(0.05)
+    req = last_request(server)
+    assert req["hasty"] == 1 and req["stored_events"] == 2
+    assert req["chaos"]["latency_ms"] == 1.0 and len(req["chaos"]["failed"]) == 2
+    # a bare ?hasty is no hasty request: answered in full
+    status, *_ = await post(http, server, batch(4), path="/v1/events?hasty")
+    assert status == 207
+
+
+async def test_every_chaotic_request_is_counted_once(server, http):
+    await set_chaos(http, server, "503:0.5,latency:1ms,seed:3")
+    statuses = [(await post(http, server, batch(2)))[0] for _ in range(6)]
+    _, data = await api(http, "GET", server.url + "/sandbox/chaos")
+    assert data["counts"]["requests"] == 6 and data["counts"]["latency"] == 6
+    assert data["counts"].get("503", 0) == statuses.count(503) > 0
+    recorded = rows(server, "SELECT chaos FROM requests ORDER BY id DESC LIMIT 6")
+    assert all(json.loads(c)["latency_ms"] == 1.0 for (c,) in recorded)
 
 
 # --- the command line -----------------------------------------------------------------------

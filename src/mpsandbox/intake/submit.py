@@ -10,6 +10,7 @@ only adds reading the body off the socket and writing the answer back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from yarl import URL
 
 from mpsandbox import jsonio, legacy
 from mpsandbox.intake import protocol
+from mpsandbox.intake.chaos_step import ChaosTurn
 from mpsandbox.pipeline import RequestContext
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.redaction import redact_headers
@@ -64,6 +66,8 @@ class Handled:
     record: RequestRecord
     events: list[EventRecord] = field(default_factory=list)
     headers: dict[str, str] | None = None
+    #: Chaos dropped the request: nothing is answered, the connection is closed.
+    dropped: bool = False
 
 
 def exceeds_limit(body: bytes, limit: int) -> bool:
@@ -138,21 +142,34 @@ def hasty_value(query: str) -> str | None:
     return URL.build(query_string=query).query.get("hasty")
 
 
-async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) -> Handled:
+async def handle_post(
+    sandbox: Sandbox, req: Incoming, *, wait: bool = False, chaos: ChaosTurn | None = None
+) -> Handled:
     """Judge and store one POST exactly as EventGate's route does, and say what to answer.
 
     ``wait``: a hasty request (``?hasty=...``) is answered 202 before its events are
     committed over HTTP; with ``wait`` the call returns only once they are (the answer is
-    the same), which is what an import wants."""
+    the same), which is what an import wants. ``chaos``: what chaos does to this request,
+    applied as a step of this one path (chaos_step.py); the caller counts it, waits its
+    latency and closes the connection of a dropped request."""
     limit = sandbox.settings.max_body
     record = request_record(req, sandbox.settings.keep_secrets)
     uri = req.uri
+    if chaos is not None:
+        chaos.mark(record)
     problem = sandbox.store_problem()
     if problem is not None:  # before judging: the rules must not remember what is refused
         sandbox.write_failures += 1
         return store_failed(record, problem)
 
+    if chaos is not None and chaos.drops:
+        chaos.drop_note(record, req.headers, req.body, req.too_large, limit, REFUSED_BODY_KEEP)
+        with contextlib.suppress(StoreError, BacklogFull):  # dropped either way
+            await sandbox.store(record, [])
+        return Handled(0, "dropped by chaos", None, record, dropped=True)
     if req.too_large:
+        if chaos is not None:
+            chaos.not_applied(record)
         record.body = req.body[:REFUSED_BODY_KEEP]
         record.note = f"body over the {limit}-byte limit; first {REFUSED_BODY_KEEP} bytes kept"
         err = protocol.BodyError("PayloadTooLargeError", "request entity too large")
@@ -166,27 +183,38 @@ async def handle_post(sandbox: Sandbox, req: Incoming, *, wait: bool = False) ->
                 limit,
             )
         except protocol.BodyError as err:
+            if chaos is not None:
+                chaos.not_applied(record)
             return await answer_problem(sandbox, record, err, uri)
 
         if protocol.is_empty_body(body):
+            if chaos is not None:
+                chaos.not_applied(record)
             return await answer_and_store(sandbox, record, 400, protocol.EMPTY_REASON, None, [])
 
         events = protocol.as_events(body)
         record.event_count = len(events)
+        if chaos is not None and (injected := chaos.injected_answer(record, events)):
+            status, reason, answer_body, headers = injected
+            return await answer_and_store(sandbox, record, status, reason, answer_body, [], headers)
         if not sandbox.reserve(len(events)):
             return refuse_backlog(sandbox, record)
         if sliced:
             await asyncio.sleep(0)  # between the two parses of a big body
         working = protocol.as_events(jsonio.loads(data)) if data is not None else None
-        judged = await sandbox.judge(events, context(req), working, sliced=sliced)
+        failed_at = chaos.failed_at(len(events)) if chaos is not None else frozenset()
+        judged = await sandbox.judge(events, context(req), working, sliced=sliced, skip=failed_at)
         hasty = protocol.is_hasty(hasty_value(req.query))
+        answered = judged
+        if chaos is not None:
+            answered = chaos.answered(record, events, judged, failed_at, hasty)
         if not hasty:
             items = None
             if sliced:  # the answer of a big batch is built a slice at a time too
                 items = await map_in_slices(
-                    len(judged), lambda start, end: protocol.failure_items(judged[start:end])
+                    len(answered), lambda start, end: protocol.failure_items(answered[start:end])
                 )
-            answer = protocol.answer_for(judged, items)
+            answer = protocol.answer_for(answered, items)
 
     if hasty:
         record.hasty = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 from mpsandbox.records import EventRecord
@@ -45,17 +45,36 @@ class Judging:
                 self._last_big = time.monotonic()
 
     async def judge(
-        self, events: list[Any], ctx: Any, working: list[Any] | None = None, *, sliced=False
+        self,
+        events: list[Any],
+        ctx: Any,
+        working: list[Any] | None = None,
+        *,
+        sliced=False,
+        skip: Collection[int] = (),
     ) -> list[EventRecord]:
         """Judge a request's events, in slices with the loop free between them if asked
-        (inside a ``judging_turn``)."""
-        if not sliced:
+        (inside a ``judging_turn``). ``skip``: positions left unjudged (chaos fails them
+        before judging); the result holds the others, in order, each at its position."""
+        if not sliced and not skip:
             return self.pipeline.judge_batch(events, ctx, working)
+        if working is not None and len(working) != len(events):
+            working = None
 
         def work(start: int, end: int) -> list[EventRecord]:
+            if skip:
+                return [
+                    self.pipeline.judge(
+                        events[i], ctx, i, working=None if working is None else working[i]
+                    )
+                    for i in range(start, end)
+                    if i not in skip
+                ]
             part = working[start:end] if working is not None else None
             return self.pipeline.judge_batch(events[start:end], ctx, part, start)
 
+        if not sliced:
+            return work(0, len(events))
         return await map_in_slices(len(events), work)
 
     @property
