@@ -8,6 +8,7 @@ too: importing the core loads no Textual, and the platform rules load no server 
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -111,3 +112,65 @@ def test_the_route_table_is_what_the_server_answers():
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD"}
     assert served == {(r.method, r.path) for r in routes(settings)}
     assert ("GET", "/sandbox/requests/{id}") in served and ("GET", "/api/v1/experiments") in served
+
+
+#: What opens the database for writing: the TUI uses none of it (its writes are intents
+#: the intake commits through the store's single writer).
+WRITE_OPENERS = {
+    "connect",
+    "open_database",
+    "apply_migrations",
+    "StoreWriter",
+    "ProcessStoreWriter",
+}
+
+
+def _tui_write_paths(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "sqlite3"]
+        elif isinstance(node, ast.ImportFrom):
+            if (node.module or "").split(".")[0] == "sqlite3":
+                found.append(node.module)
+            found += [a.name for a in node.names if a.name in WRITE_OPENERS]
+        elif isinstance(node, ast.Attribute) and node.attr in WRITE_OPENERS:
+            found.append(node.attr)
+        elif isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", None))
+            # Without write=, these open a read-write connection of their own.
+            if name in ("Overrides", "ChaosStore") and "write" not in {
+                k.arg for k in node.keywords
+            }:
+                found.append(f"{name}() without write=")
+    return found
+
+
+def test_the_tui_opens_no_write_connection():
+    """The TUI only renders and sends intents: no module of it imports sqlite3, names a
+    way to open the database for writing, or builds overrides or chaos on a connection
+    of their own (tests/test_tui_platform.py checks the same at run time)."""
+    offenders = {}
+    for path in (PACKAGE / "tui").rglob("*.py"):
+        found = _tui_write_paths(ast.parse(path.read_text(encoding="utf-8")))
+        if found:
+            offenders[str(path.relative_to(ROOT))] = found
+    assert offenders == {}
+
+
+def test_the_write_path_check_finds_each_way_in():
+    code = (
+        "import sqlite3\n"
+        "from mpsandbox.store import connect, StoreWriter\n"
+        "from mpsandbox import store\n"
+        "store.open_database('x')\n"
+        "Overrides('x.db')\n"
+        "ChaosStore('x.db', write=f)\n"
+    )
+    assert sorted(_tui_write_paths(ast.parse(code))) == [
+        "Overrides() without write=",
+        "StoreWriter",
+        "connect",
+        "open_database",
+        "sqlite3",
+    ]

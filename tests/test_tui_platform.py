@@ -4,6 +4,8 @@ session with pageviews, a funnel and experiment exposures, judged by the real pi
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from mpsandbox.config import Settings
-from mpsandbox.overrides import Overrides
+from mpsandbox.overrides import OverrideError, Overrides
 from mpsandbox.store import StoreReader
 from mpsandbox.tui.messages import OverridesChanged
 from mpsandbox.tui.screens.detail import DetailScreen
@@ -274,6 +276,81 @@ async def test_experiments_enrollment_overrides_by_key_and_mpo(settings):
         assert changes(messages)[4] == "cleared 1 overrides" and stored(settings) == []
         await until(pilot, lambda: overrides.row_count == 0, what="an empty table")
         await until(pilot, lambda: cell(table, 0, "override") == "—", what="no override")
+
+
+def write_descriptors(path: Path) -> list[str]:
+    """This process's descriptors open for writing on the database file (Linux's /proc):
+    a SQLite write connection holds one, a read-only connection (mode=ro) does not."""
+    target = os.path.realpath(path)
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != target:
+                continue
+            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        flags = int(re.search(r"flags:\s*(\d+)", info).group(1), 8)
+        if flags & os.O_ACCMODE != os.O_RDONLY:
+            found.append(fd)
+    return found
+
+
+async def test_tui_changes_are_committed_by_the_intake_and_the_tui_never_writes(settings):
+    """A flag and a chaos setting made in the TUI are intents the intake commits through
+    its single writer: visible to a StoreReader and the API, set by "tui", while the TUI's
+    own process holds the database open for reading only."""
+    from mpsandbox import chaos as chaos_table
+    from mpsandbox import overrides as override_table
+
+    messages: list[Message] = []
+    async with running(settings, messages) as (app, pilot):
+        await pilot.press("6")
+        screen = app.screen
+        assert isinstance(screen, ExperimentsScreen)
+        await pilot.press("s")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"beta-ui=true", "enter")
+        await until(pilot, lambda: changes(messages), what="the flag")
+        assert changes(messages) == ["flag beta-ui set to true"]
+
+        app.action_set_chaos()
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen), what="the dialog")
+        await pilot.press(*"503:0.5,seed:2", "enter")
+        await until(pilot, lambda: app.status.chaos == "503:0.5,seed:2", what="the badge")
+
+        reader = StoreReader(settings.db)
+        try:
+            with reader.snapshot() as conn:
+                flags = [
+                    (o.key, o.value, o.set_by)
+                    for o in override_table.db_list(conn)
+                    if o.kind == override_table.FLAG
+                ]
+                state = chaos_table.db_state(conn)
+        finally:
+            reader.close()
+        assert flags == [("beta-ui", True, "tui")]
+        assert (state.spec, state.set_by) == ("503:0.5,seed:2", "tui")
+
+        async with aiohttp.ClientSession() as http:
+            async with http.get(app.status.url + "/sandbox/overrides") as resp:
+                assert (await resp.json())["flags"] == {"beta-ui": True}
+            async with http.get(app.status.url + "/sandbox/chaos") as resp:
+                data = await resp.json()
+        assert data["spec"] == "503:0.5,seed:2" and data["set_by"] == "tui"
+
+        assert app.local.overrides() is not None and app.local.chaos() is not None  # open
+        assert write_descriptors(settings.db) == []
+
+
+async def test_a_change_the_intake_refuses_is_said_in_the_tui(settings):
+    """The intake validates: a rate out of range comes back as its own words."""
+    async with running(settings) as (app, _):
+        with pytest.raises(OverrideError, match=r"sample rate must be in 0\.\.1"):
+            await app.change_overrides("set", "sample_rate", STREAM, 2)
+        with pytest.raises(OverrideError, match="no such change"):
+            await app.change_overrides("drop_table", "x")
 
 
 async def test_overrides_are_refused_read_only(settings):

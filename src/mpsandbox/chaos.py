@@ -2,7 +2,7 @@
 retries.
 
 The setting lives in the sandbox's database (table ``chaos``, one row, migration
-``0007_chaos``), so the CLI, the API and the TUI change it from any process and a running
+``0007_chaos``), so the CLI and the API (the TUI through the intake) change it and a running
 intake picks the change up within a second (it polls with the overrides). It is off by
 default and on a fresh database. Textual-free.
 
@@ -605,9 +605,10 @@ Writer = Callable[[Callable[[sqlite3.Connection], Any]], Any]
 class ChaosStore:
     """The chaos setting of one database.
 
-    Without ``write`` it opens its own read-write connection (the CLI, the TUI); with it,
-    reads use a read-only connection and writes are handed to ``write(fn)``, which runs
-    ``fn(connection)`` on the store's writer (the sandbox). Thread-safe; every method
+    Without ``write`` it opens its own read-write connection (the CLI); with it, reads use
+    a read-only connection and writes are handed to ``write(fn)``, which runs
+    ``fn(connection)`` on the store's writer (the sandbox; the TUI passes one that refuses,
+    and sends its changes to the intake). Thread-safe; every method
     blocks on SQLite.
     """
 

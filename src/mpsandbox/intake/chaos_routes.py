@@ -22,7 +22,7 @@ from aiohttp import web
 from mpsandbox import jsonio
 from mpsandbox.chaos import EXAMPLES, GRAMMAR, ChaosError, ChaosSettings, parse_spec
 from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
-from mpsandbox.intake.inspect_routes import in_thread, json_ok
+from mpsandbox.intake.inspect_routes import json_ok
 from mpsandbox.store import StoreError
 
 
@@ -52,10 +52,9 @@ async def get_chaos(request: web.Request) -> web.Response:
 async def _store(request: web.Request, settings: ChaosSettings | None, set_by: str):
     sandbox = request.app[SANDBOX_KEY]
     try:
-        change = await in_thread(sandbox.chaos_store.set, settings, set_by)
+        change = await sandbox.set_chaos(settings, set_by)  # in force for the next request
     except StoreError as exc:
         return _problem(503, "store error", str(exc))
-    await sandbox.refresh_chaos_async()  # in force for the next request, not in a second
     return _json(_summary(request, previous=change["previous"]))
 
 

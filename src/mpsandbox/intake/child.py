@@ -8,8 +8,12 @@ only reads the store and a few summary lines.
 Protocol (one JSON object per line):
 
 - stdin, first line: the settings (``config.settings_to_json``); then commands
-  ``{"id": N, "call": "reset" | "load_errors" | "stats"}``. End of input (the parent quit or
-  died) stops the intake after every acknowledged event is written.
+  ``{"id": N, "call": NAME, "args": {...}}``, NAME one of ``reset``, ``load_errors``,
+  ``stats``, ``revalidate``, ``override`` (``{"change": "set", "args": [...]}``: one change
+  of the overrides, see ``Sandbox.change_overrides``) and ``chaos`` (``{"spec": ...}``):
+  the face's writes go through the intake's single store writer, never a connection of its
+  own. End of input (the parent quit or died) stops the intake after every acknowledged
+  event is written.
 - stdout: ``{"ready": true, "url": ..., "port": ...}`` or
   ``{"failed": "port_busy" | "store", "message": ..., "port": ...}`` (then exit 2); after
   that ``{"committed": n, "newest": id, "by_verdict": {...}}`` per committed batch,
@@ -17,7 +21,8 @@ Protocol (one JSON object per line):
   (``ChaosState.as_dict``; any process may change it, the intake notices within a second),
   ``{"schemas_unreachable": line}`` once when a schema host cannot be reached, and
   ``{"reply": N, "result": ...}`` or
-  ``{"reply": N, "error": ...}`` for commands.
+  ``{"reply": N, "error": ...}`` for commands (a refused intent's error is its message as
+  the person should read it).
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import threading
 from typing import Any
 
 from mpsandbox import jsonio
+from mpsandbox.chaos import parse_spec
 from mpsandbox.config import settings_from_json
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.intake.server import PortBusy, RunningServer, start_server
 from mpsandbox.platform.stream_configs import StreamConfigError
 from mpsandbox.sandbox import Committed
@@ -88,6 +95,12 @@ async def _call(server: RunningServer, name: str, args: dict[str, Any]) -> Any:
         return dict(sandbox.registry.load_errors)
     if name == "stats":
         return sandbox.writer.stats()
+    if name == "override":
+        return await sandbox.change_overrides(
+            str(args.get("change")), *(args.get("args") or ()), set_by="tui"
+        )
+    if name == "chaos":
+        return await sandbox.set_chaos(parse_spec(str(args.get("spec"))), "tui")
     raise ValueError(f"unknown call {name!r}")
 
 
@@ -144,7 +157,8 @@ async def _serve(out: _Out) -> int:
             reply["result"] = await _call(server, str(msg.get("call")), msg.get("args") or {})
         except Exception as exc:  # a bad command gets an answer, never a crash
             reply = {"reply": msg.get("id") if isinstance(msg, dict) else None}
-            reply["error"] = f"{type(exc).__name__}: {exc}"
+            worded = isinstance(exc, MpsandboxError)  # already in the person's words
+            reply["error"] = str(exc) if worded else f"{type(exc).__name__}: {exc}"
         out.send(reply)
 
     async def commands() -> None:

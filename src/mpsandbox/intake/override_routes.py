@@ -57,10 +57,12 @@ async def _summary(request: web.Request, **extra: Any) -> web.Response:
     return _json(data)
 
 
-async def _write(request: web.Request, fn, *args, **kwargs) -> Any:
+async def _write(request: web.Request, change: str, *args: Any, set_by: str = "api") -> Any:
+    """One change of the overrides (see Sandbox.change_overrides), or the problem answer."""
     sandbox, _ = _overrides(request)
     try:
-        result = await in_thread(fn, *args, **kwargs)
+        # the served stream configs follow at once
+        return await sandbox.change_overrides(change, *args, set_by=set_by)
     except OverrideError as exc:
         raise web.HTTPBadRequest(
             text=jsonio.dumps_str({"status": 400, "title": "bad override", "detail": str(exc)}),
@@ -71,8 +73,6 @@ async def _write(request: web.Request, fn, *args, **kwargs) -> Any:
             text=jsonio.dumps_str({"status": 503, "title": "store error", "detail": str(exc)}),
             content_type="application/json",
         ) from None
-    await sandbox.refresh_overrides_async()  # served stream configs follow at once
-    return result
 
 
 async def get_overrides(request: web.Request) -> web.Response:
@@ -80,7 +80,7 @@ async def get_overrides(request: web.Request) -> web.Response:
 
 
 async def put_override(request: web.Request) -> web.Response:
-    _, overrides = _overrides(request)
+    _overrides(request)  # 503 while the store is not open
     try:
         body = jsonio.loads(await request.read())
     except ValueError:
@@ -92,12 +92,12 @@ async def put_override(request: web.Request) -> web.Response:
     set_by = body.get("set_by", "api")
     if set_by not in ("api", "tui"):
         return _problem(400, "bad body", f'set_by must be "api" or "tui"; got {set_by!r}')
-    change = await _write(request, overrides.set, body["kind"], body["key"], body["value"], set_by)
+    change = await _write(request, "set", body["kind"], body["key"], body["value"], set_by=set_by)
     return await _summary(request, **change)
 
 
 async def delete_overrides(request: web.Request) -> web.Response:
-    _, overrides = _overrides(request)
+    _overrides(request)  # 503 while the store is not open
     kind = request.query.get("kind") or None
     key = request.query.get("key") or None
     if key is not None and kind is None:
@@ -105,17 +105,16 @@ async def delete_overrides(request: web.Request) -> web.Response:
     if kind is not None and kind not in KINDS:
         return _problem(400, "bad parameter", f"kind must be one of {', '.join(KINDS)}")
     if key is not None:
-        removed = await _write(request, overrides.delete, kind, key, "api")
+        removed = await _write(request, "delete", kind, key)
         if removed is None:
             return _problem(404, "no such override", f"no {kind} override {key!r}")
         return await _summary(request, removed=[removed])
-    removed = await _write(request, overrides.clear, kind, "api")
+    removed = await _write(request, "clear", kind)
     return await _summary(request, removed=removed)
 
 
 async def revert_override(request: web.Request) -> web.Response:
-    _, overrides = _overrides(request)
-    reverted = await _write(request, overrides.revert_last, "api")
+    reverted = await _write(request, "revert_last")
     return await _summary(request, reverted=reverted)
 
 

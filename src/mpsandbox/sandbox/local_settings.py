@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
-from mpsandbox.chaos import Chaos, ChaosState, ChaosStore
+from mpsandbox.chaos import Chaos, ChaosSettings, ChaosState, ChaosStore
+from mpsandbox.overrides import OverrideError
 from mpsandbox.platform.experiments import ExperimentsError, load_experiments
+from mpsandbox.store import StoreError
 
 log = logging.getLogger(__name__)
 
 ChaosListener = Callable[[ChaosState], None]
+
+#: The changes of the overrides a face may ask for (methods of overrides.Overrides, each
+#: taking ``set_by`` last).
+OVERRIDE_CHANGES = frozenset(("set", "set_mpo", "delete", "clear", "clear_all", "revert_last"))
 
 
 class LocalSettings:
@@ -51,6 +58,29 @@ class LocalSettings:
 
     async def refresh_overrides_async(self) -> bool:
         return await asyncio.get_running_loop().run_in_executor(None, self.refresh_overrides)
+
+    async def change_overrides(self, change: str, *args: Any, set_by: str = "api") -> Any:
+        """One change of the local overrides (``Overrides.<change>(*args, set_by)``), the
+        intent every face sends (the API, the TUI through the intake's child process):
+        committed by the store's single writer, then in force at once (the served stream
+        configs follow). Raises OverrideError for a bad change, StoreError when the store
+        cannot take it."""
+        if change not in OVERRIDE_CHANGES:
+            raise OverrideError(f"no such change of the overrides: {change!r}")
+        if self.overrides is None:
+            raise StoreError("the store is not open", kind="closed")
+        write = functools.partial(getattr(self.overrides, change), *args, set_by)
+        result = await asyncio.get_running_loop().run_in_executor(None, write)
+        await self.refresh_overrides_async()
+        return result
+
+    async def set_chaos(self, settings: ChaosSettings | None, set_by: str = "api") -> dict:
+        """Store a chaos setting (None: off) through the single writer and put it in force
+        for the next request; returns ``{"chaos", "previous"}``."""
+        store = self.chaos_store
+        change = await asyncio.get_running_loop().run_in_executor(None, store.set, settings, set_by)
+        await self.refresh_chaos_async()
+        return change
 
     @property
     def chaos_store(self) -> ChaosStore:

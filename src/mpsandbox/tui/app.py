@@ -1,9 +1,10 @@
 """The mpsandbox terminal app: the intake running inside a live event inspector.
 
 The app owns the status every screen's header shows and wires its parts together: the intake
-host (the core, in a child process), the reads, the local writes, and the screens. Screens ask
-the store for rows through :meth:`MpSandboxApp.read` and send intents (reset, listen on
-another port, resolve a schema) through the app; none of them holds domain logic.
+host (the core, in a child process), the reads, the local settings, and the screens. Screens ask
+the store for rows through :meth:`MpSandboxApp.read` and send intents (reset, change an
+override or the chaos, listen on another port, resolve a schema) through the app, which
+hands every write to the intake; none of them holds domain logic or a write connection.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ class MpSandboxApp(Delivery, IntakeLifecycle, ChaosControl, Dialogs, App[int]):
 
     The app holds the status and wires its parts together; each part is a module of its
     own: the screens and keys (:mod:`~mpsandbox.tui.screens.registry`), reads
-    (:mod:`~mpsandbox.tui.reads`), local writes (:mod:`~mpsandbox.tui.local_stores`),
-    telling the screens (:mod:`~mpsandbox.tui.delivery`), the intake's lifecycle
+    (:mod:`~mpsandbox.tui.reads`), the local settings, read here and changed through the
+    intake (:mod:`~mpsandbox.tui.local_stores`), telling the screens
+    (:mod:`~mpsandbox.tui.delivery`), the intake's lifecycle
     (:mod:`~mpsandbox.tui.intake_lifecycle`), chaos (:mod:`~mpsandbox.tui.chaos_control`)
     and the dialogs (:mod:`~mpsandbox.tui.dialogs`).
     """
@@ -137,8 +139,13 @@ class MpSandboxApp(Delivery, IntakeLifecycle, ChaosControl, Dialogs, App[int]):
         return await self.reads.read_slow(fn, *args, **kwargs)
 
     def overrides(self) -> Overrides | None:
-        """The local overrides (None until the database exists); blocks on SQLite."""
+        """The local overrides, to read (None until the database exists); blocks on SQLite."""
         return self.local.overrides()
+
+    async def change_overrides(self, change: str, *args: Any) -> Any:
+        """One change of the overrides, sent to the intake, which commits it through the
+        store's single writer; its result. Raises OverrideError saying why not."""
+        return await asyncio.to_thread(self.local.change_overrides, self.host, change, *args)
 
     def judge_by_working_copy(self, stored: dict[str, Any]) -> dict[str, Any]:
         """A stored event judged by its schema's working copy; call it off the loop."""

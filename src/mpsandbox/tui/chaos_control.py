@@ -7,12 +7,11 @@ A mixin of the app; the dialog that asks for a spec is in :mod:`mpsandbox.tui.di
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
 from textual import work
 
-from mpsandbox.chaos import ChaosError, parse_spec
+from mpsandbox.chaos import ChaosError
 from mpsandbox.store import StoreError
 from mpsandbox.tui.messages import ChaosChanged
 from mpsandbox.tui.safe_text import clean
@@ -31,13 +30,9 @@ class ChaosControl:
 
     @work(exclusive=True, group="chaos-read")
     async def _read_chaos(self) -> None:
-        def read() -> dict[str, Any] | None:
-            store = self.local.chaos()
-            return None if store is None else store.state().as_dict()
-
         try:
-            state = await asyncio.to_thread(read)
-        except (StoreError, sqlite3.Error):
+            state = await asyncio.to_thread(self.local.chaos_state)
+        except StoreError:
             return
         if state is not None:
             self._show_chaos(state)
@@ -72,13 +67,10 @@ class ChaosControl:
 
     @work(group="chaos-write")
     async def write_chaos(self, spec: str) -> None:
+        """Send the new setting to the intake, which stores it through its one writer."""
         try:
-            settings = parse_spec(spec)
-            store = await asyncio.to_thread(self.local.chaos)
-            if store is None:
-                raise StoreError("there is no database yet")
-            change = await asyncio.to_thread(store.set, settings, "tui")
-        except (ChaosError, StoreError, sqlite3.Error) as exc:
+            change = await asyncio.to_thread(self.local.set_chaos, self.host, spec)
+        except ChaosError as exc:
             self.notify(clean(exc, 300), title="Chaos not changed", severity="error", markup=False)
             return
         self._show_chaos(change["chaos"])

@@ -236,8 +236,6 @@ class ExperimentsScreen(ReloadingScreen):
             overrides = await asyncio.to_thread(self.app.overrides)
             if overrides is None:
                 return
-            if self.experiments is not None:
-                overrides.experiments = self.experiments
             items = await self.app.read(overrides.list)
             mpo, wiki = await self.app.read(lambda: (overrides.mpo(), overrides.wiki_url()))
         except (StoreError, OverrideError) as exc:
@@ -309,16 +307,12 @@ class ExperimentsScreen(ReloadingScreen):
     # -- changing overrides -----------------------------------------------------------------
     @work(group="override-change")
     async def change(self, method: str, *args: Any) -> Any:
-        """Run one Overrides write (``set``, ``delete``, ``clear_all``, ``revert_last``)
-        with ``set_by="tui"`` in a thread; tell every screen once it committed."""
+        """Ask the intake for one change of the overrides (``set``, ``delete``,
+        ``clear_all``, ``revert_last``; it validates and commits it, by "tui"); tell every
+        screen once it committed."""
         try:
-            overrides = await asyncio.to_thread(self.app.overrides)
-            if overrides is None:
-                raise OverrideError("no store yet")
-            if self.experiments is not None:
-                overrides.experiments = self.experiments
-            result = await asyncio.to_thread(getattr(overrides, method), *args, "tui")
-        except (OverrideError, StoreError) as exc:
+            result = await self.app.change_overrides(method, *args)
+        except OverrideError as exc:
             self.notify(
                 clean(exc, 300), markup=False, title="Overrides not changed", severity="error"
             )

@@ -314,16 +314,13 @@ class StreamsScreen(ReloadingScreen):
     @work(exclusive=True, group="streams-override")
     async def _change(self, stream: str, rate: float | None) -> None:
         try:
-            overrides = await asyncio.to_thread(self.app.overrides)
-            if overrides is None:
-                raise OverrideError("no store yet")
             if rate is None:
-                done = await asyncio.to_thread(overrides.delete, SAMPLE_RATE, stream, "tui")
+                done = await self.app.change_overrides("delete", SAMPLE_RATE, stream)
                 what = f"{stream}: rate override cleared" if done else ""
             else:
-                await asyncio.to_thread(overrides.set, SAMPLE_RATE, stream, rate, "tui")
+                await self.app.change_overrides("set", SAMPLE_RATE, stream, rate)
                 what = f"{stream}: sample rate overridden to {rate:g}"
-        except (OverrideError, StoreError) as exc:
+        except OverrideError as exc:
             self.notify(
                 clean(exc, 300), markup=False, title="Override not changed", severity="error"
             )
