@@ -174,3 +174,17 @@ def test_the_write_path_check_finds_each_way_in():
         "open_database",
         "sqlite3",
     ]
+
+
+def test_the_tui_builds_a_schema_registry_in_one_place_only():
+    """One registry per running sandbox: the TUI asks the intake's (tui/schema_questions.py),
+    and builds one of its own there alone, for when no intake runs."""
+    builders = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in (PACKAGE / "tui").rglob("*.py")
+        if any(
+            name in p.read_text(encoding="utf-8")
+            for name in ("build_registry", "SchemaRegistry(", "schema_sources(")
+        )
+    )
+    assert builders == ["tui/schema_questions.py"]

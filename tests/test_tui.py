@@ -300,6 +300,50 @@ async def test_schemas_screen_lists_sources_and_probes_uris(settings, tmp_path):
         assert "1.3.0" in screen_text(app)  # the versions that do exist
 
 
+def registries_alive() -> set[int]:
+    """The schema registries this process holds (the TUI's process: the intake is a child)."""
+    import gc
+
+    from mpsandbox.schemas.registry import SchemaRegistry
+
+    gc.collect()
+    return {id(o) for o in gc.get_objects() if isinstance(o, SchemaRegistry)}
+
+
+async def test_schema_questions_go_to_the_intakes_registry(settings):
+    """One registry per running sandbox: the Schemas screen's catalog and probe and the
+    working-copy judge are answered by the intake's registry; the TUI builds none."""
+    before = registries_alive()
+    async with running(settings) as (app, pilot):
+        await pilot.press("3")
+        await until(pilot, lambda: "schemas," in screen_text(app), what="the catalog")
+        uri = "/analytics/product_metrics/web/base/9.9.9"
+        await pilot.press("slash", *uri, "enter")
+        await until(pilot, lambda: "does not resolve" in screen_text(app), what="the probe")
+        assert registries_alive() - before == set()
+        stored = await app.read(app.reader.get_event, 1)
+        judged = await app.read_slow(app.judge_by_working_copy, stored)
+        assert judged["id"] == 1 and judged["stored_verdict"] == stored["verdict"]
+        assert not app.schema_questions.builds_its_own
+        assert registries_alive() - before == set()
+
+        # the very answer the API gives, from the same registry
+        answer = await app.read(app.schema_questions.probe, app.host, uri)
+        url = app.status.url + "/sandbox/schemas/resolve?uri=" + uri
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            assert await resp.json() == answer
+        assert not answer["found"] and "1.3.0" in str(answer["available_versions"])
+
+
+async def test_with_no_intake_the_app_asks_one_registry_of_its_own(settings):
+    async with running(settings, listen=False) as (app, pilot):
+        await pilot.press("3")
+        await pilot.press("slash", *"/analytics/product_metrics/web/base/1.3.0", "enter")
+        await until(pilot, lambda: "resolves" in screen_text(app), what="the probe")
+        assert app.schema_questions.builds_its_own
+        assert "web/base/1.3.0.yaml" in screen_text(app)
+
+
 async def test_busy_port_shows_a_banner_and_listens_elsewhere(settings):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -46,8 +46,8 @@ def test_the_schemas_screen_shows_a_checkout_under_home_with_a_tilde(tmp_path, m
     settings = Settings(schema_dirs=(checkout,), use_builtin_schemas=False, remote_schemas=())
     registry = build_registry(settings)
 
-    found = render_resolution(registry.resolve("/mpsandbox/smoke_test/1.0.0")).plain
-    missing = render_resolution(registry.resolve("/mpsandbox/smoke_test/9.9.9")).plain
+    found = render_resolution(registry.resolve("/mpsandbox/smoke_test/1.0.0").probe()).plain
+    missing = render_resolution(registry.resolve("/mpsandbox/smoke_test/9.9.9").probe()).plain
     for text in (found, missing):
         assert "~/src/mpsandbox-schemas" in text, text
         assert str(home) not in text, text

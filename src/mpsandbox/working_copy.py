@@ -86,6 +86,22 @@ class WorkingCopyRegistry:
         return res
 
 
+def judge_stored(
+    registry: SchemaRegistry, stored: dict[str, Any], *, fill_ins: bool = True
+) -> dict[str, Any]:
+    """A stored event (as ``StoreReader.get_event`` reads it) judged by its schema's working
+    copy, in the context it arrived in; with its ``id`` and ``stored_verdict``. Reads and
+    compiles schema files: call it off the event loop."""
+    from mpsandbox.revalidation import stored_context
+
+    headers = (stored.get("request") or {}).get("headers") or []
+    ctx = stored_context(stored["id"], stored["received_at"], stored.get("fills") or {}, headers)
+    out = judge_against_working_copy(registry, stored["event"], ctx, fill_ins=fill_ins)
+    out["id"] = stored["id"]
+    out["stored_verdict"] = stored["verdict"]
+    return out
+
+
 def judge_against_working_copy(
     registry: SchemaRegistry, event: Any, ctx: RequestContext, *, fill_ins: bool = True
 ) -> dict[str, Any]:

@@ -9,7 +9,9 @@ Protocol (one JSON object per line):
 
 - stdin, first line: the settings (``config.settings_to_json``); then commands
   ``{"id": N, "call": NAME, "args": {...}}``, NAME one of ``reset``, ``load_errors``,
-  ``stats``, ``revalidate``, ``override`` (``{"change": "set", "args": [...]}``: one change
+  ``stats``, ``revalidate``; the schema questions a face asks of the intake's registry (one
+  registry per running sandbox): ``schema_sources``, ``resolve`` (``{"uri": ...}``) and
+  ``working_copy`` (``{"event_id": N}``); ``override`` (``{"change": "set", "args": [...]}``: one change
   of the overrides, see ``Sandbox.change_overrides``) and ``chaos`` (``{"spec": ...}``):
   the face's writes go through the intake's single store writer, never a connection of its
   own. End of input (the parent quit or died) stops the intake after every acknowledged
@@ -42,6 +44,7 @@ from mpsandbox.errors import MpsandboxError
 from mpsandbox.intake.server import PortBusy, RunningServer, start_server
 from mpsandbox.platform.stream_configs import StreamConfigError
 from mpsandbox.sandbox import Committed
+from mpsandbox.schemas.catalog import describe_sources
 from mpsandbox.schemas.remote import HEALTH, unreachable_line
 from mpsandbox.store import StoreError
 
@@ -93,6 +96,13 @@ async def _call(server: RunningServer, name: str, args: dict[str, Any]) -> Any:
         return True
     if name == "load_errors":
         return dict(sandbox.registry.load_errors)
+    if name == "schema_sources":
+        return await asyncio.to_thread(describe_sources, sandbox.registry)
+    if name == "resolve":
+        res = await asyncio.to_thread(sandbox.registry.resolve, str(args.get("uri")))
+        return res.probe()
+    if name == "working_copy":
+        return await sandbox.judge_by_working_copy(int(args["event_id"]))
     if name == "stats":
         return sandbox.writer.stats()
     if name == "override":

@@ -233,14 +233,7 @@ async def resolve_schema(request: web.Request) -> web.Response:
     if not uri:
         raise BadParam("give the schema URI as ?uri=/title/1.0.0")
     res = await in_thread(sandbox.registry.resolve, uri)
-    out = res.explanation()
-    out["found"] = res.ok
-    out["title"] = res.title
-    out["version"] = res.version
-    if not res.ok:
-        out["message"] = res.message
-        out["tried"] = [a.as_dict() for a in res.attempts]
-    return json_ok(out)
+    return json_ok(res.probe())
 
 
 async def readyz(request: web.Request) -> web.Response:

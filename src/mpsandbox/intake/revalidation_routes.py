@@ -77,26 +77,12 @@ async def runs(request: web.Request) -> web.Response:
 
 async def working_copy(request: web.Request) -> web.Response:
     """A stored event judged by the working copy (current.yaml) of its schema."""
-    from mpsandbox.revalidation import stored_context
-    from mpsandbox.working_copy import judge_against_working_copy
-
     sandbox = request.app[SANDBOX_KEY]
     event_id = _int(request.match_info["id"], "id", 1)
-    d = await in_thread(sandbox.reader.get_event, event_id)
-    if d is None:
+    out = await sandbox.judge_by_working_copy(event_id)
+    if out is None:
         raise web.HTTPNotFound(
             text=jsonio.dumps_str({"status": 404, "title": "no such event", "id": event_id}),
             content_type="application/json",
         )
-    headers = (d.get("request") or {}).get("headers") or []
-    ctx = stored_context(event_id, d["received_at"], d.get("fills") or {}, headers)
-    out = await in_thread(
-        judge_against_working_copy,
-        sandbox.registry,
-        d["event"],
-        ctx,
-        fill_ins=sandbox.settings.fill_ins,
-    )
-    out["id"] = event_id
-    out["stored_verdict"] = d["verdict"]
     return json_ok(out)

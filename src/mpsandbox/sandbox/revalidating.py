@@ -32,6 +32,21 @@ class Revalidating:
     def add_revalidation_listener(self, listener: RevalidationListener) -> None:
         self._revalidation_listeners.append(listener)
 
+    async def judge_by_working_copy(self, event_id: int) -> dict[str, Any] | None:
+        """A stored event judged by its schema's working copy (current.yaml), by this
+        sandbox's registry (the API's and the TUI's question); None when there is no such
+        event."""
+        from mpsandbox.working_copy import judge_stored  # the authoring code, when asked
+
+        loop = asyncio.get_running_loop()
+        stored = await loop.run_in_executor(None, self.reader.get_event, int(event_id))
+        if stored is None:
+            return None
+        fill_ins = self.settings.fill_ins
+        return await loop.run_in_executor(
+            None, lambda: judge_stored(self.registry, stored, fill_ins=fill_ins)
+        )
+
     def schemas_changed(self, paths: set[str]) -> None:
         """The watcher saw schema files change: judge the stored events of the schemas they
         hold again. Changes that arrive during a run are gathered into the next one."""

@@ -43,6 +43,21 @@ class SourceCatalog:
     def version_count(self) -> int:
         return sum(len(v) for v in self.titles.values())
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "location": self.location,
+            "titles": self.titles,
+            "problems": self.problems,
+            "note": self.note,
+            "truncated": self.truncated,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SourceCatalog:
+        return cls(**data)
+
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
@@ -100,6 +115,16 @@ def catalog_remote(source: RemoteSource) -> SourceCatalog:
     how = "cache only (offline)" if source.offline else "fetched on demand"
     out.note = f"{how}; {cached:,} documents cached on disk for offline use"
     return out
+
+
+def describe_sources(registry: Any) -> dict[str, Any]:
+    """What a registry's sources hold (``catalogs``, as dicts) and the files it failed to
+    load when an event needed them (``load_errors``): the Schemas screen's content, asked
+    of the running intake's registry. Walks directories: call it off the event loop."""
+    return {
+        "catalogs": [catalog(s).as_dict() for s in registry.sources],
+        "load_errors": dict(registry.load_errors),
+    }
 
 
 def catalog(source: Any, *, check: bool = True) -> SourceCatalog:

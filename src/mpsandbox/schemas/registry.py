@@ -94,6 +94,19 @@ class Resolution:
                 out["hints"] = self.hints
         return out
 
+    def probe(self) -> dict[str, Any]:
+        """What a person probing a URI is told (the API's ``/sandbox/schemas/resolve``,
+        the TUI's Schemas screen): where it resolves from or why not, every place tried,
+        and the versions that exist."""
+        out = self.explanation()
+        out["found"] = self.ok
+        out["title"] = self.title
+        out["version"] = self.version
+        out["tried"] = [a.as_dict() for a in self.attempts]
+        if not self.ok:
+            out["message"] = self.message
+        return out
+
 
 class SchemaRegistry:
     """The ordered schema sources plus a cache of compiled schemas.

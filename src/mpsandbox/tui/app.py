@@ -35,8 +35,9 @@ from mpsandbox.tui.intake_lifecycle import IntakeLifecycle
 from mpsandbox.tui.keymap import keymap_path, load_keymap
 from mpsandbox.tui.local_stores import LocalStores
 from mpsandbox.tui.messages import EventsWaiting, StoreHealthChanged
-from mpsandbox.tui.reads import StoreReads, judge_by_working_copy
+from mpsandbox.tui.reads import StoreReads
 from mpsandbox.tui.safe_text import clean
+from mpsandbox.tui.schema_questions import SchemaQuestions
 from mpsandbox.tui.screens import registry
 from mpsandbox.tui.screens.keys import KeyedScreen
 
@@ -105,6 +106,8 @@ class MpSandboxApp(Delivery, IntakeLifecycle, ChaosControl, Dialogs, App[int]):
         self.host: IntakeHost | None = None
         self.reads = StoreReads(settings)
         self.local = LocalStores(settings, read_only=not listen)
+        #: Schema probes, the sources' catalog, working copies: asked of the intake.
+        self.schema_questions = SchemaQuestions(settings)
         self.feed = Feed(lambda: self.post_message(EventsWaiting()))
         #: Binding id → keys, from the user's keymap file unless given (see keymap.py).
         self.keymap: dict[str, str] = {}
@@ -148,8 +151,9 @@ class MpSandboxApp(Delivery, IntakeLifecycle, ChaosControl, Dialogs, App[int]):
         return await asyncio.to_thread(self.local.change_overrides, self.host, change, *args)
 
     def judge_by_working_copy(self, stored: dict[str, Any]) -> dict[str, Any]:
-        """A stored event judged by its schema's working copy; call it off the loop."""
-        return judge_by_working_copy(self.settings, stored)
+        """A stored event judged by its schema's working copy, by the intake's registry
+        (see schema_questions.py); call it off the loop."""
+        return self.schema_questions.working_copy(self.host, stored)
 
     def screen_key(self, mode: str) -> str:
         """The key that shows a screen, as the keymap has it (for messages to people)."""

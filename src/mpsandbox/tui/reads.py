@@ -73,19 +73,6 @@ def verdict_counts(reader: StoreReader) -> dict[str, int]:
     return {v: reader.count_events(EventFilter(verdict=v)) for v in VERDICTS}
 
 
-def judge_by_working_copy(settings: Settings, stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored event (as ``get_event`` reads it) judged by its schema's working copy
-    (current.yaml). Reads and compiles schema files: call it off the event loop."""
-    from mpsandbox.revalidation import stored_context
-    from mpsandbox.sandbox import build_registry
-    from mpsandbox.working_copy import judge_against_working_copy
-
-    headers = (stored.get("request") or {}).get("headers") or []
-    ctx = stored_context(stored["id"], stored["received_at"], stored.get("fills") or {}, headers)
-    registry = build_registry(settings)  # fresh: every file read as it is now
-    return judge_against_working_copy(registry, stored["event"], ctx, fill_ins=settings.fill_ins)
-
-
 def _interrupt(reader: StoreReader) -> None:
     """Make the reader's running queries stop at their next step (StoreReader has no public
     way yet; sqlite3's interrupt() is safe to call from any thread)."""

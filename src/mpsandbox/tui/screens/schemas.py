@@ -1,9 +1,9 @@
-"""Schema sources: what each holds, which files would not load, and a resolve probe."""
+"""Schema sources: what each holds, which files would not load, and a resolve probe, all
+asked of the running intake's registry (see tui/schema_questions.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -12,9 +12,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from mpsandbox.sandbox import build_registry
-from mpsandbox.schemas.catalog import SourceCatalog, catalog
-from mpsandbox.schemas.registry import Resolution, SchemaRegistry
+from mpsandbox.errors import MpsandboxError
+from mpsandbox.schemas.catalog import SourceCatalog
 from mpsandbox.tui.messages import Revalidated
 from mpsandbox.tui.paths import shown_path
 from mpsandbox.tui.safe_text import safe
@@ -46,10 +45,6 @@ class SchemasScreen(KeyedScreen):
         ),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._own_registry: SchemaRegistry | None = None
-
     def compose(self) -> ComposeResult:
         yield StatusBar()
         with Horizontal(id="probe-bar"):
@@ -67,40 +62,29 @@ class SchemasScreen(KeyedScreen):
     def on_mount(self) -> None:
         self.action_rescan()
 
-    @property
-    def registry(self) -> SchemaRegistry:
-        """A registry built like the intake's (same settings), for the catalog and probe."""
-        if self._own_registry is None:
-            self._own_registry = build_registry(self.app.settings)
-        return self._own_registry
-
     def action_focus_probe(self) -> None:
         self.query_one("#probe-input", Input).focus()
 
     def action_rescan(self) -> None:
+        self.app.schema_questions.rescan()
         self._scan()
 
     @on(Revalidated)
     def _rescan_after_revalidation(self) -> None:
         """A schema file changed (the intake re-judged stored events): show what the files
         hold now, including any that stopped parsing."""
-        if self._own_registry is not None:
-            self._own_registry.invalidate()
         self.action_rescan()
 
     @work(exclusive=True, group="schema-scan")
     async def _scan(self) -> None:
-        registry = self.registry
-        catalogs = await self.app.read(lambda: [catalog(s) for s in registry.sources])
-        load_errors = dict(registry.load_errors)
-        host = self.app.host
-        if host is not None and host.running:
-            # Files the running intake failed to load when an event needed them.
-            with contextlib.suppress(Exception):
-                load_errors.update(
-                    await asyncio.wait_for(asyncio.wrap_future(host.call("load_errors")), 5)
-                )
-        self.query_one("#sources", Static).update(render_sources(catalogs, load_errors))
+        app = self.app
+        out = self.query_one("#sources", Static)
+        try:
+            catalogs, load_errors = await app.read_slow(app.schema_questions.sources, app.host)
+        except MpsandboxError as exc:
+            out.update(safe(f"The schema sources could not be read: {exc}", "bold red", 500))
+            return
+        out.update(render_sources(catalogs, load_errors))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -117,35 +101,40 @@ class SchemasScreen(KeyedScreen):
         if not uri:
             out.update(Text("Type a $schema URI first.", style="yellow"))
             return
-        registry = self.registry
-        res = await self.app.read(registry.resolve, uri)
-        out.update(render_resolution(res))
+        app = self.app
+        try:
+            answer = await app.read_slow(app.schema_questions.probe, app.host, uri)
+        except MpsandboxError as exc:
+            out.update(safe(f"{uri}: not asked ({exc})", "bold red", 500))
+            return
+        out.update(render_resolution(answer))
 
 
-def render_resolution(res: Resolution) -> Text:
+def render_resolution(res: dict[str, Any]) -> Text:
+    """A probe's answer (``Resolution.probe``), for people."""
     t = Text()
-    t.append_text(safe(res.uri, "bold"))
-    if res.ok:
+    t.append_text(safe(res["schema_uri"], "bold"))
+    if res["found"]:
         t.append("  ✔ resolves\n", style="bold green")
         t.append("  from ", style="dim")
-        t.append_text(safe(shown_path(res.location)))
-        t.append_text(safe(f"  ({shown_path(res.source)})", "dim"))
-        if res.title:
+        t.append_text(safe(shown_path(res.get("schema_location"))))
+        t.append_text(safe(f"  ({shown_path(res.get('schema_source'))})", "dim"))
+        if res.get("title"):
             t.append("\n  title ", style="dim")
-            t.append_text(safe(f"{res.title}  version {res.version or '?'}"))
+            t.append_text(safe(f"{res['title']}  version {res.get('version') or '?'}"))
     else:
         t.append("  ✖ does not resolve\n", style="bold red")
-        t.append_text(safe(res.reason or res.message or "not found"))
-    for source, tried in _attempts_by_source(res.attempts):
+        t.append_text(safe(res.get("reason") or res.get("message") or "not found"))
+    for source, tried in _attempts_by_source(res.get("tried") or []):
         t.append("\n  tried ", style="dim")
         t.append_text(safe(shown_path(source), "", 300))
         for line in tried:
             t.append("\n    ")
             t.append_text(safe(line, "", 300))
-    for title, versions in res.available_versions.items():
+    for title, versions in (res.get("available_versions") or {}).items():
         t.append("\n  available ", style="dim")
         t.append_text(safe(f"{shown_path(title)}: {', '.join(versions)}"))
-    for hint in res.hints:
+    for hint in res.get("hints") or []:
         t.append("\n  hint ", style="bold cyan")
         t.append_text(safe(hint))
     return t
@@ -161,10 +150,10 @@ def _attempts_by_source(attempts) -> list[tuple[str, list[str]]]:
     outcome is one line (``web/base/9.9.9 (.yaml, .json) → not found``)."""
     grouped: dict[str, list[tuple[str, str]]] = {}
     for a in attempts:
-        location = str(a.location)
-        prefix = str(a.source).rstrip("/") + "/"
+        location = str(a["location"])
+        prefix = str(a["source"]).rstrip("/") + "/"
         location = location[len(prefix) :] if location.startswith(prefix) else shown_path(location)
-        grouped.setdefault(str(a.source), []).append((location, a.outcome))
+        grouped.setdefault(str(a["source"]), []).append((location, a["outcome"]))
     out: list[tuple[str, list[str]]] = []
     for source, tried in grouped.items():
         # (stem, outcome, the other endings tried with that outcome)

@@ -22,6 +22,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from mpsandbox import jsonio
+from mpsandbox.errors import MpsandboxError
 from mpsandbox.explain import detail
 from mpsandbox.records import LEGACY, VALID, split_path
 from mpsandbox.resend import beacon_curl_command, curl_command
@@ -250,7 +251,14 @@ class EventDetail(VerticalScroll):
 
     @work(exclusive=True, group="detail-working")
     async def _judge_working_copy(self, data: dict[str, Any]) -> None:
-        result = await self.app.read_slow(self.app.judge_by_working_copy, data)
+        try:
+            result = await self.app.read_slow(self.app.judge_by_working_copy, data)
+        except MpsandboxError as exc:  # the intake could not answer
+            if self.data is data:
+                self.query_one("#detail-working", Static).update(
+                    safe(f"Not judged by the working copy: {exc}", "bold red", 500)
+                )
+            return
         if self.data is not data:
             return
         self.query_one("#detail-working", Static).update(working_copy_text(data, result))
