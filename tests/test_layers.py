@@ -188,3 +188,36 @@ def test_the_tui_builds_a_schema_registry_in_one_place_only():
         )
     )
     assert builders == ["tui/schema_questions.py"]
+
+
+def test_the_store_loads_none_of_the_readers_built_on_it():
+    """At run time too (the import-linter contract store-below-readers is the static
+    rule): the metric previews and the sampling what-if sit above the store."""
+    res = _fresh_import(
+        "import sys\n"
+        "import mpsandbox.store, mpsandbox.store.queries, mpsandbox.store.process_writer\n"
+        "bad = [m for m in sys.modules if m.startswith(('mpsandbox.metrics', 'mpsandbox.whatif'))]\n"
+        "assert not bad, bad\n"
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def test_the_store_reader_only_reads(tmp_path):
+    """StoreReader's connections are read-only: whatever a reader above the store does
+    with one, it cannot write."""
+    import sqlite3
+
+    import pytest
+
+    from mpsandbox.store import StoreReader, StoreWriter
+
+    db = tmp_path / "r.db"
+    writer = StoreWriter(db)
+    writer.start()
+    writer.close()
+    reader = StoreReader(db)
+    try:
+        with reader.snapshot() as conn, pytest.raises(sqlite3.OperationalError, match="readonly"):
+            conn.execute("DELETE FROM events")
+    finally:
+        reader.close()
