@@ -599,7 +599,9 @@ def db_set(
     return {"chaos": new.as_dict(), "previous": old.as_dict()}
 
 
-Writer = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+#: Runs ``fn(connection)`` where writes go (the store writer's ``run_in_writer``, waited
+#: for) and returns its result; not the store's Writer protocol, one method of it.
+WriteThrough = Callable[[Callable[[sqlite3.Connection], Any]], Any]
 
 
 class ChaosStore:
@@ -616,7 +618,7 @@ class ChaosStore:
         self,
         db: str | Path,
         *,
-        write: Writer | None = None,
+        write: WriteThrough | None = None,
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -628,7 +630,7 @@ class ChaosStore:
         self._conn = connect(
             db, readonly=write is not None, busy_timeout=busy_timeout, check_same_thread=False
         )
-        self._write: Writer = write if write is not None else self._write_here
+        self._write: WriteThrough = write if write is not None else self._write_here
         self._state = ChaosState(revision=-1)
 
     def close(self) -> None:

@@ -370,7 +370,9 @@ def wiki_url_with_mpo(base: str, mpo: str) -> str:
 
 # --- the API --------------------------------------------------------------------------
 
-Writer = Callable[[Callable[[sqlite3.Connection], Any]], Any]
+#: Runs ``fn(connection)`` where writes go (the store writer's ``run_in_writer``, waited
+#: for) and returns its result; not the store's Writer protocol, one method of it.
+WriteThrough = Callable[[Callable[[sqlite3.Connection], Any]], Any]
 
 
 class Overrides:
@@ -388,7 +390,7 @@ class Overrides:
         *,
         experiments: Mapping[str, exps.Experiment] | None = None,
         wiki_url: str | None = None,
-        write: Writer | None = None,
+        write: WriteThrough | None = None,
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -402,7 +404,7 @@ class Overrides:
         self._conn = connect(
             db, readonly=write is not None, busy_timeout=busy_timeout, check_same_thread=False
         )
-        self._write: Writer = write if write is not None else self._write_here
+        self._write: WriteThrough = write if write is not None else self._write_here
         self._revision = -1
         self._items: dict[tuple[str, str], Override] = {}
         self.refresh()
