@@ -109,3 +109,32 @@ def test_the_intake_stops_when_its_parent_goes_away(tmp_path):
     with sqlite3.connect(settings_for(tmp_path).db) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
     host.stop()
+
+
+def test_intents_are_committed_by_the_intake_and_refusals_are_worded(tmp_path):
+    """The calls a face writes and asks through: an override and a chaos setting stored by
+    the intake (set by "tui"), schema questions answered by its registry, and a refused
+    change said as the person should read it."""
+    from mpsandbox.host import IntakeError
+
+    host = IntakeHost(settings_for(tmp_path))
+    host.start()
+    try:
+        change = host.call("override", change="set", args=["flag", "dark-mode", True]).result(30)
+        assert change["override"]["value"] is True and change["override"]["set_by"] == "tui"
+        chaos = host.call("chaos", spec="latency:5ms").result(30)
+        assert chaos["chaos"]["spec"] == "latency:5ms" and chaos["chaos"]["set_by"] == "tui"
+        with pytest.raises(IntakeError) as refused:
+            host.call("override", change="set", args=["sample_rate", "s", 7]).result(30)
+        assert str(refused.value) == "sample rate must be in 0..1, got 7"
+        with pytest.raises(IntakeError, match="between 0 and 1"):
+            host.call("chaos", spec="503:2").result(30)
+        probe = host.call("resolve", uri="/mpsandbox/smoke_test/1.0.0").result(30)
+        assert probe["found"] and probe["version"] == "1.0.0"
+        sources = host.call("schema_sources").result(30)
+        assert sources["catalogs"] and sources["load_errors"] == {}
+    finally:
+        host.stop()
+    with sqlite3.connect(settings_for(tmp_path).db) as conn:
+        assert conn.execute("SELECT by FROM override_log").fetchall() == [("tui",)]
+        assert conn.execute("SELECT set_by FROM chaos").fetchall() == [("tui",)]

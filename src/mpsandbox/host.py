@@ -3,8 +3,10 @@
 The face keeps its interpreter lock for key presses and painting; the intake (HTTP, schema
 validation, the store writer) runs in ``python -m mpsandbox.intake.child`` with a lock of its
 own (see that module for why, and for the line protocol). Faces call the intake through
-this class only: start it or move it to another port, hear about committed batches, run an
-intent (reset), and stop it without losing an acknowledged event. Plain threads and
+this class only: start it or move it to another port, hear about committed batches, send an
+intent (reset, a change of the overrides or the chaos: the intake commits it through its
+single store writer), ask its schema registry, and stop it without losing an acknowledged
+event. Plain threads and
 subprocesses, no Textual.
 """
 
@@ -158,8 +160,9 @@ class IntakeHost:
 
     # -- intents ----------------------------------------------------------------------------
     def call(self, name: str, **args: Any) -> concurrent.futures.Future:
-        """Ask the running intake to do ``name`` ("reset", "load_errors", "stats",
-        "revalidate" with ``titles`` and ``limit``)."""
+        """Ask the running intake to do ``name`` (intake/child.py lists them: "reset",
+        "stats", "revalidate", "override", "chaos", "resolve", ...). A refusal fails the
+        future with IntakeError, worded for people."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
         proc = self._proc
         if proc is None or not self.running:
