@@ -50,6 +50,7 @@ __all__ = [
     "like_escape",
     "parse_query",
     "schema_clause",
+    "text_clause",
 ]
 
 #: (syntax, meaning) pairs, in the order help screens show them. The TUI help screen and
@@ -166,6 +167,59 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_NAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 
 
+#: The SQL expression that reads an event's JSON as received: every query over the text
+#: goes through it (so a store that packs the text changes this one place).
+EVENT_TEXT = "event"
+#: The free-text index (see :mod:`mpsandbox.store.text_index`): an FTS5 trigram table whose
+#: document ``b`` is the text of the events with ids ``b * TEXT_BLOCK`` to
+#: ``b * TEXT_BLOCK + TEXT_BLOCK - 1``; events from ``upto`` in ``TEXT_STATE`` on are not
+#: indexed yet.
+TEXT_INDEX = "event_text"
+TEXT_STATE = "event_text_state"
+TEXT_BLOCK = 16
+#: Trigrams a free-text term is narrowed by at most (spread over the term): more narrow
+#: little further and cost a doclist read each.
+_MAX_TRIGRAMS = 24
+
+
+def _trigram_match(value: str) -> str | None:
+    """The FTS5 query that every block holding ``value`` (ignoring case) matches, or None
+    when the term is too short to have a trigram."""
+    # Not folded here: the tokenizer folds case one character for one, Python may not
+    # ("ß".casefold() is "ss"), and a longer string would be a phrase.
+    grams = list(dict.fromkeys(value[i : i + 3] for i in range(len(value) - 2)))
+    if not grams:
+        return None
+    if len(grams) > _MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (_MAX_TRIGRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(_MAX_TRIGRAMS)]
+    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
+
+
+def text_clause(value: str, *, indexed: bool = True) -> tuple[str, list[Any]]:
+    """Free text: ``value`` is a case-insensitive (ASCII, as LIKE) substring of the event
+    JSON as received.
+
+    The exact test is the LIKE. With ``indexed`` (a positive term of three characters or
+    more) the index narrows the events first: the blocks whose text has every trigram of
+    the term, plus the events not indexed yet. The trigram tokenizer folds case (Unicode
+    too), so a block holding the text always matches and the LIKE decides. A negated term
+    cannot be narrowed that way (its matches are the events the index does not point to),
+    nor a term shorter than a trigram: those scan.
+    """
+    like = f"{EVENT_TEXT} LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
+    match = _trigram_match(value) if indexed else None
+    if match is None:
+        return like
+    offsets = ", ".join(f"({i})" for i in range(TEXT_BLOCK))
+    candidates = (
+        f"id IN (SELECT t.rowid * {TEXT_BLOCK} + o.column1"
+        f" FROM {TEXT_INDEX} t, (VALUES {offsets}) o WHERE {TEXT_INDEX} MATCH ?"
+        f" UNION ALL SELECT id FROM events WHERE id >= (SELECT upto FROM {TEXT_STATE}))"
+    )
+    return f"{candidates} AND {like[0]}", [match, *like[1]]
+
+
 def like_escape(text: str) -> str:
     """Escape LIKE wildcards so user text matches literally (used with ESCAPE '\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -214,10 +268,11 @@ class Term:
     relative: bool = False
 
     def sql(self, now: float | None = None) -> tuple[str, list[Any]]:
-        """This term (ignoring negation) as a WHERE expression and its parameters."""
+        """This term as a WHERE expression and its parameters, for the caller to negate
+        when it is negated (free text is then tested without its index)."""
         key, value = self.key, self.value
         if key is None:
-            return "event LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
+            return text_clause(value, indexed=not self.negated)
         if key in _EQUALITY_COLUMNS:
             return f"{_EQUALITY_COLUMNS[key]} = ?", [value]
         if key == "is":

@@ -515,3 +515,14 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
             for row in batch
         }
         _summarise_sessions(conn, batch, problems)
+
+
+@migration("0011_event_text_index")
+def _event_text_index(conn: sqlite3.Connection) -> None:
+    # Free text searched through an FTS5 trigram index of blocks of events instead of a
+    # scan of every event's JSON (store/text_index.py says why blocks); the events already
+    # stored are indexed now, a chunk at a time.
+    from . import text_index
+
+    text_index.create(conn)
+    text_index.catch_up(conn)

@@ -24,6 +24,7 @@ from typing import Any
 from ..query import Query
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
+from ..query import text_clause
 from ..records import VERDICTS, apply_fills
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .writer import loads
@@ -145,7 +146,7 @@ class EventFilter:
         if self.until is not None:
             yield "received_at < ?", [float(self.until)]
         if self.text:
-            yield "event LIKE ? ESCAPE '\\'", [f"%{like_escape(self.text)}%"]
+            yield text_clause(self.text)
         if self.error_group is not None:
             yield (
                 "id IN (SELECT event_id FROM error_links WHERE group_id = ?)",
