@@ -76,13 +76,12 @@ def timed(fn: Callable[[], Any], runs: int = 3) -> tuple[float, Any]:
 
 
 def build(db: Path, total: int) -> None:
-    from realistic import web_base_events
-
     from mpsandbox import jsonio
     from mpsandbox.config import Settings
     from mpsandbox.pipeline import RequestContext
     from mpsandbox.records import RequestRecord
     from mpsandbox.sandbox import Sandbox
+    from realistic import web_base_events
 
     settings = Settings(
         host="127.0.0.1",
@@ -223,7 +222,8 @@ def api_phase(db: Path, rare: str, pin: bool) -> int:
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     assert proc.stderr is not None
-                    raise SystemExit(f"serve did not start: {proc.stderr.read().decode()}")
+                    err = proc.stderr.read().decode()
+                    raise SystemExit(f"serve did not start: {err}") from None
                 time.sleep(0.1)
         newest = _get(base + "/sandbox/events?limit=1")["events"][0]["id"]
         deep = newest // 2
@@ -265,9 +265,8 @@ def metrics_phase(db: Path) -> float:
 
 def tui_phase(db: Path, tmp: Path, rate: float, seconds: float, pin: bool) -> None:
     """bench/tui.py's load phase on a copy of the store: the real app, its intake, a loader."""
-    import tui
-
     import mpsandbox.tui.app  # noqa: F401  (imported before the baseline, as bench/tui.py does)
+    import tui
 
     copy = tmp / "tui.db"
     subprocess.run(["cp", "--reflink=auto", str(db), str(copy)], check=True)
@@ -312,7 +311,9 @@ def main() -> None:
                 Path(f"{building}{suffix}").unlink(missing_ok=True)
             build(building, args.events)
             building.replace(db)
-        size = sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists())
+        size = sum(
+            Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists()
+        )
         print(f"database: {db} ({size / 2**20:,.0f} MB, {size / args.events:,.0f} bytes/event)")
         if args.build_only:
             return
@@ -322,7 +323,9 @@ def main() -> None:
         metrics_phase(db)
         if serve_rss is not None:
             verdict = "PASS" if serve_rss <= TARGETS["rss"] else "MISS"
-            print(f"\n`mpsandbox serve` RSS after the queries: {serve_rss / 2**20:.0f} MB {verdict}")
+            print(
+                f"\n`mpsandbox serve` RSS after the queries: {serve_rss / 2**20:.0f} MB {verdict}"
+            )
         if not args.skip_tui:
             tui_phase(db, tmp, args.rate, args.seconds, args.pin)
     finally:

@@ -149,8 +149,7 @@ def test_free_text_reads_the_index_not_every_event(tmp_path: Path) -> None:
         plan = " | ".join(
             r[-1]
             for r in conn.execute(
-                f"EXPLAIN QUERY PLAN SELECT id FROM events WHERE {where} ORDER BY id DESC"
-                " LIMIT 50",
+                f"EXPLAIN QUERY PLAN SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 50",
                 params,
             )
         )

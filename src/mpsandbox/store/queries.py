@@ -21,10 +21,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..query import Query
+from ..query import Query, text_clause
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
-from ..query import text_clause
 from ..records import VERDICTS, apply_fills
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .writer import loads

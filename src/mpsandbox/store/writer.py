@@ -35,9 +35,9 @@ import orjson
 from .. import fieldmap
 from ..jsonio import escape_lone_surrogates as storable
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
+from . import text_index
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
-from . import text_index
 from .retention import apply_retention
 
 log = logging.getLogger(__name__)
