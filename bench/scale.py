@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -165,7 +166,9 @@ def reader_phase(db: Path, rare: str) -> None:
         for label, text in (
             ("free text, no match: " + NO_MATCH, NO_MATCH),
             ("free text, rare match: " + rare, rare),
-            ("free text, no match, two letters: zq", "zq"),
+            ("free text, two letters (a scan): zq", "zq"),
+            ("free text, common: click", "click"),
+            ("free text, no match, common trigrams: wikipedia.organ", "wikipedia.organ"),
         ):
             flt = EventFilter(query=parse_query(text))
             seconds, rows = timed(lambda flt=flt: reader.list_events(flt, limit=51))
@@ -310,7 +313,12 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{building}{suffix}").unlink(missing_ok=True)
             build(building, args.events)
+            conn = sqlite3.connect(building)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
             building.replace(db)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{building}{suffix}").unlink(missing_ok=True)
         size = sum(
             Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists()
         )

@@ -233,3 +233,21 @@ def test_text_filter_field_is_the_same_test(tmp_path: Path, query: str) -> None:
     with StoreReader(db) as reader:
         rows = reader.list_events(EventFilter(text=query), limit=1000)
     assert {r["id"] for r in rows} == _expected(db, query)
+
+
+def test_a_word_most_events_hold_is_scanned_with_the_same_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past TEXT_SCAN_BLOCKS candidate blocks the reader tests the text by a scan (the
+    newest events hold it at once); the answers do not change."""
+    from mpsandbox.store import queries
+
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 150)
+    monkeypatch.setattr(queries, "TEXT_SCAN_BLOCKS", 3)
+    _check_all(db)
+    with StoreReader(db) as reader, reader.snapshot() as conn:
+        common = reader._planned(conn, EventFilter(query=parse_query("number alpha nosuch")))
+    assert common.query is not None
+    assert [t.value for t in common.query.terms if t.scan] == ["number", "alpha"]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import difflib
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "like_escape",
     "parse_query",
     "schema_clause",
+    "text_candidates",
     "text_clause",
 ]
 
@@ -196,6 +197,11 @@ def _trigram_match(value: str) -> str | None:
     return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
 
 
+def text_candidates(value: str) -> str | None:
+    """The index query (FTS5 MATCH) whose blocks hold every event containing ``value``."""
+    return _trigram_match(value)
+
+
 def text_clause(value: str, *, indexed: bool = True) -> tuple[str, list[Any]]:
     """Free text: ``value`` is a case-insensitive (ASCII, as LIKE) substring of the event
     JSON as received.
@@ -266,13 +272,16 @@ class Term:
     #: since/until: epoch seconds for an absolute time, or seconds back from now.
     seconds: float | None = None
     relative: bool = False
+    #: Free text that a reader chose to test by a scan, its index naming too many events
+    #: to be worth it (see :meth:`Query.scanning`).
+    scan: bool = field(default=False, compare=False)
 
     def sql(self, now: float | None = None) -> tuple[str, list[Any]]:
         """This term as a WHERE expression and its parameters, for the caller to negate
         when it is negated (free text is then tested without its index)."""
         key, value = self.key, self.value
         if key is None:
-            return text_clause(value, indexed=not self.negated)
+            return text_clause(value, indexed=not (self.negated or self.scan))
         if key in _EQUALITY_COLUMNS:
             return f"{_EQUALITY_COLUMNS[key]} = ?", [value]
         if key == "is":
@@ -355,6 +364,23 @@ class Query:
 
     def is_empty(self) -> bool:
         return not self.terms
+
+    def indexed_text(self) -> list[str]:
+        """The free-text values the index would narrow (positive, a trigram or longer)."""
+        return [
+            t.value
+            for t in self.terms
+            if t.key is None and not t.negated and not t.scan and len(t.value) >= 3
+        ]
+
+    def scanning(self, values: set[str]) -> Query:
+        """This query with the free text ``values`` tested by a scan instead of through
+        the index: a word most events hold (``click``) is found at once walking the newest
+        events, while its candidates from the index would be every event."""
+        terms = tuple(
+            replace(t, scan=True) if t.key is None and t.value in values else t for t in self.terms
+        )
+        return replace(self, terms=terms)
 
     def clauses(self, now: float | None = None) -> list[tuple[str, list[Any]]]:
         """One ``(sql, params)`` per positive key (its repeats ORed), one per negated term

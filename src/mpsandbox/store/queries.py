@@ -17,16 +17,21 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..query import Query, text_clause
+from ..query import TEXT_INDEX, Query, text_candidates, text_clause
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
 from ..records import VERDICTS, apply_fills
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .writer import loads
+
+#: Candidate blocks (of 16 events) beyond which a free-text term is tested by a scan of
+#: the newest events instead of through its index (see StoreReader._planned): listing 4,096
+#: blocks' ids costs ~30 ms, and a term in that many blocks is met at once walking by id.
+TEXT_SCAN_BLOCKS = 4096
 
 #: Largest page list_events / list_requests return, whatever the caller asks.
 MAX_LIMIT = 10_000
@@ -264,6 +269,27 @@ class StoreReader:
 
     # -- events ----------------------------------------------------------------------------
 
+    def _planned(self, conn: sqlite3.Connection, flt: EventFilter | None) -> EventFilter:
+        """``flt`` with each free-text term the index narrows too little (more than
+        TEXT_SCAN_BLOCKS candidate blocks) marked to be tested by a scan: the candidates of
+        a word most events hold cost more to list than walking the newest events does."""
+        flt = flt or EventFilter()
+        if flt.query is None:
+            return flt
+        common = set()
+        for value in flt.query.indexed_text():
+            match = text_candidates(value)
+            n = conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?"
+                " LIMIT ?)",
+                (match, TEXT_SCAN_BLOCKS),
+            ).fetchone()[0]
+            if n >= TEXT_SCAN_BLOCKS:
+                common.add(value)
+        if not common:
+            return flt
+        return replace(flt, query=flt.query.scanning(common))
+
     def list_events(
         self,
         filter: EventFilter | None = None,
@@ -285,40 +311,41 @@ class StoreReader:
         the filter has one), so prefer ``before_id`` for paging; combined with a cursor,
         it counts from the cursor.
         """
-        where, params = (filter or EventFilter()).where()
-        if before_id is not None:
-            where += " AND id < ?"
-            params.append(int(before_id))
-        if after_id is not None:
-            where += " AND id > ?"
-            params.append(int(after_id))
-        order = "DESC" if newest_first else "ASC"
-        params.append(max(0, min(int(limit), MAX_LIMIT)))
-        params.append(max(0, int(offset)))
-        sql = (
-            f"SELECT {_SUMMARY_SQL} FROM events WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?"
-        )
         with self._read() as conn:
+            where, params = self._planned(conn, filter).where()
+            if before_id is not None:
+                where += " AND id < ?"
+                params.append(int(before_id))
+            if after_id is not None:
+                where += " AND id > ?"
+                params.append(int(after_id))
+            order = "DESC" if newest_first else "ASC"
+            params.append(max(0, min(int(limit), MAX_LIMIT)))
+            params.append(max(0, int(offset)))
+            sql = (
+                f"SELECT {_SUMMARY_SQL} FROM events WHERE {where}"
+                f" ORDER BY id {order} LIMIT ? OFFSET ?"
+            )
             return [dict(r) for r in conn.execute(sql, params)]
 
     def count_events(self, filter: EventFilter | None = None, cap: int | None = None) -> int:
         """How many events match; with ``cap``, stop counting there (a table can show
         "10,000+" without counting a million rows)."""
-        where, params = (filter or EventFilter()).where()
-        if cap is None:
-            sql = f"SELECT count(*) FROM events WHERE {where}"
-        else:
-            sql = f"SELECT count(*) FROM (SELECT 1 FROM events WHERE {where} LIMIT ?)"
-            params.append(max(0, int(cap)))
         with self._read() as conn:
+            where, params = self._planned(conn, filter).where()
+            if cap is None:
+                sql = f"SELECT count(*) FROM events WHERE {where}"
+            else:
+                sql = f"SELECT count(*) FROM (SELECT 1 FROM events WHERE {where} LIMIT ?)"
+                params.append(max(0, int(cap)))
             return conn.execute(sql, params).fetchone()[0]
 
     def newest_event_id(self, filter: EventFilter | None = None) -> int | None:
         """Id of the newest matching event, None when none matches (one index step for the
         indexed filters): a face polls it to learn that its view has new rows."""
-        where, params = (filter or EventFilter()).where()
-        sql = f"SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 1"
         with self._read() as conn:
+            where, params = self._planned(conn, filter).where()
+            sql = f"SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 1"
             row = conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
