@@ -206,7 +206,7 @@ def test_the_migration_indexes_an_older_store(tmp_path: Path) -> None:
     # The store as the release before the index left it.
     conn = sqlite3.connect(db)
     conn.executescript(
-        "DROP TABLE event_text; DROP TABLE event_text_state;"
+        "DROP TABLE event_text; DROP TABLE event_text_state; DROP TABLE event_experiments;"
         " DELETE FROM _migrations WHERE name = '0011_event_text_index';"
     )
     conn.close()

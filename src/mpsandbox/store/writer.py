@@ -35,7 +35,7 @@ import orjson
 from .. import fieldmap
 from ..jsonio import escape_lone_surrogates as storable
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
-from . import text_index
+from . import metric_index, text_index
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
 from .retention import apply_retention
@@ -496,9 +496,11 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
 
 
 def _index_text(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """Feed the free-text index the events just inserted (ids assigned), from their text as
-    received (see text_index.feed)."""
-    text_index.feed(conn, [(row[0], row[_EVENT]) for row in rows])
+    """Feed the indexes read from the text as received the events just inserted (ids
+    assigned): free text (text_index) and the metrics' experiment events (metric_index)."""
+    texts = [(row[0], row[_EVENT]) for row in rows]
+    text_index.feed(conn, texts)
+    metric_index.feed(conn, texts)
 
 
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
@@ -509,6 +511,7 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
         conn.execute("DELETE FROM error_links")
         conn.execute("DELETE FROM error_groups")
         conn.execute("DELETE FROM event_findings")
+        conn.execute("DELETE FROM event_experiments")
         conn.execute("DELETE FROM flips")
         conn.execute("DELETE FROM revalidations")
         for table in ("sessions", "session_pageviews", "session_streams"):
