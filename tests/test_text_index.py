@@ -13,7 +13,14 @@ import pytest
 
 from mpsandbox.query import TEXT_BLOCK, parse_query
 from mpsandbox.records import EventRecord, RequestRecord
-from mpsandbox.store import EventFilter, StoreReader, StoreWriter, apply_retention, connect
+from mpsandbox.store import (
+    EventFilter,
+    StoreReader,
+    StoreWriter,
+    apply_retention,
+    connect,
+    text_index,
+)
 
 WORDS = ["alpha", "Bravo", "CHARLIE", "delta", "écho", "Ünïcödé Straße", 'say "hi"', "100%_off"]
 
@@ -48,6 +55,13 @@ def _write(writer: StoreWriter, n: int, start: int = 0, at: float | None = None)
         )
         writer.submit(request, [_event(j, when) for j in range(i, i + k)]).result(30)
         i += k
+
+
+@pytest.fixture
+def every_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer indexes each block as it completes (by default it waits for 1,024
+    events), so that a few events show every state of the index."""
+    monkeypatch.setattr(text_index, "FEED_EVERY", TEXT_BLOCK)
 
 
 def _ascii_lower(text: str) -> str:
@@ -125,7 +139,9 @@ def _blocks(db: Path, term: str) -> set[int]:
         conn.close()
 
 
-def test_free_text_matches_a_substring_test_through_the_index(tmp_path: Path) -> None:
+def test_free_text_matches_a_substring_test_through_the_index(
+    tmp_path: Path, every_block: None
+) -> None:
     db = tmp_path / "s.db"
     with StoreWriter(db) as writer:
         _write(writer, 150)
@@ -139,7 +155,7 @@ def test_free_text_matches_a_substring_test_through_the_index(tmp_path: Path) ->
     assert _blocks(db, _token(db, tail_id)) == set()
 
 
-def test_free_text_reads_the_index_not_every_event(tmp_path: Path) -> None:
+def test_free_text_reads_the_index_not_every_event(tmp_path: Path, every_block: None) -> None:
     db = tmp_path / "s.db"
     with StoreWriter(db) as writer:
         _write(writer, 40)
@@ -160,7 +176,7 @@ def test_free_text_reads_the_index_not_every_event(tmp_path: Path) -> None:
     assert plan.startswith("SEARCH events USING INTEGER PRIMARY KEY (rowid=?) | LIST SUBQUERY")
 
 
-def test_retention_and_reset_keep_the_index_in_step(tmp_path: Path) -> None:
+def test_retention_and_reset_keep_the_index_in_step(tmp_path: Path, every_block: None) -> None:
     db = tmp_path / "s.db"
     old = time.time() - 3600
     with StoreWriter(db) as writer:
@@ -199,7 +215,7 @@ def test_retention_and_reset_keep_the_index_in_step(tmp_path: Path) -> None:
     assert _found(db, survivor) == set()
 
 
-def test_the_migration_indexes_an_older_store(tmp_path: Path) -> None:
+def test_the_migration_indexes_an_older_store(tmp_path: Path, every_block: None) -> None:
     db = tmp_path / "s.db"
     with StoreWriter(db) as writer:
         _write(writer, 75)
@@ -236,7 +252,7 @@ def test_text_filter_field_is_the_same_test(tmp_path: Path, query: str) -> None:
 
 
 def test_a_word_most_events_hold_is_scanned_with_the_same_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_block: None
 ) -> None:
     """Past TEXT_SCAN_BLOCKS candidate blocks the reader tests the text by a scan (the
     newest events hold it at once); the answers do not change."""
@@ -251,3 +267,28 @@ def test_a_word_most_events_hold_is_scanned_with_the_same_answer(
         common = reader._planned(conn, EventFilter(query=parse_query("number alpha nosuch")))
     assert common.query is not None
     assert [t.value for t in common.query.terms if t.scan] == ["number", "alpha"]
+
+
+def test_the_writer_indexes_a_thousand_events_at_a_time(tmp_path: Path) -> None:
+    """Until 1,024 events wait, none is indexed and every one is found by the scan of the
+    waiting events; then the complete blocks are indexed in one go."""
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 1000)
+        assert _blocks(db, _token(db, 3)) == set()
+        _check_all(db)
+        _write(writer, 40, start=1000)
+    assert _blocks(db, _token(db, 3)) == {0}
+    assert _blocks(db, _token(db, 1030)) == set()  # in the block still filling
+    assert _found(db, _token(db, 1030)) == {1030}
+    _check_all(db)
+
+
+def test_a_block_document_keeps_every_trigram_without_a_quote() -> None:
+    texts = ['{"a":"say \\"hi\\" now","b":1}', '{"a":"other","b":1}']
+    doc = text_index.document(texts)
+    assert doc.count('"') == 0 and doc.count(":1}") == 1  # shared pieces once
+    for text in texts:
+        for i in range(len(text) - 2):
+            gram = text[i : i + 3]
+            assert '"' in gram or gram in doc, gram

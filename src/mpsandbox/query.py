@@ -187,14 +187,16 @@ def _trigram_match(value: str) -> str | None:
     """The FTS5 query that every block holding ``value`` (ignoring case) matches, or None
     when the term is too short to have a trigram."""
     # Not folded here: the tokenizer folds case one character for one, Python may not
-    # ("ß".casefold() is "ss"), and a longer string would be a phrase.
-    grams = list(dict.fromkeys(value[i : i + 3] for i in range(len(value) - 2)))
+    # ("ß".casefold() is "ss"), and a longer string would be a phrase. Trigrams with a
+    # double quote are not indexed (a block's document keeps the pieces between quotes).
+    grams = [value[i : i + 3] for i in range(len(value) - 2)]
+    grams = list(dict.fromkeys(g for g in grams if '"' not in g))
     if not grams:
         return None
     if len(grams) > _MAX_TRIGRAMS:
         step = (len(grams) - 1) / (_MAX_TRIGRAMS - 1)
         grams = [grams[round(i * step)] for i in range(_MAX_TRIGRAMS)]
-    return " AND ".join('"' + g.replace('"', '""') + '"' for g in grams)
+    return " AND ".join(f'"{g}"' for g in grams)
 
 
 def text_candidates(value: str) -> str | None:
@@ -370,7 +372,10 @@ class Query:
         return [
             t.value
             for t in self.terms
-            if t.key is None and not t.negated and not t.scan and len(t.value) >= 3
+            if t.key is None
+            and not t.negated
+            and not t.scan
+            and text_candidates(t.value) is not None
         ]
 
     def scanning(self, values: set[str]) -> Query:
