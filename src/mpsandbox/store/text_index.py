@@ -26,6 +26,7 @@ event is findable at once; the migration indexes an existing store with :func:`c
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Sequence
 
@@ -68,7 +69,8 @@ def document(texts: Iterable[str]) -> str:
     block holding a text has every such trigram of it (readers leave out the others, see
     mpsandbox.query.text_candidates). The same events give the same document, as the
     'delete' command needs."""
-    return "\n".join(dict.fromkeys(piece for text in texts for piece in text.split('"')))
+    pieces = itertools.chain.from_iterable(text.split('"') for text in texts)
+    return "\n".join(dict.fromkeys(pieces))
 
 
 def _insert(conn: sqlite3.Connection, blocks: dict[int, list[str]]) -> None:
