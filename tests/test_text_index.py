@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mpsandbox.query import TEXT_BLOCK, parse_query
+from mpsandbox.query import TEXT_BLOCK, TextBlocks, parse_query
 from mpsandbox.records import EventRecord, RequestRecord
 from mpsandbox.store import (
     EventFilter,
@@ -267,6 +267,7 @@ def test_a_word_most_events_hold_is_scanned_with_the_same_answer(
         common = reader._planned(conn, EventFilter(query=parse_query("number alpha nosuch")))
     assert common.query is not None
     assert [t.value for t in common.query.terms if t.scan] == ["number", "alpha"]
+    assert [t.blocks for t in common.query.terms] == [None, None, TextBlocks(144, ())]
 
 
 def test_the_writer_indexes_a_thousand_events_at_a_time(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ HTTP faces and the TUI can all import it without cycles.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ __all__ = [
     "Query",
     "QuerySyntaxError",
     "Term",
+    "TextBlocks",
     "like_escape",
     "parse_query",
     "schema_clause",
@@ -204,28 +206,49 @@ def text_candidates(value: str) -> str | None:
     return _trigram_match(value)
 
 
-def text_clause(value: str, *, indexed: bool = True) -> tuple[str, list[Any]]:
+def text_clause(
+    value: str, *, indexed: bool = True, blocks: TextBlocks | None = None
+) -> tuple[str, list[Any]]:
     """Free text: ``value`` is a case-insensitive (ASCII, as LIKE) substring of the event
     JSON as received.
 
-    The exact test is the LIKE. With ``indexed`` (a positive term of three characters or
-    more) the index narrows the events first: the blocks whose text has every trigram of
-    the term, plus the events not indexed yet. The trigram tokenizer folds case (Unicode
-    too), so a block holding the text always matches and the LIKE decides. A negated term
-    cannot be narrowed that way (its matches are the events the index does not point to),
-    nor a term shorter than a trigram: those scan.
+    The exact test is the LIKE. With ``indexed`` (a positive term with a trigram) the index
+    narrows the events first: the blocks whose text has every trigram of the term, plus
+    the events not indexed yet. The trigram tokenizer folds case (Unicode too), so a block
+    holding the text always matches and the LIKE decides. A negated term cannot be
+    narrowed that way (its matches are the events the index does not point to), nor a term
+    without a trigram: those scan. ``blocks`` are the candidates a reader already listed
+    (see :class:`TextBlocks`), so the index is not asked twice.
     """
     like = f"{EVENT_TEXT} LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
     match = _trigram_match(value) if indexed else None
     if match is None:
         return like
     offsets = ", ".join(f"({i})" for i in range(TEXT_BLOCK))
+    if blocks is not None:
+        source, params = "json_each(?) t, ", [json.dumps(blocks.blocks)]
+        block, tail, tail_params = "t.value", "?", [blocks.upto]
+        where = ""
+    else:
+        source, params = f"{TEXT_INDEX} t, ", []
+        block, tail, tail_params = "t.rowid", f"(SELECT upto FROM {TEXT_STATE})", []
+        where, params = f" WHERE {TEXT_INDEX} MATCH ?", [match]
     candidates = (
-        f"id IN (SELECT t.rowid * {TEXT_BLOCK} + o.column1"
-        f" FROM {TEXT_INDEX} t, (VALUES {offsets}) o WHERE {TEXT_INDEX} MATCH ?"
-        f" UNION ALL SELECT id FROM events WHERE id >= (SELECT upto FROM {TEXT_STATE}))"
+        f"id IN (SELECT {block} * {TEXT_BLOCK} + o.column1"
+        f" FROM {source}(VALUES {offsets}) o{where}"
+        f" UNION ALL SELECT id FROM events WHERE id >= {tail})"
     )
-    return f"{candidates} AND {like[0]}", [match, *like[1]]
+    return f"{candidates} AND {like[0]}", [*params, *tail_params, *like[1]]
+
+
+@dataclass(frozen=True)
+class TextBlocks:
+    """The index's candidate blocks for a free-text term, read by a reader before its
+    query: ``upto`` was read first, so whatever the writer indexes meanwhile is at or above
+    it and stays covered by the scan of the events from ``upto`` on."""
+
+    upto: int
+    blocks: tuple[int, ...]
 
 
 def like_escape(text: str) -> str:
@@ -275,15 +298,16 @@ class Term:
     seconds: float | None = None
     relative: bool = False
     #: Free text that a reader chose to test by a scan, its index naming too many events
-    #: to be worth it (see :meth:`Query.scanning`).
+    #: to be worth it, or the candidate blocks it read (see :meth:`Query.planned`).
     scan: bool = field(default=False, compare=False)
+    blocks: TextBlocks | None = field(default=None, compare=False)
 
     def sql(self, now: float | None = None) -> tuple[str, list[Any]]:
         """This term as a WHERE expression and its parameters, for the caller to negate
         when it is negated (free text is then tested without its index)."""
         key, value = self.key, self.value
         if key is None:
-            return text_clause(value, indexed=not (self.negated or self.scan))
+            return text_clause(value, indexed=not (self.negated or self.scan), blocks=self.blocks)
         if key in _EQUALITY_COLUMNS:
             return f"{_EQUALITY_COLUMNS[key]} = ?", [value]
         if key == "is":
@@ -375,15 +399,19 @@ class Query:
             if t.key is None
             and not t.negated
             and not t.scan
+            and t.blocks is None
             and text_candidates(t.value) is not None
         ]
 
-    def scanning(self, values: set[str]) -> Query:
-        """This query with the free text ``values`` tested by a scan instead of through
-        the index: a word most events hold (``click``) is found at once walking the newest
-        events, while its candidates from the index would be every event."""
+    def planned(self, plan: dict[str, TextBlocks | None]) -> Query:
+        """This query with each free-text value of ``plan`` tested through the candidate
+        blocks given, or, for None, by a scan: a word most events hold (``click``) is found
+        at once walking the newest events, while its candidates would be every event."""
         terms = tuple(
-            replace(t, scan=True) if t.key is None and t.value in values else t for t in self.terms
+            replace(t, scan=plan[t.value] is None, blocks=plan[t.value])
+            if t.key is None and not t.negated and t.value in plan
+            else t
+            for t in self.terms
         )
         return replace(self, terms=terms)
 

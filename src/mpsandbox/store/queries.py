@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..query import TEXT_INDEX, Query, text_candidates, text_clause
+from ..query import TEXT_INDEX, TEXT_STATE, Query, TextBlocks, text_candidates, text_clause
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
 from ..records import VERDICTS, apply_fills
@@ -270,25 +270,28 @@ class StoreReader:
     # -- events ----------------------------------------------------------------------------
 
     def _planned(self, conn: sqlite3.Connection, flt: EventFilter | None) -> EventFilter:
-        """``flt`` with each free-text term the index narrows too little (more than
-        TEXT_SCAN_BLOCKS candidate blocks) marked to be tested by a scan: the candidates of
-        a word most events hold cost more to list than walking the newest events does."""
+        """``flt`` with the candidate blocks of each free-text term read from the index
+        once (the query then tests those events alone), or, past TEXT_SCAN_BLOCKS blocks,
+        the term marked to be tested by a scan: the candidates of a word most events hold
+        cost more to list than walking the newest events does."""
         flt = flt or EventFilter()
         if flt.query is None:
             return flt
-        common = set()
-        for value in flt.query.indexed_text():
-            match = text_candidates(value)
-            n = conn.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ?"
-                " LIMIT ?)",
-                (match, TEXT_SCAN_BLOCKS),
-            ).fetchone()[0]
-            if n >= TEXT_SCAN_BLOCKS:
-                common.add(value)
-        if not common:
+        values = flt.query.indexed_text()
+        if not values:
             return flt
-        return replace(flt, query=flt.query.scanning(common))
+        upto = conn.execute(f"SELECT upto FROM {TEXT_STATE}").fetchone()[0]
+        plan: dict[str, TextBlocks | None] = {}
+        for value in values:
+            blocks = tuple(
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ? LIMIT ?",
+                    (text_candidates(value), TEXT_SCAN_BLOCKS),
+                )
+            )
+            plan[value] = None if len(blocks) >= TEXT_SCAN_BLOCKS else TextBlocks(upto, blocks)
+        return replace(flt, query=flt.query.planned(plan))
 
     def list_events(
         self,
