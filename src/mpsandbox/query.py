@@ -225,12 +225,13 @@ def text_clause(
     if match is None:
         return like
     offsets = ", ".join(f"({i})" for i in range(TEXT_BLOCK))
+    # CROSS JOIN: the blocks outside, so the index is asked once, not once per offset.
     if blocks is not None:
-        source, params = "json_each(?) t, ", [json.dumps(blocks.blocks)]
+        source, params = "json_each(?) t CROSS JOIN ", [json.dumps(blocks.blocks)]
         block, tail, tail_params = "t.value", "?", [blocks.upto]
         where = ""
     else:
-        source, params = f"{TEXT_INDEX} t, ", []
+        source, params = f"{TEXT_INDEX} t CROSS JOIN ", []
         block, tail, tail_params = "t.rowid", f"(SELECT upto FROM {TEXT_STATE})", []
         where, params = f" WHERE {TEXT_INDEX} MATCH ?", [match]
     candidates = (
