@@ -168,6 +168,16 @@ def build(db: Path, total: int, seed: int) -> float:
         )
         conn.commit()
         copy += 1
+    # The copies bypass the writer: give the indexes it keeps what it would have.
+    from mpsandbox.store import metric_index, text_index
+
+    conn.execute(
+        "INSERT INTO event_experiments (event_id) SELECT id FROM events WHERE id > ?"
+        " AND instr(event, ?)",
+        (max_seed, metric_index.EXPERIMENT_MARK),
+    )
+    text_index.catch_up(conn)
+    conn.commit()
     conn.close()
     print(f"copied up to {total:,} events in {time.perf_counter() - copied:.1f} s")
     return judged

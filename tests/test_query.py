@@ -138,8 +138,10 @@ def test_same_key_ors_other_keys_and() -> None:
     # Non-equality keys OR their clauses too.
     where, _ = parse_query("schema:a/b schema:c/*").where()
     assert where == "((schema_title = ?) OR (schema_title >= ? AND schema_title < ?))"
-    # Free text: every word must appear.
-    assert parse_query("foo bar").where()[0].count(" AND ") == 1
+    # Free text: every word must appear (a clause each, ANDed; each tests its text).
+    clauses = parse_query("foo bar").clauses()
+    assert len(clauses) == 2
+    assert [params[-1] for _, params in clauses] == ["%foo%", "%bar%"]
 
 
 def test_describe() -> None:

@@ -31,9 +31,10 @@ HTTP faces and the TUI can all import it without cycles.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,9 +48,12 @@ __all__ = [
     "Query",
     "QuerySyntaxError",
     "Term",
+    "TextBlocks",
     "like_escape",
     "parse_query",
     "schema_clause",
+    "text_candidates",
+    "text_clause",
 ]
 
 #: (syntax, meaning) pairs, in the order help screens show them. The TUI help screen and
@@ -166,6 +170,88 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_NAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 
 
+#: The SQL expression that reads an event's JSON as received: every query over the text
+#: goes through it (so a store that packs the text changes this one place).
+EVENT_TEXT = "event"
+#: The free-text index (see :mod:`mpsandbox.store.text_index`): an FTS5 trigram table whose
+#: document ``b`` is the text of the events with ids ``b * TEXT_BLOCK`` to
+#: ``b * TEXT_BLOCK + TEXT_BLOCK - 1``; events from ``upto`` in ``TEXT_STATE`` on are not
+#: indexed yet.
+TEXT_INDEX = "event_text"
+TEXT_STATE = "event_text_state"
+TEXT_BLOCK = 16
+#: Trigrams a free-text term is narrowed by at most (spread over the term): more narrow
+#: little further and cost a doclist read each.
+_MAX_TRIGRAMS = 24
+
+
+def _trigram_match(value: str) -> str | None:
+    """The FTS5 query that every block holding ``value`` (ignoring case) matches, or None
+    when the term is too short to have a trigram."""
+    # Not folded here: the tokenizer folds case one character for one, Python may not
+    # ("ß".casefold() is "ss"), and a longer string would be a phrase. Trigrams with a
+    # double quote are not indexed (a block's document keeps the pieces between quotes).
+    grams = [value[i : i + 3] for i in range(len(value) - 2)]
+    grams = list(dict.fromkeys(g for g in grams if '"' not in g))
+    if not grams:
+        return None
+    if len(grams) > _MAX_TRIGRAMS:
+        step = (len(grams) - 1) / (_MAX_TRIGRAMS - 1)
+        grams = [grams[round(i * step)] for i in range(_MAX_TRIGRAMS)]
+    return " AND ".join(f'"{g}"' for g in grams)
+
+
+def text_candidates(value: str) -> str | None:
+    """The index query (FTS5 MATCH) whose blocks hold every event containing ``value``."""
+    return _trigram_match(value)
+
+
+def text_clause(
+    value: str, *, indexed: bool = True, blocks: TextBlocks | None = None
+) -> tuple[str, list[Any]]:
+    """Free text: ``value`` is a case-insensitive (ASCII, as LIKE) substring of the event
+    JSON as received.
+
+    The exact test is the LIKE. With ``indexed`` (a positive term with a trigram) the index
+    narrows the events first: the blocks whose text has every trigram of the term, plus
+    the events not indexed yet. The trigram tokenizer folds case (Unicode too), so a block
+    holding the text always matches and the LIKE decides. A negated term cannot be
+    narrowed that way (its matches are the events the index does not point to), nor a term
+    without a trigram: those scan. ``blocks`` are the candidates a reader already listed
+    (see :class:`TextBlocks`), so the index is not asked twice.
+    """
+    like = f"{EVENT_TEXT} LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
+    match = _trigram_match(value) if indexed else None
+    if match is None:
+        return like
+    offsets = ", ".join(f"({i})" for i in range(TEXT_BLOCK))
+    # CROSS JOIN: the blocks outside, so the index is asked once, not once per offset.
+    if blocks is not None:
+        source, params = "json_each(?) t CROSS JOIN ", [json.dumps(blocks.blocks)]
+        block, tail, tail_params = "t.value", "?", [blocks.upto]
+        where = ""
+    else:
+        source, params = f"{TEXT_INDEX} t CROSS JOIN ", []
+        block, tail, tail_params = "t.rowid", f"(SELECT upto FROM {TEXT_STATE})", []
+        where, params = f" WHERE {TEXT_INDEX} MATCH ?", [match]
+    candidates = (
+        f"id IN (SELECT {block} * {TEXT_BLOCK} + o.column1"
+        f" FROM {source}(VALUES {offsets}) o{where}"
+        f" UNION ALL SELECT id FROM events WHERE id >= {tail})"
+    )
+    return f"{candidates} AND {like[0]}", [*params, *tail_params, *like[1]]
+
+
+@dataclass(frozen=True)
+class TextBlocks:
+    """The index's candidate blocks for a free-text term, read by a reader before its
+    query: ``upto`` was read first, so whatever the writer indexes meanwhile is at or above
+    it and stays covered by the scan of the events from ``upto`` on."""
+
+    upto: int
+    blocks: tuple[int, ...]
+
+
 def like_escape(text: str) -> str:
     """Escape LIKE wildcards so user text matches literally (used with ESCAPE '\\')."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -212,12 +298,17 @@ class Term:
     #: since/until: epoch seconds for an absolute time, or seconds back from now.
     seconds: float | None = None
     relative: bool = False
+    #: Free text that a reader chose to test by a scan, its index naming too many events
+    #: to be worth it, or the candidate blocks it read (see :meth:`Query.planned`).
+    scan: bool = field(default=False, compare=False)
+    blocks: TextBlocks | None = field(default=None, compare=False)
 
     def sql(self, now: float | None = None) -> tuple[str, list[Any]]:
-        """This term (ignoring negation) as a WHERE expression and its parameters."""
+        """This term as a WHERE expression and its parameters, for the caller to negate
+        when it is negated (free text is then tested without its index)."""
         key, value = self.key, self.value
         if key is None:
-            return "event LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
+            return text_clause(value, indexed=not (self.negated or self.scan), blocks=self.blocks)
         if key in _EQUALITY_COLUMNS:
             return f"{_EQUALITY_COLUMNS[key]} = ?", [value]
         if key == "is":
@@ -300,6 +391,30 @@ class Query:
 
     def is_empty(self) -> bool:
         return not self.terms
+
+    def indexed_text(self) -> list[str]:
+        """The free-text values the index would narrow (positive, a trigram or longer)."""
+        return [
+            t.value
+            for t in self.terms
+            if t.key is None
+            and not t.negated
+            and not t.scan
+            and t.blocks is None
+            and text_candidates(t.value) is not None
+        ]
+
+    def planned(self, plan: dict[str, TextBlocks | None]) -> Query:
+        """This query with each free-text value of ``plan`` tested through the candidate
+        blocks given, or, for None, by a scan: a word most events hold (``click``) is found
+        at once walking the newest events, while its candidates would be every event."""
+        terms = tuple(
+            replace(t, scan=plan[t.value] is None, blocks=plan[t.value])
+            if t.key is None and not t.negated and t.value in plan
+            else t
+            for t in self.terms
+        )
+        return replace(self, terms=terms)
 
     def clauses(self, now: float | None = None) -> list[tuple[str, list[Any]]]:
         """One ``(sql, params)`` per positive key (its repeats ORed), one per negated term

@@ -50,9 +50,13 @@ __all__ = [
     "unit_sql",
 ]
 
+# The app's session, read from the JSON only for events without a session_id, through a
+# subquery of its own: a reference to `event` in the statement itself would make SQLite
+# read every event's row, where the action index (events_action: action, id, verdict,
+# stream, session_id, pageview_id) answers the common metrics alone.
 _SESSION = (
-    "coalesce(session_id, CASE WHEN instr(event, '\"app_session_id\"') "
-    "THEN json_extract(event, '$.app_session_id') END)"
+    "coalesce(session_id, (SELECT CASE WHEN instr(x.event, '\"app_session_id\"') "
+    "THEN json_extract(x.event, '$.app_session_id') END FROM events x WHERE x.id = events.id))"
 )
 _UNIT_SQL: dict[str, str] = {
     "event": "id",
@@ -70,6 +74,9 @@ _UNIT_SQL: dict[str, str] = {
         "THEN json_extract(event, '$.funnel_entry_token') END"
     ),
 }
+
+
+_EXPERIMENT_EVENTS = "id IN (SELECT event_id FROM event_experiments)"
 
 
 def unit_sql(unit: str) -> str:
@@ -174,25 +181,33 @@ def _where(
     elif metric.valid_only:
         # A legacy beacon is accepted as production accepts it: unvalidated.
         clauses.append("+verdict IN ('valid', 'legacy')")
-    for query in (metric.where, window):
-        if query is not None and not query.is_empty():
-            sql, p = query.where(now)
-            clauses.append(f"({sql})")
-            params.extend(p)
+    if metric.where is not None and not metric.where.is_empty():
+        # Not an index to walk: a metric's `where` (its stream, mostly) tends to hold most
+        # events, and without statistics SQLite would walk it rather than the sides'.
+        sql, p = metric.where.where(now)
+        clauses.append(f"coalesce(({sql}), 0)")
+        params.extend(p)
+    if window is not None and not window.is_empty():
+        sql, p = window.where(now)
+        clauses.append(f"({sql})")
+        params.extend(p)
     sides = []
     for query in _sides(metric):
         sql, p = query.where(now)
         sides.append(f"({sql})")
         params.extend(p)
     clauses.append("(" + " OR ".join(sides) + ")")
+    # event_experiments lists the events whose JSON mentions "experiment" (the instr
+    # below): only those are opened.
     if metric.experiment == "*":
         clauses.append(
-            "(instr(event, '\"experiment\"') AND "
+            f"({_EXPERIMENT_EVENTS} AND instr(event, '\"experiment\"') AND "
             "json_type(event, '$.experiment.enrolled') = 'text')"
         )
     elif metric.experiment:
         clauses.append(
-            "(instr(event, '\"experiment\"') AND json_extract(event, '$.experiment.enrolled') = ?)"
+            f"({_EXPERIMENT_EVENTS} AND instr(event, '\"experiment\"')"
+            " AND json_extract(event, '$.experiment.enrolled') = ?)"
         )
         params.append(metric.experiment)
     return " AND ".join(clauses), params

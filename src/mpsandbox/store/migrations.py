@@ -515,3 +515,17 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
             for row in batch
         }
         _summarise_sessions(conn, batch, problems)
+
+
+@migration("0011_event_text_index")
+def _event_text_index(conn: sqlite3.Connection) -> None:
+    # Free text searched through an FTS5 trigram index of blocks of events instead of a
+    # scan of every event's JSON (store/text_index.py says why blocks); the events already
+    # stored are indexed now, a chunk at a time. And what the metrics read without opening
+    # the events (store/metric_index.py): the action index covering their columns, the
+    # events that mention an experiment.
+    from . import metric_index, text_index
+
+    text_index.create(conn)
+    text_index.catch_up(conn)
+    metric_index.create(conn)

@@ -17,16 +17,21 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..query import Query
+from ..query import TEXT_INDEX, TEXT_STATE, Query, TextBlocks, text_candidates, text_clause
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
 from ..records import VERDICTS, apply_fills
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .writer import loads
+
+#: Candidate blocks (of 16 events) beyond which a free-text term is tested by a scan of
+#: the newest events instead of through its index (see StoreReader._planned): listing 4,096
+#: blocks' ids costs ~30 ms, and a term in that many blocks is met at once walking by id.
+TEXT_SCAN_BLOCKS = 4096
 
 #: Largest page list_events / list_requests return, whatever the caller asks.
 MAX_LIMIT = 10_000
@@ -145,7 +150,7 @@ class EventFilter:
         if self.until is not None:
             yield "received_at < ?", [float(self.until)]
         if self.text:
-            yield "event LIKE ? ESCAPE '\\'", [f"%{like_escape(self.text)}%"]
+            yield text_clause(self.text)
         if self.error_group is not None:
             yield (
                 "id IN (SELECT event_id FROM error_links WHERE group_id = ?)",
@@ -264,6 +269,30 @@ class StoreReader:
 
     # -- events ----------------------------------------------------------------------------
 
+    def _planned(self, conn: sqlite3.Connection, flt: EventFilter | None) -> EventFilter:
+        """``flt`` with the candidate blocks of each free-text term read from the index
+        once (the query then tests those events alone), or, past TEXT_SCAN_BLOCKS blocks,
+        the term marked to be tested by a scan: the candidates of a word most events hold
+        cost more to list than walking the newest events does."""
+        flt = flt or EventFilter()
+        if flt.query is None:
+            return flt
+        values = flt.query.indexed_text()
+        if not values:
+            return flt
+        upto = conn.execute(f"SELECT upto FROM {TEXT_STATE}").fetchone()[0]
+        plan: dict[str, TextBlocks | None] = {}
+        for value in values:
+            blocks = tuple(
+                r[0]
+                for r in conn.execute(
+                    f"SELECT rowid FROM {TEXT_INDEX} WHERE {TEXT_INDEX} MATCH ? LIMIT ?",
+                    (text_candidates(value), TEXT_SCAN_BLOCKS),
+                )
+            )
+            plan[value] = None if len(blocks) >= TEXT_SCAN_BLOCKS else TextBlocks(upto, blocks)
+        return replace(flt, query=flt.query.planned(plan))
+
     def list_events(
         self,
         filter: EventFilter | None = None,
@@ -285,40 +314,41 @@ class StoreReader:
         the filter has one), so prefer ``before_id`` for paging; combined with a cursor,
         it counts from the cursor.
         """
-        where, params = (filter or EventFilter()).where()
-        if before_id is not None:
-            where += " AND id < ?"
-            params.append(int(before_id))
-        if after_id is not None:
-            where += " AND id > ?"
-            params.append(int(after_id))
-        order = "DESC" if newest_first else "ASC"
-        params.append(max(0, min(int(limit), MAX_LIMIT)))
-        params.append(max(0, int(offset)))
-        sql = (
-            f"SELECT {_SUMMARY_SQL} FROM events WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?"
-        )
         with self._read() as conn:
+            where, params = self._planned(conn, filter).where()
+            if before_id is not None:
+                where += " AND id < ?"
+                params.append(int(before_id))
+            if after_id is not None:
+                where += " AND id > ?"
+                params.append(int(after_id))
+            order = "DESC" if newest_first else "ASC"
+            params.append(max(0, min(int(limit), MAX_LIMIT)))
+            params.append(max(0, int(offset)))
+            sql = (
+                f"SELECT {_SUMMARY_SQL} FROM events WHERE {where}"
+                f" ORDER BY id {order} LIMIT ? OFFSET ?"
+            )
             return [dict(r) for r in conn.execute(sql, params)]
 
     def count_events(self, filter: EventFilter | None = None, cap: int | None = None) -> int:
         """How many events match; with ``cap``, stop counting there (a table can show
         "10,000+" without counting a million rows)."""
-        where, params = (filter or EventFilter()).where()
-        if cap is None:
-            sql = f"SELECT count(*) FROM events WHERE {where}"
-        else:
-            sql = f"SELECT count(*) FROM (SELECT 1 FROM events WHERE {where} LIMIT ?)"
-            params.append(max(0, int(cap)))
         with self._read() as conn:
+            where, params = self._planned(conn, filter).where()
+            if cap is None:
+                sql = f"SELECT count(*) FROM events WHERE {where}"
+            else:
+                sql = f"SELECT count(*) FROM (SELECT 1 FROM events WHERE {where} LIMIT ?)"
+                params.append(max(0, int(cap)))
             return conn.execute(sql, params).fetchone()[0]
 
     def newest_event_id(self, filter: EventFilter | None = None) -> int | None:
         """Id of the newest matching event, None when none matches (one index step for the
         indexed filters): a face polls it to learn that its view has new rows."""
-        where, params = (filter or EventFilter()).where()
-        sql = f"SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 1"
         with self._read() as conn:
+            where, params = self._planned(conn, filter).where()
+            sql = f"SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 1"
             row = conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 

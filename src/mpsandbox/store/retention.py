@@ -22,6 +22,8 @@ import sqlite3
 import time
 from typing import Any
 
+from . import text_index
+
 _NO_EVENTS_LEFT = "NOT EXISTS (SELECT 1 FROM events e WHERE e.request_id = requests.id)"
 
 
@@ -69,23 +71,33 @@ def apply_retention(
     conn.execute("BEGIN IMMEDIATE")
     try:
         if cutoff is not None:
-            cur = conn.execute(
-                "DELETE FROM events WHERE id IN ("
-                " SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?)",
-                (cutoff, limit),
-            )
-            deleted_events += cur.rowcount
-            more = more or (limit > 0 and cur.rowcount >= limit)
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM events WHERE received_at < ? ORDER BY received_at LIMIT ?",
+                    (cutoff, limit),
+                )
+            ]
+            blocks = text_index.forget(conn, ids)
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                conn.execute(f"DELETE FROM events WHERE id IN ({marks})", part)
+            text_index.remember(conn, blocks)
+            deleted_events += len(ids)
+            more = more or (limit > 0 and len(ids) >= limit)
         if max_events is not None:
             cut = _count_cut(conn, max_events)
             if cut is not None:
+                lo = _one(conn, "SELECT min(id) FROM events")
                 if limit > 0:
-                    lo = _one(conn, "SELECT min(id) FROM events")
                     upto = min(cut, lo + limit - 1)
                     more = more or upto < cut
                 else:
                     upto = cut
+                blocks = text_index.forget_range(conn, lo, upto)
                 deleted_events += conn.execute("DELETE FROM events WHERE id <= ?", (upto,)).rowcount
+                text_index.remember(conn, blocks)
 
         # Requests whose events have all gone, older than the oldest event still kept.
         bound = _one(conn, "SELECT request_id FROM events ORDER BY id LIMIT 1")

@@ -35,6 +35,7 @@ import orjson
 from .. import fieldmap
 from ..jsonio import escape_lone_surrogates as storable
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
+from . import metric_index, text_index
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
 from .retention import apply_retention
@@ -72,6 +73,7 @@ _EVENT_COLUMNS = (
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
 _FINDINGS, _PLATFORM, _RETRACTS = 20, 21, 22
+_EVENT = 14
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
 #: handful of statement texts covers every batch (and stays in the statement cache).
 _CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
@@ -493,13 +495,23 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
                 )
 
 
+def _index_text(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Feed the indexes read from the text as received the events just inserted (ids
+    assigned): free text (text_index) and the metrics' experiment events (metric_index)."""
+    texts = [(row[0], row[_EVENT]) for row in rows]
+    text_index.feed(conn, texts)
+    metric_index.feed(conn, texts)
+
+
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
+        text_index.clear(conn)
         # Links first, while they are one truncation, rather than one cascade per event.
         conn.execute("DELETE FROM error_links")
         conn.execute("DELETE FROM error_groups")
         conn.execute("DELETE FROM event_findings")
+        conn.execute("DELETE FROM event_experiments")
         conn.execute("DELETE FROM flips")
         conn.execute("DELETE FROM revalidations")
         for table in ("sessions", "session_pageviews", "session_streams"):
@@ -1099,6 +1111,7 @@ class StoreWriter:
                 results.append((req_id, ids))
             insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
             insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
+            _index_text(conn, event_rows)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:

@@ -1,0 +1,295 @@
+"""Free text through its index (store/text_index.py): the same events as a substring test of
+every event's JSON, in every state the index can be in (blocks indexed, the tail not yet,
+after retention and reset, built by the migration for an older store), and the index used
+rather than a scan."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from mpsandbox.query import TEXT_BLOCK, TextBlocks, parse_query
+from mpsandbox.records import EventRecord, RequestRecord
+from mpsandbox.store import (
+    EventFilter,
+    StoreReader,
+    StoreWriter,
+    apply_retention,
+    connect,
+    text_index,
+)
+
+WORDS = ["alpha", "Bravo", "CHARLIE", "delta", "écho", "Ünïcödé Straße", 'say "hi"', "100%_off"]
+
+
+def _event(i: int, at: float) -> EventRecord:
+    word = WORDS[i % len(WORDS)]
+    received = {
+        "$schema": "/test/event/1.0.0",
+        "meta": {"stream": "test.stream", "id": f"meta-{i:05d}"},
+        "note": f"{word} number {i:05d}",
+        "token": f"tok{i * 7919 % 100003:06d}x",
+    }
+    return EventRecord(
+        index=0,
+        received=received,
+        verdict="valid",
+        received_at=at,
+        stream="test.stream",
+        schema_title="test/event",
+        schema_version="1.0.0",
+    )
+
+
+def _write(writer: StoreWriter, n: int, start: int = 0, at: float | None = None) -> None:
+    """``n`` events in requests of 1 to 5 events, so commits end mid-block."""
+    i = start
+    while i < start + n:
+        k = min(1 + i % 5, start + n - i)
+        when = time.time() if at is None else at
+        request = RequestRecord(
+            received_at=when, method="POST", path="/v1/events", query="", headers=[], body=b"[]"
+        )
+        writer.submit(request, [_event(j, when) for j in range(i, i + k)]).result(30)
+        i += k
+
+
+@pytest.fixture
+def every_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer indexes each block as it completes (by default it waits for 1,024
+    events), so that a few events show every state of the index."""
+    monkeypatch.setattr(text_index, "FEED_EVERY", TEXT_BLOCK)
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+
+
+def _expected(db: Path, term: str, negated: bool = False) -> set[int]:
+    """What SQLite's LIKE answers: ASCII letters without case, the rest exactly."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT id, event FROM events").fetchall()
+    finally:
+        conn.close()
+    needle = _ascii_lower(term)
+    return {i for i, text in rows if (needle in _ascii_lower(text)) != negated}
+
+
+def _found(db: Path, query: str) -> set[int]:
+    with StoreReader(db) as reader:
+        flt = EventFilter(query=parse_query(query))
+        rows = reader.list_events(flt, limit=10_000)
+        assert reader.count_events(flt) == len(rows)
+    return {r["id"] for r in rows}
+
+
+#: (query, the term, negated)
+CASES = [
+    ("alpha", "alpha", False),
+    ("ALPHA", "ALPHA", False),
+    ("bravo", "bravo", False),
+    ("charlie", "charlie", False),
+    ("nosuchthing", "nosuchthing", False),
+    ("number 00042", "number", False),
+    ('"number 00042"', "number 00042", False),
+    ('"say \\"hi\\""', 'say "hi"', False),  # the JSON text escapes the quotes: no match
+    ('\\"hi\\"', '\\"hi\\"', False),  # ... and this is how they look in it
+    ("100%_off", "100%_off", False),
+    ("%_", "%_", False),
+    ("écho", "écho", False),
+    ("ÉCHO", "ÉCHO", False),  # LIKE folds ASCII only: no match
+    ("ünïcödé", "ünïcödé", False),
+    ("Ünïcödé", "Ünïcödé", False),
+    ("STRASSE", "STRASSE", False),
+    ("straße", "straße", False),
+    ("zq", "zq", False),  # shorter than a trigram: scanned
+    ("o", "o", False),
+    ("-alpha", "alpha", True),
+    ("-zq", "zq", True),
+]
+
+
+def _check_all(db: Path) -> None:
+    for query, term, negated in CASES:
+        expected = _expected(db, term, negated)
+        if query == "number 00042":
+            expected &= _expected(db, "00042")
+        assert _found(db, query) == expected, query
+
+
+def _token(db: Path, event_id: int) -> str:
+    with StoreReader(db) as reader:
+        event = reader.get_event(event_id)
+    assert event is not None
+    return event["event"]["token"]
+
+
+def _blocks(db: Path, term: str) -> set[int]:
+    """The blocks the index itself names for a term (its trigrams, ANDed)."""
+    grams = " AND ".join(f'"{term[i : i + 3]}"' for i in range(len(term) - 2))
+    conn = connect(db, readonly=True)
+    try:
+        rows = conn.execute("SELECT rowid FROM event_text WHERE event_text MATCH ?", (grams,))
+        return {r[0] for r in rows}
+    finally:
+        conn.close()
+
+
+def test_free_text_matches_a_substring_test_through_the_index(
+    tmp_path: Path, every_block: None
+) -> None:
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 150)
+    _check_all(db)
+    # Indexed blocks and an unindexed tail: both are found.
+    tail_id, head_id = 150, 3
+    assert 150 % TEXT_BLOCK != 0
+    assert _found(db, _token(db, tail_id)) == {tail_id}
+    assert _found(db, _token(db, head_id)) == {head_id}
+    assert _blocks(db, _token(db, head_id)) == {head_id // TEXT_BLOCK}
+    assert _blocks(db, _token(db, tail_id)) == set()
+
+
+def test_free_text_reads_the_index_not_every_event(tmp_path: Path, every_block: None) -> None:
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 40)
+    conn = connect(db, readonly=True)
+    try:
+        where, params = parse_query("nosuchthing").where()
+        plan = " | ".join(
+            r[-1]
+            for r in conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM events WHERE {where} ORDER BY id DESC LIMIT 50",
+                params,
+            )
+        )
+    finally:
+        conn.close()
+    # The candidates (a list from the index) drive rowid lookups: no scan of the events.
+    assert "VIRTUAL TABLE INDEX 0:M" in plan, plan
+    assert plan.startswith("SEARCH events USING INTEGER PRIMARY KEY (rowid=?) | LIST SUBQUERY")
+
+
+def test_retention_and_reset_keep_the_index_in_step(tmp_path: Path, every_block: None) -> None:
+    db = tmp_path / "s.db"
+    old = time.time() - 3600
+    with StoreWriter(db) as writer:
+        _write(writer, 37, at=old)  # ids 1..37: blocks 0, 1 and part of 2
+        _write(writer, 60, start=37)
+    gone, kept = _token(db, 20), _token(db, 30)
+    # By count: events 1..25 go; block 1 (16..31) keeps 26..31.
+    conn = connect(db)
+    try:
+        apply_retention(conn, max_events=97 - 25)
+    finally:
+        conn.close()
+    assert _blocks(db, gone) == set()
+    assert _blocks(db, kept) == {30 // TEXT_BLOCK}
+    assert _found(db, gone) == set()
+    assert _found(db, kept) == {30}
+    _check_all(db)
+    # By age, in chunks: the rest of the old events.
+    conn = connect(db)
+    try:
+        while apply_retention(conn, max_age_s=1800, chunk=4)["more"]:
+            pass
+    finally:
+        conn.close()
+    assert _found(db, kept) == set()
+    assert _blocks(db, kept) == set()
+    survivor = _token(db, 40)
+    assert _blocks(db, survivor) == {40 // TEXT_BLOCK}
+    _check_all(db)
+    # Reset empties it; events written afterwards are indexed from their own blocks.
+    with StoreWriter(db) as writer:
+        writer.reset().result(30)
+        assert _blocks(db, survivor) == set()
+        _write(writer, 45, start=500)
+    _check_all(db)
+    assert _found(db, survivor) == set()
+
+
+def test_the_migration_indexes_an_older_store(tmp_path: Path, every_block: None) -> None:
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 75)
+    # The store as the release before the index left it.
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        "DROP TABLE event_text; DROP TABLE event_text_state; DROP TABLE event_experiments;"
+        " DELETE FROM _migrations WHERE name = '0011_event_text_index';"
+    )
+    conn.close()
+    conn = connect(db)  # migrates
+    try:
+        upto = conn.execute("SELECT upto FROM event_text_state").fetchone()[0]
+    finally:
+        conn.close()
+    assert upto == 75 // TEXT_BLOCK * TEXT_BLOCK
+    assert _blocks(db, _token(db, 3)) == {0}
+    _check_all(db)
+    with StoreWriter(db) as writer:  # and goes on from there
+        _write(writer, 30, start=75)
+    assert _blocks(db, _token(db, 90)) == {90 // TEXT_BLOCK}
+    _check_all(db)
+
+
+@pytest.mark.parametrize("query", ["alpha", "ünïcödé", "zq"])
+def test_text_filter_field_is_the_same_test(tmp_path: Path, query: str) -> None:
+    """EventFilter(text=...) (the errors screen's label filter) says what q= says."""
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 40)
+    with StoreReader(db) as reader:
+        rows = reader.list_events(EventFilter(text=query), limit=1000)
+    assert {r["id"] for r in rows} == _expected(db, query)
+
+
+def test_a_word_most_events_hold_is_scanned_with_the_same_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_block: None
+) -> None:
+    """Past TEXT_SCAN_BLOCKS candidate blocks the reader tests the text by a scan (the
+    newest events hold it at once); the answers do not change."""
+    from mpsandbox.store import queries
+
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 150)
+    monkeypatch.setattr(queries, "TEXT_SCAN_BLOCKS", 3)
+    _check_all(db)
+    with StoreReader(db) as reader, reader.snapshot() as conn:
+        common = reader._planned(conn, EventFilter(query=parse_query("number alpha nosuch")))
+    assert common.query is not None
+    assert [t.value for t in common.query.terms if t.scan] == ["number", "alpha"]
+    assert [t.blocks for t in common.query.terms] == [None, None, TextBlocks(144, ())]
+
+
+def test_the_writer_indexes_a_thousand_events_at_a_time(tmp_path: Path) -> None:
+    """Until 1,024 events wait, none is indexed and every one is found by the scan of the
+    waiting events; then the complete blocks are indexed in one go."""
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 1000)
+        assert _blocks(db, _token(db, 3)) == set()
+        _check_all(db)
+        _write(writer, 40, start=1000)
+    assert _blocks(db, _token(db, 3)) == {0}
+    assert _blocks(db, _token(db, 1030)) == set()  # in the block still filling
+    assert _found(db, _token(db, 1030)) == {1030}
+    _check_all(db)
+
+
+def test_a_block_document_keeps_every_trigram_without_a_quote() -> None:
+    texts = ['{"a":"say \\"hi\\" now","b":1}', '{"a":"other","b":1}']
+    doc = text_index.document(texts)
+    assert doc.count('"') == 0 and doc.count(":1}") == 1  # shared pieces once
+    for text in texts:
+        for i in range(len(text) - 2):
+            gram = text[i : i + 3]
+            assert '"' in gram or gram in doc, gram
