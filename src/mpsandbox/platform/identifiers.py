@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,6 +33,8 @@ DT_APP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 MAX_FUTURE_SKEW_S = 5 * 60
 #: A dt more than this many seconds behind the receive time is flagged.
 MAX_PAST_SKEW_S = 24 * 60 * 60
+#: Apps start a new session after 30 minutes in the background (PLATFORM.md §6).
+APP_SESSION_TIMEOUT_S = 30 * 60
 
 #: What each format check expects, for messages and facts.
 ID_EXPECTATIONS: dict[str, str] = {
@@ -64,20 +67,46 @@ def platform_kind(event: dict[str, Any]) -> PlatformKind:
     return "unknown"
 
 
+#: Bounded memos of the pure functions below, keyed by the string judged: session and
+#: pageview ids repeat for many events, and a dt is parsed by the time rules, the funnel
+#: and the session checks alike. Cleared whole when full (cheaper than an LRU).
+_MEMO_SIZE = 8192
+_ID_FORMS: dict[str, str | None] = {}
+_DT_MILLIS: dict[str, bool] = {}
+_DT_APP: dict[str, bool] = {}
+_DT_EPOCH: dict[str, float | None] = {}
+_LOWER_HEX = "0123456789abcdef"
+_ANY_HEX = "0123456789abcdefABCDEF"
+
+
+def _remember(memo: dict, key: str, value: Any) -> Any:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def id_form(value: Any) -> str | None:
     """Which known id form a value has: ``hex20-lower``, ``hex20``, ``uuid-upper``,
     ``uuid`` or None."""
     if not isinstance(value, str):
         return None
-    if WEB_ID_RE.fullmatch(value):
-        return "hex20-lower"
-    if HEX20_RE.fullmatch(value):
-        return "hex20"
-    if UPPER_UUID_RE.fullmatch(value):
-        return "uuid-upper"
-    if UUID_RE.fullmatch(value):
-        return "uuid"
-    return None
+    try:
+        return _ID_FORMS[value]
+    except KeyError:
+        pass
+    form: str | None = None
+    if len(value) == 20:
+        # strip() removes every character of the set: nothing left means all were in it.
+        if not value.strip(_LOWER_HEX):
+            form = "hex20-lower"
+        elif not value.strip(_ANY_HEX):
+            form = "hex20"
+    elif UPPER_UUID_RE.fullmatch(value):
+        form = "uuid-upper"
+    elif UUID_RE.fullmatch(value):
+        form = "uuid"
+    return _remember(_ID_FORMS, value, form)
 
 
 def session_id_ok(value: Any, kind: PlatformKind) -> bool:
@@ -91,15 +120,21 @@ def session_id_ok(value: Any, kind: PlatformKind) -> bool:
 
 
 def app_install_id_ok(value: Any) -> bool:
-    return isinstance(value, str) and UUID_RE.fullmatch(value) is not None
+    return isinstance(value, str) and id_form(value) in ("uuid-upper", "uuid")
 
 
 def dt_format_ok(value: Any, kind: PlatformKind) -> bool:
     if not isinstance(value, str):
         return False
     if kind == "web":
-        return DT_MILLIS_RE.fullmatch(value) is not None
-    return DT_APP_RE.fullmatch(value) is not None
+        ok = _DT_MILLIS.get(value)
+        if ok is None:
+            ok = _remember(_DT_MILLIS, value, DT_MILLIS_RE.fullmatch(value) is not None)
+        return ok
+    ok = _DT_APP.get(value)
+    if ok is None:
+        ok = _remember(_DT_APP, value, DT_APP_RE.fullmatch(value) is not None)
+    return ok
 
 
 def parse_dt(value: Any) -> float | None:
@@ -107,9 +142,21 @@ def parse_dt(value: Any) -> float | None:
     without a zone."""
     if not isinstance(value, str) or not value:
         return None
+    try:
+        return _DT_EPOCH[value]
+    except KeyError:
+        return _remember(_DT_EPOCH, value, _parse_dt(value))
+
+
+def _parse_dt(value: str) -> float | None:
+    if value.endswith("Z") and _DT_MILLIS.get(value) and value.isascii():
+        # The common form (JS toISOString), already recognised by dt_format_ok: Python
+        # reads its Z as UTC directly, the same instant as the general path below.
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value).timestamp()
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     # Python 3.11's fromisoformat takes at most 6 fractional digits: trim longer ones.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    text = _LONG_FRACTION.sub(r"\1", text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -117,6 +164,9 @@ def parse_dt(value: Any) -> float | None:
     if parsed.tzinfo is None:
         return None
     return parsed.timestamp()
+
+
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def dt_skew(value: Any, received_at: float) -> float | None:
@@ -137,8 +187,13 @@ def skew_problem(skew: float | None) -> Literal["future", "past"] | None:
 
 def iso_utc(epoch: float) -> str:
     """Epoch seconds as ISO-8601 UTC with milliseconds and Z."""
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = datetime.fromtimestamp(epoch, tz=UTC)
+    if m.year < 1000:  # strftime's own spelling of such years
+        return m.strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.microsecond // 1000:03d}Z"
+    return (
+        f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+        f"{m.microsecond // 1000:03d}Z"
+    )
 
 
 def is_legacy_schema(event: dict[str, Any]) -> bool:
