@@ -162,7 +162,7 @@ class Pipeline:
         """The platform rules' findings as the store keeps them: ``(kind, facts)`` pairs
         (platform/findings.py renders them on read)."""
         event = record.received
-        stream_config = self._stream_config(record.stream)
+        stream_config = None if self.stream_configs is None else self._stream_config(record.stream)
         try:
             kind = platform_kind(event)
             found = find(

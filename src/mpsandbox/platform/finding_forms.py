@@ -35,6 +35,8 @@ class Form:
     expand: Callable[[Facts], Facts] | None
     #: The message from (full facts, stored facts).
     words: Callable[[Facts, Facts], str]
+    #: The stored facts from the full ones, when they are not simply the ``stored`` keys.
+    pack: Callable[[Facts], Facts] | None = None
 
 
 def fmt_rate(rate: Any) -> str:
@@ -427,6 +429,23 @@ EXPERIMENT_FORMS: dict[str, Form] = {
 # --- judged against earlier events (platform/history.py) ----------------------------------
 
 
+def _gap_facts(s: Facts) -> Facts:
+    """The rules keep the first missing position as ``from``; the facts list up to 20."""
+    if "from" not in s:
+        return dict(s)
+    out = {k: v for k, v in s.items() if k != "from"}
+    out["missing"] = list(range(s["from"], min(s["position"], s["from"] + 20)))
+    return out
+
+
+def _gap_pack(f: Facts) -> Facts:
+    missing = f.get("missing")
+    out = {k: v for k, v in f.items() if k != "missing"}
+    if isinstance(missing, list) and missing and isinstance(missing[0], int):
+        out["from"] = missing[0]
+    return out
+
+
 def _gap_words(f: Facts, s: Facts) -> str:
     missing = f["missing"]
     return (
@@ -462,7 +481,9 @@ HISTORY_FORMS: dict[str, Form] = {
     "funnel.repeat": Form(
         None, None, lambda f, s: f"funnel step {f['position']} was already received"
     ),
-    "funnel.gap": Form(None, None, _gap_words),
+    "funnel.gap": Form(
+        ("instrument", "funnel_entry_token", "position", "from"), _gap_facts, _gap_words, _gap_pack
+    ),
     "funnel.disorder": Form(
         None,
         None,

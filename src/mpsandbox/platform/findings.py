@@ -343,8 +343,14 @@ def pack(finding: dict[str, Any]) -> list[Any]:
     extra: dict[str, Any] = {}
     stored = facts
     if form is not None and form.stored is not None:
-        candidate = {k: facts[k] for k in form.stored if k in facts}
-        if _same(render([kind, candidate])["facts"], facts):
+        try:
+            if form.pack is not None:
+                candidate = form.pack(facts)
+            else:
+                candidate = {k: facts[k] for k in form.stored if k in facts}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            candidate = None
+        if candidate is not None and _same(render([kind, candidate])["facts"], facts):
             stored = candidate
         else:
             extra[VERBATIM_KEY] = 1

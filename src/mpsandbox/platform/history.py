@@ -12,13 +12,13 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from mpsandbox.platform.findings import Finding, Found
-from mpsandbox.platform.identifiers import APP_SESSION_TIMEOUT_S, parse_dt, platform_kind
+from mpsandbox.platform.identifiers import APP_SESSION_TIMEOUT_S, dt_facts, parse_dt, platform_kind
 from mpsandbox.records import field_at
 
 __all__ = ["APP_SESSION_TIMEOUT_S", "EXPOSURE_ACTION", "History", "fingerprint"]
@@ -47,10 +47,13 @@ class _Bounded(OrderedDict):
     def remember(self, key: Any, value: Any) -> None:
         if key in self:
             self.move_to_end(key)
+        self.add(key, value)
+
+    def add(self, key: Any, value: Any) -> None:
+        """Remember a key not remembered yet (the caller just looked it up)."""
         self[key] = value
         if len(self) > self.limit:
-            while len(self) > self.limit:
-                self.popitem(last=False)
+            self.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -62,18 +65,12 @@ class FunnelStep:
     gap: bool = False
 
 
-@dataclass(slots=True)
-class Funnel:
-    steps: list[FunnelStep] = field(default_factory=list)
-
-    def add(self, step: FunnelStep) -> int:
-        if not self.steps:
-            self.steps.append(step)
-            return 0
-        keys = [(s.dt, s.position) for s in self.steps]
-        index = bisect.bisect_right(keys, (step.dt, step.position))
-        self.steps.insert(index, step)
-        return index
+def _insert(steps: list[FunnelStep], step: FunnelStep) -> int:
+    """Put a step in a funnel's steps (ordered by dt, then position); its index."""
+    keys = [(s.dt, s.position) for s in steps]
+    index = bisect.bisect_right(keys, (step.dt, step.position))
+    steps.insert(index, step)
+    return index
 
 
 def funnel_steps(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -151,14 +148,20 @@ class History:
                 facts = {"meta_id": meta_id, "first_received_at": first[0], "first": first[1]}
                 found.append(("duplicate.meta_id", facts))
             else:
-                self._meta_ids.remember(meta_id, (received_at, ref))
-        print_ = fingerprint(event)
-        first = self._prints.get(print_)
+                self._meta_ids.add(meta_id, (received_at, ref))
+        try:
+            print_ = hash(orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
+        except (TypeError, orjson.JSONEncodeError):
+            print_ = fingerprint(event)
+        prints = self._prints
+        first = prints.get(print_)
         if first is not None:
             facts = {"first_received_at": first[0], "first": first[1]}
             found.append(("duplicate.event", facts))
         else:
-            self._prints.remember(print_, (received_at, ref))
+            prints[print_] = (received_at, ref)
+            if len(prints) > prints.limit:
+                prints.popitem(last=False)
         if "funnel_event_sequence_position" in event:
             found += self._funnel(event, ref)
         performer = event.get("performer")
@@ -175,22 +178,32 @@ class History:
         if not isinstance(pos, int) or isinstance(pos, bool) or not token:
             return []
         instrument = event.get("instrument_name") or event.get("funnel_name") or ""
-        key = (str(instrument), str(token))
-        funnel = self._funnels.get(key)
-        if funnel is None:
-            funnel = Funnel()
-        self._funnels.remember(key, funnel)
-        dt = parse_dt(event.get("dt")) or 0.0
+        key = (
+            instrument if type(instrument) is str else str(instrument),
+            token if type(token) is str else str(token),
+        )
+        step = FunnelStep(dt_facts(event.get("dt"))[2] or 0.0, pos, ref)
         facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
-        if any(s.position == pos for s in funnel.steps):
-            funnel.add(FunnelStep(dt, pos, ref))
+        funnels = self._funnels
+        steps = funnels.get(key)
+        if steps is None:
+            # A funnel's first step (every step, when each funnel is seen once).
+            funnels[key] = [step]
+            if len(funnels) > funnels.limit:
+                funnels.popitem(last=False)
+            if pos > 1:
+                step.gap = True
+                facts["from"] = 1
+                return [("funnel.gap", facts)]
+            return []
+        self._funnels.remember(key, steps)
+        if any(s.position == pos for s in steps):
+            _insert(steps, step)
             return [("funnel.repeat", facts)]
-        step = FunnelStep(dt, pos, ref)
-        index = funnel.add(step)
-        if len(funnel.steps) > 1:
-            self._retract_filled_gaps(funnel)
-        before = funnel.steps[index - 1] if index > 0 else None
-        after = funnel.steps[index + 1] if index + 1 < len(funnel.steps) else None
+        index = _insert(steps, step)
+        self._retract_filled_gaps(steps)
+        before = steps[index - 1] if index > 0 else None
+        after = steps[index + 1] if index + 1 < len(steps) else None
         if (before is not None and before.position > pos) or (
             after is not None and after.position < pos
         ):
@@ -202,15 +215,16 @@ class History:
         expected = 1 if before is None else before.position + 1
         if pos > expected:
             step.gap = True
-            facts["missing"] = list(range(expected, min(pos, expected + 20)))
+            # The steps missing follow from the first one: range(from, position).
+            facts["from"] = expected
             return [("funnel.gap", facts)]
         return []
 
-    def _retract_filled_gaps(self, funnel: Funnel) -> None:
-        for i, s in enumerate(funnel.steps):
+    def _retract_filled_gaps(self, steps: list[FunnelStep]) -> None:
+        for i, s in enumerate(steps):
             if not s.gap:
                 continue
-            expected = 1 if i == 0 else funnel.steps[i - 1].position + 1
+            expected = 1 if i == 0 else steps[i - 1].position + 1
             if s.position <= expected:
                 s.gap = False
                 self._retracted.append(("funnel.gap", s.ref))
@@ -237,7 +251,7 @@ class History:
         if key in self._exposures:
             facts = {"experiment": name, "pageview_id": pageview, "first": self._exposures[key]}
             return [("experiment.repeated_exposure", facts)]
-        self._exposures.remember(key, ref)
+        self._exposures.add(key, ref)
         return []
 
 

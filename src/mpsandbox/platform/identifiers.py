@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -54,8 +53,21 @@ DT_EXPECTATIONS: dict[str, str] = {
 def platform_kind(event: dict[str, Any]) -> PlatformKind:
     """The producer family from ``agent.client_platform`` (and its family)."""
     agent = event.get("agent")
-    platform = agent.get("client_platform") if isinstance(agent, dict) else None
-    family = agent.get("client_platform_family") if isinstance(agent, dict) else None
+    if not isinstance(agent, dict):
+        return "unknown"
+    key = (agent.get("client_platform"), agent.get("client_platform_family"))
+    try:
+        kind = _PLATFORM_KINDS.get(key)
+    except TypeError:  # a list or an object as the platform: nothing to remember
+        return _platform_kind(*key)
+    if kind is None:
+        if len(_PLATFORM_KINDS) >= 1024:
+            _PLATFORM_KINDS.clear()
+        kind = _PLATFORM_KINDS[key] = _platform_kind(*key)
+    return kind
+
+
+def _platform_kind(platform: Any, family: Any) -> PlatformKind:
     if platform == "android":
         return "android"
     if platform == "ios":
@@ -67,14 +79,17 @@ def platform_kind(event: dict[str, Any]) -> PlatformKind:
     return "unknown"
 
 
+#: (client_platform, client_platform_family) -> platform kind, for the few pairs seen.
+_PLATFORM_KINDS: dict[tuple[Any, Any], PlatformKind] = {}
+
+
 #: Bounded memos of the pure functions below, keyed by the string judged: session and
 #: pageview ids repeat for many events, and a dt is parsed by the time rules, the funnel
 #: and the session checks alike. Cleared whole when full (cheaper than an LRU).
 _MEMO_SIZE = 8192
 _ID_FORMS: dict[str, str | None] = {}
-_DT_MILLIS: dict[str, bool] = {}
-_DT_APP: dict[str, bool] = {}
-_DT_EPOCH: dict[str, float | None] = {}
+_DT: dict[str, tuple[bool, bool, float | None]] = {}
+_UNSEEN: Any = object()
 _LOWER_HEX = "0123456789abcdef"
 _ANY_HEX = "0123456789abcdefABCDEF"
 
@@ -91,11 +106,10 @@ def id_form(value: Any) -> str | None:
     ``uuid`` or None."""
     if not isinstance(value, str):
         return None
-    try:
-        return _ID_FORMS[value]
-    except KeyError:
-        pass
-    form: str | None = None
+    form = _ID_FORMS.get(value, _UNSEEN)
+    if form is not _UNSEEN:
+        return form
+    form = None
     if len(value) == 20:
         # strip() removes every character of the set: nothing left means all were in it.
         if not value.strip(_LOWER_HEX):
@@ -109,51 +123,72 @@ def id_form(value: Any) -> str | None:
     return _remember(_ID_FORMS, value, form)
 
 
+#: The id forms each producer family uses for session and pageview ids.
+_SESSION_FORMS: dict[str, tuple[str, ...]] = {
+    "web": ("hex20-lower",),
+    "android": ("hex20-lower", "hex20"),
+    "ios": ("hex20-lower", "hex20", "uuid-upper"),
+    "unknown": ("hex20-lower", "hex20", "uuid-upper"),
+}
+#: Per family, the verdict of session_id_ok for each id string seen (a memo).
+_SESSION_OK: dict[str, dict[str, bool]] = {kind: {} for kind in _SESSION_FORMS}
+
+
 def session_id_ok(value: Any, kind: PlatformKind) -> bool:
     """Whether a session or pageview id has the format of the producer family."""
-    form = id_form(value)
-    if kind == "web":
-        return form == "hex20-lower"
-    if kind == "android":
-        return form in ("hex20-lower", "hex20")
-    return form in ("hex20-lower", "hex20", "uuid-upper")
+    memo = _SESSION_OK.get(kind)
+    if memo is not None and type(value) is str:
+        ok = memo.get(value)
+        if ok is None:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            ok = memo[value] = id_form(value) in _SESSION_FORMS[kind]
+        return ok
+    return id_form(value) in _SESSION_FORMS.get(kind, _SESSION_FORMS["unknown"])
 
 
 def app_install_id_ok(value: Any) -> bool:
     return isinstance(value, str) and id_form(value) in ("uuid-upper", "uuid")
 
 
+DtFacts = tuple[bool, bool, float | None]
+_NOT_A_DT: DtFacts = (False, False, None)
+
+
+def dt_facts(value: Any) -> DtFacts:
+    """(JS form with milliseconds, app form, epoch seconds or None) of a ``dt``, from one
+    memo: the time rules, the funnel and the session checks all ask about the same dt."""
+    if not isinstance(value, str) or not value:
+        return _NOT_A_DT
+    hit = _DT.get(value)
+    if hit is not None:
+        return hit
+    millis = DT_MILLIS_RE.fullmatch(value) is not None
+    app = millis or DT_APP_RE.fullmatch(value) is not None
+    if len(_DT) >= _MEMO_SIZE:
+        _DT.clear()
+    hit = _DT[value] = (millis, app, _parse_dt(value, millis))
+    return hit
+
+
 def dt_format_ok(value: Any, kind: PlatformKind) -> bool:
-    if not isinstance(value, str):
-        return False
-    if kind == "web":
-        ok = _DT_MILLIS.get(value)
-        if ok is None:
-            ok = _remember(_DT_MILLIS, value, DT_MILLIS_RE.fullmatch(value) is not None)
-        return ok
-    ok = _DT_APP.get(value)
-    if ok is None:
-        ok = _remember(_DT_APP, value, DT_APP_RE.fullmatch(value) is not None)
-    return ok
+    return dt_facts(value)[0 if kind == "web" else 1]
 
 
 def parse_dt(value: Any) -> float | None:
     """Epoch seconds of an ISO-8601 timestamp with a zone, or None when unparsable or
     without a zone."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return _DT_EPOCH[value]
-    except KeyError:
-        return _remember(_DT_EPOCH, value, _parse_dt(value))
+    return dt_facts(value)[2]
 
 
-def _parse_dt(value: str) -> float | None:
-    if value.endswith("Z") and _DT_MILLIS.get(value) and value.isascii():
-        # The common form (JS toISOString), already recognised by dt_format_ok: Python
-        # reads its Z as UTC directly, the same instant as the general path below.
-        with contextlib.suppress(ValueError):
+def _parse_dt(value: str, millis: bool) -> float | None:
+    if millis and value.isascii():
+        # The common form (JS toISOString): Python reads its Z as UTC directly, the same
+        # instant as the general path below.
+        try:
             return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     # Python 3.11's fromisoformat takes at most 6 fractional digits: trim longer ones.
     text = _LONG_FRACTION.sub(r"\1", text)

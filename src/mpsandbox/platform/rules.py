@@ -280,18 +280,42 @@ def check_curation(event: dict[str, Any], plan: ConfigPlan) -> list[Found]:
 # --- identifiers and time ---------------------------------------------------------------
 
 
+#: (kind, session id, pageview id) -> their findings, for events with both ids as strings
+#: and no install id (web events): the ids repeat for every event of a pageview.
+_ID_FINDINGS: dict[tuple[str, str, str], list[Found]] = {}
+_ID_FINDINGS_MAX = 8192
+
+
 def check_identifiers(event: dict[str, Any], kind: ids.PlatformKind) -> list[Found]:
-    out: list[Found] = []
+    """Session, pageview and install id formats. The list may be shared with other
+    events of the same ids: do not change it."""
     performer = event.get("performer")
     if isinstance(performer, dict):
-        value = performer.get("session_id")
-        if value is not None and not ids.session_id_ok(value, kind):
-            out.append(("ids.session_id_format", {"value": value, "platform": kind}))
-        value = performer.get("pageview_id")
-        if value is not None and not ids.session_id_ok(value, kind):
-            out.append(("ids.pageview_id_format", {"value": value, "platform": kind}))
+        session, pageview = performer.get("session_id"), performer.get("pageview_id")
+    else:
+        session = pageview = None
     agent = event.get("agent")
     install_id = agent.get("app_install_id") if isinstance(agent, dict) else None
+    if type(session) is not str or type(pageview) is not str or install_id is not None:
+        # Not the common shape (a web event with both ids): judged without the memo.
+        return _id_findings(kind, session, pageview, install_id)
+    key = (kind, session, pageview)
+    found = _ID_FINDINGS.get(key)
+    if found is None:
+        if len(_ID_FINDINGS) >= _ID_FINDINGS_MAX:
+            _ID_FINDINGS.clear()
+        found = _ID_FINDINGS[key] = _id_findings(kind, session, pageview, None)
+    return found
+
+
+def _id_findings(
+    kind: ids.PlatformKind, session: Any, pageview: Any, install_id: Any
+) -> list[Found]:
+    out: list[Found] = []
+    if session is not None and not ids.session_id_ok(session, kind):
+        out.append(("ids.session_id_format", {"value": session, "platform": kind}))
+    if pageview is not None and not ids.session_id_ok(pageview, kind):
+        out.append(("ids.pageview_id_format", {"value": pageview, "platform": kind}))
     if install_id is not None and not ids.app_install_id_ok(install_id):
         out.append(("ids.app_install_id_format", {"value": install_id, "platform": kind}))
     return out
@@ -320,9 +344,9 @@ def check_time(
     if not has_dt:
         return out
     dt = event["dt"]
-    if not ids.dt_format_ok(dt, kind):
+    millis, app_form, parsed = ids.dt_facts(dt)
+    if not (millis if kind == "web" else app_form):
         out.append(("time.dt_format", {"dt": dt, "platform": kind}))
-    parsed = ids.parse_dt(dt)
     if parsed is not None:
         skew = parsed - received_at
         # The receive time as ``at``: the text form and the skew follow on read.
