@@ -24,6 +24,8 @@ from mpsandbox.records import field_at
 __all__ = ["APP_SESSION_TIMEOUT_S", "EXPOSURE_ACTION", "History", "fingerprint"]
 
 EXPOSURE_ACTION = "experiment_exposure"
+#: Producers whose sessions time out after 30 minutes in the background.
+APP_KINDS = ("android", "ios")
 
 
 def fingerprint(event: Any) -> int:
@@ -166,8 +168,8 @@ class History:
             found += self._funnel(event, ref)
         performer = event.get("performer")
         session = performer.get("session_id") if isinstance(performer, dict) else None
-        if isinstance(session, str):
-            found += self._session(event, session, kind)
+        if isinstance(session, str) and (kind or platform_kind(event)) in APP_KINDS:
+            found += self._session(event, session)
         if event.get("action") == EXPOSURE_ACTION:
             found += self._exposure(event, ref)
         return found
@@ -229,9 +231,8 @@ class History:
                 s.gap = False
                 self._retracted.append(("funnel.gap", s.ref))
 
-    def _session(self, event: dict, session: str, kind: str | None) -> list[Found]:
-        if (kind or platform_kind(event)) not in ("android", "ios"):
-            return []
+    def _session(self, event: dict, session: str) -> list[Found]:
+        """An app session's inactivity (the caller checked that the event is an app's)."""
         dt = parse_dt(event.get("dt"))
         if dt is None:
             return []
