@@ -37,6 +37,9 @@ class Form:
     words: Callable[[Facts, Facts], str]
     #: The stored facts from the full ones, when they are not simply the ``stored`` keys.
     pack: Callable[[Facts], Facts] | None = None
+    #: The names of the values when the facts are stored as a list (what the rules write
+    #: for the frequent kinds: no key names repeated in every event's findings).
+    positional: tuple[str, ...] | None = None
 
 
 def fmt_rate(rate: Any) -> str:
@@ -90,7 +93,9 @@ def _invalid_rate_words(f: Facts, s: Facts) -> str:
 
 
 SAMPLING_FORMS: dict[str, Form] = {
-    "sampling.decision": Form(SAMPLING_STORED, _sampling_facts, _decision_words),
+    "sampling.decision": Form(
+        SAMPLING_STORED, _sampling_facts, _decision_words, positional=SAMPLING_STORED
+    ),
     "sampling.out_of_sample": Form(
         SAMPLING_STORED,
         _sampling_facts,
@@ -98,6 +103,7 @@ SAMPLING_FORMS: dict[str, Form] = {
             f"should have been sampled out: {f['identifier_field']} {f['identifier']} is out "
             f"of sample at rate {fmt_rate(f['rate'])} by the {f['rule']} rule"
         ),
+        positional=SAMPLING_STORED,
     ),
     "sampling.rules_disagree": Form(
         SAMPLING_STORED,
@@ -106,6 +112,7 @@ SAMPLING_FORMS: dict[str, Form] = {
             f"the web rule says {_in(f['web_in_sample'])} and the app rule says "
             f"{_in(f['app_in_sample'])} for {f['identifier']} at rate {fmt_rate(f['rate'])}"
         ),
+        positional=SAMPLING_STORED,
     ),
     "sampling.identifier_missing": Form(
         SAMPLING_STORED,
@@ -113,6 +120,7 @@ SAMPLING_FORMS: dict[str, Form] = {
         lambda f, s: (
             f"the stream samples by {f['unit']} but the event has no {f['identifier_field']}"
         ),
+        positional=SAMPLING_STORED,
     ),
     "sampling.unknown_unit": Form(
         None,
@@ -192,6 +200,11 @@ ATTRIBUTE_FORMS: dict[str, Form] = {
 # --- identifiers and time -----------------------------------------------------------------
 
 
+ID_STORED = ("value", "platform")
+#: The clock-skew findings as the rules write them: dt and the receive time (epoch seconds).
+SKEW_POSITIONAL = ("dt", "at")
+
+
 def _id_facts(path: str) -> Callable[[Facts], Facts]:
     def expand(s: Facts) -> Facts:
         value, platform = s.get("value"), s.get("platform")
@@ -255,20 +268,22 @@ def _exact_skew(s: Facts) -> float:
 
 TIME_FORMS: dict[str, Form] = {
     "ids.session_id_format": Form(
-        ("value", "platform"), _id_facts("performer.session_id"), _id_words
+        ID_STORED, _id_facts("performer.session_id"), _id_words, positional=ID_STORED
     ),
     "ids.pageview_id_format": Form(
-        ("value", "platform"), _id_facts("performer.pageview_id"), _id_words
+        ID_STORED, _id_facts("performer.pageview_id"), _id_words, positional=ID_STORED
     ),
     "ids.app_install_id_format": Form(
         ("value", "platform"),
         _install_id_facts,
         lambda f, s: f"agent.app_install_id {f['value']!r} is not a UUID",
+        positional=ID_STORED,
     ),
     "time.dt_format": Form(
         ("dt", "platform"),
         _dt_format_facts,
         lambda f, s: f"dt {f['dt']!r} is not {f['expected']} ({f['platform']})",
+        positional=("dt", "platform"),
     ),
     "time.dt_future": Form(
         ("dt", "received_at", "skew_seconds"),
@@ -277,6 +292,7 @@ TIME_FORMS: dict[str, Form] = {
             f"dt is {_exact_skew(s):.0f} s ahead of the receive time "
             f"(limit {f['max_future_seconds']} s)"
         ),
+        positional=SKEW_POSITIONAL,
     ),
     "time.dt_past": Form(
         ("dt", "received_at", "skew_seconds"),
@@ -285,6 +301,7 @@ TIME_FORMS: dict[str, Form] = {
             f"dt is {-_exact_skew(s) / 3600:.1f} h behind the receive time "
             f"(limit {f['max_past_seconds'] // 3600} h)"
         ),
+        positional=SKEW_POSITIONAL,
     ),
     "time.client_dt_legacy": Form(
         ("client_dt", "schema"),
@@ -293,6 +310,7 @@ TIME_FORMS: dict[str, Form] = {
             "legacy event: client_dt and no dt; the server fills dt"
             + ("" if f["server_fills_dt"] else " only for analytics/legacy schemas")
         ),
+        positional=("client_dt", "schema"),
     ),
     "time.client_dt_and_dt": Form(
         None, None, lambda f, s: "both client_dt and dt are set; legacy clients send only client_dt"
@@ -429,6 +447,9 @@ EXPERIMENT_FORMS: dict[str, Form] = {
 # --- judged against earlier events (platform/history.py) ----------------------------------
 
 
+GAP_STORED = ("instrument", "funnel_entry_token", "position", "from")
+
+
 def _gap_facts(s: Facts) -> Facts:
     """The rules keep the first missing position as ``from``; the facts list up to 20."""
     if "from" not in s:
@@ -481,9 +502,7 @@ HISTORY_FORMS: dict[str, Form] = {
     "funnel.repeat": Form(
         None, None, lambda f, s: f"funnel step {f['position']} was already received"
     ),
-    "funnel.gap": Form(
-        ("instrument", "funnel_entry_token", "position", "from"), _gap_facts, _gap_words, _gap_pack
-    ),
+    "funnel.gap": Form(GAP_STORED, _gap_facts, _gap_words, _gap_pack, positional=GAP_STORED),
     "funnel.disorder": Form(
         None,
         None,
@@ -491,7 +510,12 @@ HISTORY_FORMS: dict[str, Form] = {
             f"by dt, step {f['position']} and step {f['other_position']} are in the wrong order"
         ),
     ),
-    "session.inactive_kept_id": Form(("session_id", "inactive_s"), _session_facts, _session_words),
+    "session.inactive_kept_id": Form(
+        ("session_id", "inactive_s"),
+        _session_facts,
+        _session_words,
+        positional=("session_id", "gap"),
+    ),
     "experiment.repeated_exposure": Form(
         None,
         None,

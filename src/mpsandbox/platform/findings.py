@@ -252,9 +252,10 @@ class Finding:
         )
 
 
-#: A finding as the rules produce and the store keeps it: the kind and its stored facts
-#: (see platform/finding_forms.py for which facts each kind keeps).
-Found = tuple[str, dict[str, Any]]
+#: A finding as the rules produce and the store keeps it: the kind and its stored facts,
+#: an object or, for a kind with positional facts, the list of their values (see
+#: platform/finding_forms.py for which facts each kind keeps).
+Found = tuple[str, dict[str, Any] | list[Any]]
 
 #: Keys of a stored finding's optional third element, for what its kind and facts do not
 #: give: a severity or message of its own, or facts kept whole (``v``) because they do not
@@ -268,8 +269,9 @@ UNREGISTERED_SEVERITY: Severity = "info"
 def render(entry: Any) -> dict[str, Any]:
     """A stored finding as every reader shows it: kind, severity, message and facts.
 
-    ``entry`` is ``[kind, facts]`` or ``[kind, facts, extra]`` as :func:`encode` wrote it;
-    a dict (a finding stored whole by an earlier release) is returned as it is.
+    ``entry`` is ``[kind, facts]`` or ``[kind, facts, extra]`` as the rules or :func:`pack`
+    made it (facts as an object, or as a list of values for a kind with ``positional``
+    names); a dict (a finding stored whole by an earlier release) is returned as it is.
     """
     if isinstance(entry, dict):
         return entry
@@ -278,6 +280,8 @@ def render(entry: Any) -> dict[str, Any]:
     info = KINDS.get(kind)
     severity = info.severity if info is not None else UNREGISTERED_SEVERITY
     form = FORMS.get(kind)
+    if type(stored) is list and form is not None and form.positional is not None:
+        stored = dict(zip(form.positional, stored, strict=False))
     facts = stored
     message = kind
     try:
@@ -286,7 +290,7 @@ def render(entry: Any) -> dict[str, Any]:
         if form is not None and not (extra and MESSAGE_KEY in extra):
             message = form.words(facts, stored)
     except (KeyError, TypeError, ValueError, AttributeError):
-        facts = dict(stored) if isinstance(stored, dict) else {}
+        facts = dict(stored) if isinstance(stored, dict) else {"stored": stored}
     if extra:
         severity = extra.get(SEVERITY_KEY, severity)
         message = extra.get(MESSAGE_KEY, message)
@@ -352,6 +356,8 @@ def pack(finding: dict[str, Any]) -> list[Any]:
             candidate = None
         if candidate is not None and _same(render([kind, candidate])["facts"], facts):
             stored = candidate
+            if form.positional is not None and tuple(candidate) == form.positional:
+                stored = list(candidate.values())
         else:
             extra[VERBATIM_KEY] = 1
     entry: list[Any] = [kind, stored]

@@ -185,7 +185,6 @@ class History:
             token if type(token) is str else str(token),
         )
         step = FunnelStep(dt_facts(event.get("dt"))[2] or 0.0, pos, ref)
-        facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
         funnels = self._funnels
         steps = funnels.get(key)
         if steps is None:
@@ -195,10 +194,11 @@ class History:
                 funnels.popitem(last=False)
             if pos > 1:
                 step.gap = True
-                facts["from"] = 1
-                return [("funnel.gap", facts)]
+                # finding_forms.GAP_STORED: the missing steps are range(from, position).
+                return [("funnel.gap", [instrument, token, pos, 1])]
             return []
         self._funnels.remember(key, steps)
+        facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
         if any(s.position == pos for s in steps):
             _insert(steps, step)
             return [("funnel.repeat", facts)]
@@ -217,9 +217,7 @@ class History:
         expected = 1 if before is None else before.position + 1
         if pos > expected:
             step.gap = True
-            # The steps missing follow from the first one: range(from, position).
-            facts["from"] = expected
-            return [("funnel.gap", facts)]
+            return [("funnel.gap", [instrument, token, pos, expected])]
         return []
 
     def _retract_filled_gaps(self, steps: list[FunnelStep]) -> None:
@@ -240,7 +238,7 @@ class History:
         self._sessions.remember(session, max(dt, last or dt))
         if last is not None and dt - last > APP_SESSION_TIMEOUT_S:
             # The exact time as ``gap``: the facts show it rounded, the message in minutes.
-            return [("session.inactive_kept_id", {"session_id": session, "gap": dt - last})]
+            return [("session.inactive_kept_id", [session, dt - last])]
         return []
 
     def _exposure(self, event: dict, ref: Any) -> list[Found]:

@@ -143,7 +143,7 @@ def check_sampling(event: dict[str, Any], plan: ConfigPlan) -> list[Found]:
         return [("sampling.invalid_rate", {"unit": unit, "rate": rate})]
     ident = sampling.identifier_for(event, unit)
     rule = sampling.rule_for(event)
-    facts = {"unit": unit, "rate": rate, "identifier": ident, "rule": rule}
+    facts = [unit, rate, ident, rule]  # finding_forms.SAMPLING_STORED, as a list
     if ident is None:
         return [("sampling.identifier_missing", facts)]
     web, app = plan.decide(ident, unit)
@@ -313,11 +313,11 @@ def _id_findings(
 ) -> list[Found]:
     out: list[Found] = []
     if session is not None and not ids.session_id_ok(session, kind):
-        out.append(("ids.session_id_format", {"value": session, "platform": kind}))
+        out.append(("ids.session_id_format", [session, kind]))
     if pageview is not None and not ids.session_id_ok(pageview, kind):
-        out.append(("ids.pageview_id_format", {"value": pageview, "platform": kind}))
+        out.append(("ids.pageview_id_format", [pageview, kind]))
     if install_id is not None and not ids.app_install_id_ok(install_id):
-        out.append(("ids.app_install_id_format", {"value": install_id, "platform": kind}))
+        out.append(("ids.app_install_id_format", [install_id, kind]))
     return out
 
 
@@ -337,8 +337,7 @@ def check_time(
             facts = {"client_dt": event.get("client_dt"), "dt": event.get("dt")}
             out.append(("time.client_dt_and_dt", facts))
         else:
-            facts = {"client_dt": event.get("client_dt"), "schema": event.get("$schema")}
-            out.append(("time.client_dt_legacy", facts))
+            out.append(("time.client_dt_legacy", [event.get("client_dt"), event.get("$schema")]))
     elif not has_dt and schema_has_dt:
         out.append(("time.dt_missing", {"schema": event.get("$schema")}))
     if not has_dt:
@@ -346,14 +345,14 @@ def check_time(
     dt = event["dt"]
     millis, app_form, parsed = ids.dt_facts(dt)
     if not (millis if kind == "web" else app_form):
-        out.append(("time.dt_format", {"dt": dt, "platform": kind}))
+        out.append(("time.dt_format", [dt, kind]))
     if parsed is not None:
         skew = parsed - received_at
-        # The receive time as ``at``: the text form and the skew follow on read.
+        # dt and the receive time: the receive time's text and the skew follow on read.
         if skew > ids.MAX_FUTURE_SKEW_S:
-            out.append(("time.dt_future", {"dt": dt, "at": received_at}))
+            out.append(("time.dt_future", [dt, received_at]))
         elif skew < -ids.MAX_PAST_SKEW_S:
-            out.append(("time.dt_past", {"dt": dt, "at": received_at}))
+            out.append(("time.dt_past", [dt, received_at]))
     return out
 
 
