@@ -23,7 +23,7 @@ from mpsandbox.platform.stream_configs import StreamConfigs
 from mpsandbox.query import parse_query
 from mpsandbox.records import RequestRecord
 from mpsandbox.sandbox import build_registry
-from mpsandbox.store import EventFilter, StoreReader, StoreWriter
+from mpsandbox.store import EventFilter, StoreReader, StoreWriter, migrations
 from tests.conftest import settings_for
 from tests.store_snapshot import store_snapshot
 from tests.test_platform_rules import CRAFTED, _run
@@ -57,6 +57,15 @@ def stored_findings(db: Path) -> list[list]:
 def test_a_converted_store_reads_as_before(migrated):
     expected = json.loads((DATA / "release-0008.expected.json").read_text())
     assert store_snapshot(migrated) == expected
+
+
+def test_the_conversion_goes_a_chunk_at_a_time_to_the_same_result(migrated, tmp_path, monkeypatch):
+    db = tmp_path / "small-chunks.db"
+    shutil.copy(DATA / "release-0008.db", db)
+    monkeypatch.setattr(migrations, "FINDINGS_CHUNK", 7)  # 192 events: 28 chunks
+    with StoreWriter(db):
+        pass
+    assert stored_text(db) == stored_text(migrated)
 
 
 def test_every_finding_of_the_old_store_is_kind_and_facts_worded_as_before(migrated):
