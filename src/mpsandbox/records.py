@@ -74,7 +74,7 @@ class EventRecord:
     explanation: dict[str, Any] = field(default_factory=dict)
     #: What the platform rules found: (kind, stored facts) pairs as the store keeps them, or
     #: whole findings (a copy from a reader); platform.findings.render_all shows either.
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Any] = field(default_factory=list)
     #: Findings of earlier events this one proved wrong ({"kind", "meta_id", ...} each),
     #: e.g. a funnel gap it filled by arriving late; the store removes them.
     retracts: list[dict[str, Any]] = field(default_factory=list)
