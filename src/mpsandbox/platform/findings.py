@@ -6,7 +6,7 @@ inputs and numbers) behind it. :data:`KINDS` lists every kind the rules can prod
 for help screens and documentation.
 
 Store facts, derive words: the rules produce each finding as ``(kind, stored facts)``
-(:data:`Found`), which is also how it is stored (see :func:`encode`); the severity comes
+(:data:`Found`), which is also how it is stored (see :func:`storable` and :func:`pack`); the severity comes
 from :data:`KINDS` and the message and the derived facts from the kind's form
 (platform/finding_forms.py), rendered on read by :func:`render`, the one function every
 reader uses.
