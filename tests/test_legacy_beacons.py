@@ -365,6 +365,7 @@ def test_migration_fills_the_columns_of_legacy_events_stored_before_it(tmp_path)
     conn = _old_database(db)
     before = conn.execute("SELECT count(*) FROM events WHERE action IS NOT NULL").fetchone()
     assert before == (1,)
+    # 0008 first; later migrations follow it
     assert apply_migrations(conn)[0] == "0008_legacy_indexed_columns"
     got = conn.execute(
         "SELECT id, action, session_id, pageview_id, platform, dt FROM events ORDER BY id"

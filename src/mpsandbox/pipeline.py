@@ -19,8 +19,10 @@ import orjson
 from mpsandbox import jsonio
 from mpsandbox.fillins import FillPlan, plan_fills, write_fills
 from mpsandbox.platform.experiments import Experiments
+from mpsandbox.platform.findings import pack
 from mpsandbox.platform.history import History
-from mpsandbox.platform.rules import evaluate
+from mpsandbox.platform.identifiers import platform_kind
+from mpsandbox.platform.rules import find
 from mpsandbox.platform.stream_configs import StreamConfigs
 from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, field_at, join_path
 from mpsandbox.schemas.registry import SchemaRegistry
@@ -121,6 +123,8 @@ class Pipeline:
         #: The stream configs in force, swapped whole when a refresh brings a new copy;
         #: None allows every stream (`$wgEventLoggingStreamNames = false`).
         self.stream_configs = stream_configs
+        #: (id(settings), rate) -> (settings, settings with that sample rate).
+        self._overridden: dict[tuple[int, float], tuple[dict, dict]] = {}
 
     def judge_batch(
         self,
@@ -154,48 +158,68 @@ class Pipeline:
         the events around it when it arrived, not on its schema, and stay as stored."""
         return self._judge(event, ctx)
 
-    def _findings(self, record: EventRecord, ctx: RequestContext, index: int) -> list[dict]:
+    def _findings(self, record: EventRecord, ctx: RequestContext, index: int) -> list[Any]:
+        """The platform rules' findings as the store keeps them: ``(kind, facts)`` pairs
+        (platform/findings.py renders them on read)."""
         event = record.received
-        configs = self.stream_configs
-        stream_config = None
-        if configs is not None and record.stream:
-            match = configs.match(record.stream)
-            if match is not None:
-                stream_config = match.settings
-                rate = self.rate_overrides.get(record.stream, self.rate_overrides.get(match.key))
-                if rate is not None:
-                    sample = dict(stream_config.get("sample") or {}, rate=rate)
-                    stream_config = {**stream_config, "sample": sample}
+        stream_config = None if self.stream_configs is None else self._stream_config(record.stream)
         try:
-            found = evaluate(
+            kind = platform_kind(event)
+            found = find(
                 event,
                 stream=record.stream,
                 stream_config=stream_config,
                 experiments=self.experiments,
                 received_at=ctx.received_at,
-                schema_has_dt=self._schema_has_dt(record.schema_uri),
+                # Only asked of an event with neither dt nor client_dt.
+                schema_has_dt="dt" in event
+                or "client_dt" in event
+                or self._schema_has_dt(record.schema_uri),
+                kind=kind,
             )
-            meta_id = field_at(event, "meta", "id")
+            meta = event.get("meta")
+            meta_id = meta.get("id") if isinstance(meta, dict) else None
             if not isinstance(meta_id, str):
                 meta_id = (record.fills.get("meta.id") or {}).get("value")
             ref = {"request": ctx.request_id, "idx": index, "meta_id": meta_id}
-            found += self.history.observe(event, received_at=ctx.received_at, ref=ref)
-            record.retracts = [
-                {"kind": kind, **r}
-                for kind, r in self.history.take_retractions()
-                if isinstance(r, dict) and r.get("meta_id")
-            ]
+            found += self.history.find(event, received_at=ctx.received_at, ref=ref, kind=kind)
+            retracted = self.history.take_retractions()
+            if retracted:
+                record.retracts = [
+                    {"kind": k, **r}
+                    for k, r in retracted
+                    if isinstance(r, dict) and r.get("meta_id")
+                ]
         except Exception as exc:  # a rule's bug must not cost the event
             log.exception("platform rules failed")
-            return [
-                {
-                    "kind": "rules.failed",
-                    "severity": "info",
-                    "message": str(exc),
-                    "facts": {"error": type(exc).__name__},
-                }
-            ]
-        return [f.as_dict() for f in found]
+            failed = {"kind": "rules.failed", "severity": "info", "message": str(exc)}
+            return [pack({**failed, "facts": {"error": type(exc).__name__}})]
+        return found
+
+    def _stream_config(self, stream: str | None) -> dict[str, Any] | None:
+        """The stream's config with the local sample-rate override applied, the same dict
+        for every event while neither changes (the rules plan once per config)."""
+        configs = self.stream_configs
+        if configs is None or not stream:
+            return None
+        match = configs.match(stream)
+        if match is None:
+            return None
+        settings = match.settings
+        overrides = self.rate_overrides
+        if not overrides:
+            return settings
+        rate = overrides.get(stream, overrides.get(match.key))
+        if rate is None:
+            return settings
+        key = (id(settings), rate)
+        hit = self._overridden.get(key)
+        if hit is None or hit[0] is not settings:
+            if len(self._overridden) >= 256:
+                self._overridden.clear()
+            sample = dict(settings.get("sample") or {}, rate=rate)
+            hit = self._overridden[key] = (settings, {**settings, "sample": sample})
+        return hit[1]
 
     def _schema_has_dt(self, uri: str | None) -> bool:
         """Whether the event's schema declares ``dt``, once per schema (unknown: True)."""

@@ -72,8 +72,9 @@ class EventRecord:
     fills: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Structured explanation: where the schema came from, what was tried, hints.
     explanation: dict[str, Any] = field(default_factory=dict)
-    #: What the platform rules found (platform.findings.Finding.as_dict() each).
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    #: What the platform rules found: (kind, stored facts) pairs as the store keeps them, or
+    #: whole findings (a copy from a reader); platform.findings.render_all shows either.
+    findings: list[Any] = field(default_factory=list)
     #: Findings of earlier events this one proved wrong ({"kind", "meta_id", ...} each),
     #: e.g. a funnel gap it filled by arriving late; the store removes them.
     retracts: list[dict[str, Any]] = field(default_factory=list)

@@ -15,6 +15,7 @@ import click
 
 from mpsandbox.cli.options import build_settings, check_stream_config, schema_options
 from mpsandbox.errors import MpsandboxError
+from mpsandbox.platform.findings import render_all as render_findings
 from mpsandbox.wording import plural
 
 
@@ -87,7 +88,7 @@ def _text_lines(record: Any) -> list[str]:
         if reason:
             lines.append(f"    why: {reason}")
         lines += [f"    hint: {hint}" for hint in record.explanation.get("hints", [])]
-    for finding in record.findings:
+    for finding in render_findings(record.findings):
         lines.append(f"    {finding['severity']}: {finding['message']}  [{finding['kind']}]")
     return lines
 
@@ -102,7 +103,7 @@ def _json_line(record: Any) -> dict[str, Any]:
         "errorsText": record.errors_text,
         "message": record.message,
         "explanation": record.explanation,
-        "findings": record.findings,
+        "findings": render_findings(record.findings),
     }
 
 

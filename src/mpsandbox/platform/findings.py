@@ -4,12 +4,23 @@ A finding is data: a stable dotted ``kind`` (filterable as ``finding:KIND``), a
 ``severity``, a one-line ``message`` for people and the ``facts`` (JSON-serialisable
 inputs and numbers) behind it. :data:`KINDS` lists every kind the rules can produce,
 for help screens and documentation.
+
+Store facts, derive words: the rules produce each finding as ``(kind, stored facts)``
+(:data:`Found`), which is also how it is stored (see :func:`storable` and :func:`pack`); the severity comes
+from :data:`KINDS` and the message and the derived facts from the kind's form
+(platform/finding_forms.py), rendered on read by :func:`render`, the one function every
+reader uses.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
+
+from mpsandbox.platform.finding_forms import FORMS
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
@@ -226,6 +237,12 @@ class Finding:
         }
 
     @classmethod
+    def of(cls, found: Found) -> Finding:
+        """The finding the rules stored as ``(kind, facts)``, rendered."""
+        d = render(found)
+        return cls(kind=d["kind"], severity=d["severity"], message=d["message"], facts=d["facts"])
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         return cls(
             kind=str(data["kind"]),
@@ -235,7 +252,126 @@ class Finding:
         )
 
 
-def finding(kind: str, message: str, **facts: Any) -> Finding:
-    """A finding of a registered kind, with the kind's severity."""
-    info = KINDS[kind]
-    return Finding(kind=kind, severity=info.severity, message=message, facts=facts)
+#: A finding as the rules produce and the store keeps it: the kind and its stored facts,
+#: an object or, for a kind with positional facts, the list of their values (see
+#: platform/finding_forms.py for which facts each kind keeps).
+Found = tuple[str, dict[str, Any] | list[Any]]
+
+#: Keys of a stored finding's optional third element, for what its kind and facts do not
+#: give: a severity or message of its own, or facts kept whole (``v``) because they do not
+#: follow the kind's form (a finding written by another release).
+SEVERITY_KEY, MESSAGE_KEY, VERBATIM_KEY = "s", "m", "v"
+
+#: Findings the rules did not produce (a rule that failed), with the severity they carry.
+UNREGISTERED_SEVERITY: Severity = "info"
+
+
+def render(entry: Any) -> dict[str, Any]:
+    """A stored finding as every reader shows it: kind, severity, message and facts.
+
+    ``entry`` is ``[kind, facts]`` or ``[kind, facts, extra]`` as the rules or :func:`pack`
+    made it (facts as an object, or as a list of values for a kind with ``positional``
+    names); a dict (a finding stored whole by an earlier release) is returned as it is.
+    """
+    if isinstance(entry, dict):
+        return entry
+    kind, stored = entry[0], entry[1] if len(entry) > 1 else {}
+    extra = entry[2] if len(entry) > 2 and isinstance(entry[2], dict) else None
+    info = KINDS.get(kind)
+    severity = info.severity if info is not None else UNREGISTERED_SEVERITY
+    form = FORMS.get(kind)
+    if type(stored) is list and form is not None and form.positional is not None:
+        stored = dict(zip(form.positional, stored, strict=False))
+    facts = stored
+    message = kind
+    try:
+        if form is not None and not (extra and extra.get(VERBATIM_KEY)):
+            facts = form.expand(stored) if form.expand is not None else dict(stored)
+        if form is not None and not (extra and MESSAGE_KEY in extra):
+            message = form.words(facts, stored)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        facts = dict(stored) if isinstance(stored, dict) else {"stored": stored}
+    if extra:
+        severity = extra.get(SEVERITY_KEY, severity)
+        message = extra.get(MESSAGE_KEY, message)
+    return {"kind": kind, "severity": severity, "message": message, "facts": facts}
+
+
+def render_all(entries: Any) -> list[dict[str, Any]]:
+    """Every finding of an event (the parsed ``findings`` column, or a record's list)."""
+    if not entries:
+        return []
+    return [render(e) for e in entries if isinstance(e, dict | list | tuple) and e]
+
+
+def kind_of(entry: Any) -> str | None:
+    if isinstance(entry, dict):
+        kind = entry.get("kind")
+    elif isinstance(entry, list | tuple) and entry:
+        kind = entry[0]
+    else:
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def severity_of(entry: Any) -> str:
+    """A stored finding's severity without rendering it."""
+    if isinstance(entry, dict):
+        return str(entry.get("severity") or "warning")
+    if len(entry) > 2 and isinstance(entry[2], dict) and SEVERITY_KEY in entry[2]:
+        return str(entry[2][SEVERITY_KEY])
+    info = KINDS.get(entry[0])
+    return info.severity if info is not None else UNREGISTERED_SEVERITY
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON (1 and 1.0, or True and 1, are not the same fact)."""
+    try:
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            b, option=orjson.OPT_SORT_KEYS
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(a, sort_keys=True, default=repr) == json.dumps(
+            b, sort_keys=True, default=repr
+        )
+
+
+def pack(finding: dict[str, Any]) -> list[Any]:
+    """The stored form of a finding given whole (kind, severity, message, facts), such as
+    a reader returned it: its form's stored facts when they give back the same facts and
+    message, else what differs is kept beside them, so nothing is lost."""
+    kind = str(finding.get("kind"))
+    facts = finding.get("facts")
+    facts = facts if isinstance(facts, dict) else {}
+    form = FORMS.get(kind)
+    extra: dict[str, Any] = {}
+    stored = facts
+    if form is not None and form.stored is not None:
+        try:
+            if form.pack is not None:
+                candidate = form.pack(facts)
+            else:
+                candidate = {k: facts[k] for k in form.stored if k in facts}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            candidate = None
+        if candidate is not None and _same(render([kind, candidate])["facts"], facts):
+            stored = candidate
+            if form.positional is not None and tuple(candidate) == form.positional:
+                stored = list(candidate.values())
+        else:
+            extra[VERBATIM_KEY] = 1
+    entry: list[Any] = [kind, stored]
+    shown = render([kind, stored, extra] if extra else entry)
+    if finding.get("severity") != shown["severity"]:
+        extra[SEVERITY_KEY] = finding.get("severity")
+    if finding.get("message") != shown["message"]:
+        extra[MESSAGE_KEY] = finding.get("message")
+    if extra:
+        entry.append(extra)
+    return entry
+
+
+def storable(findings: Any) -> list[Any]:
+    """A record's findings in their stored form: the rules' ``(kind, facts)`` pairs as
+    they are, whole findings (from a reader: a bundle, a copy) packed."""
+    return [pack(f) if isinstance(f, dict) else f for f in findings]

@@ -10,34 +10,33 @@ against the steps known when it arrives (the Sessions view re-judges a whole fun
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from mpsandbox.platform.findings import KINDS, Finding
-from mpsandbox.platform.identifiers import parse_dt, platform_kind
+from mpsandbox.platform.findings import Finding, Found
+from mpsandbox.platform.identifiers import APP_SESSION_TIMEOUT_S, dt_facts, parse_dt, platform_kind
 from mpsandbox.records import field_at
 
-#: Apps start a new session after 30 minutes in the background (PLATFORM.md §6).
-APP_SESSION_TIMEOUT_S = 30 * 60
+__all__ = ["APP_SESSION_TIMEOUT_S", "EXPOSURE_ACTION", "History", "fingerprint"]
+
 EXPOSURE_ACTION = "experiment_exposure"
+#: Producers whose sessions time out after 30 minutes in the background.
+APP_KINDS = ("android", "ios")
 
 
-def _finding(kind: str, message: str, **facts: Any) -> Finding:
-    return Finding(kind, KINDS[kind].severity, message, facts)
-
-
-def fingerprint(event: Any) -> str:
-    """The same JSON as received, whatever the key order."""
+def fingerprint(event: Any) -> int:
+    """The same JSON as received, whatever the key order: a 64-bit hash of its canonical
+    text (kept in memory only; at 200,000 remembered events a false match is about as
+    likely as 1 in 10^14 per event)."""
     try:
         data = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         data = repr(event).encode()
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return hash(data)
 
 
 class _Bounded(OrderedDict):
@@ -48,9 +47,14 @@ class _Bounded(OrderedDict):
         self.limit = limit
 
     def remember(self, key: Any, value: Any) -> None:
+        if key in self:
+            self.move_to_end(key)
+        self.add(key, value)
+
+    def add(self, key: Any, value: Any) -> None:
+        """Remember a key not remembered yet (the caller just looked it up)."""
         self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.limit:
+        if len(self) > self.limit:
             self.popitem(last=False)
 
 
@@ -63,15 +67,12 @@ class FunnelStep:
     gap: bool = False
 
 
-@dataclass(slots=True)
-class Funnel:
-    steps: list[FunnelStep] = field(default_factory=list)
-
-    def add(self, step: FunnelStep) -> int:
-        keys = [(s.dt, s.position) for s in self.steps]
-        index = bisect.bisect_right(keys, (step.dt, step.position))
-        self.steps.insert(index, step)
-        return index
+def _insert(steps: list[FunnelStep], step: FunnelStep) -> int:
+    """Put a step in a funnel's steps (ordered by dt, then position); its index."""
+    keys = [(s.dt, s.position) for s in steps]
+    index = bisect.bisect_right(keys, (step.dt, step.position))
+    steps.insert(index, step)
+    return index
 
 
 def funnel_steps(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,6 +119,8 @@ class History:
     def take_retractions(self) -> list[tuple[str, Any]]:
         """(kind, ref) of findings given earlier that later events proved wrong: a funnel
         gap filled by a step that arrived late but belongs before it by dt."""
+        if not self._retracted:
+            return []
         out, self._retracted = self._retracted, []
         return out
 
@@ -128,147 +131,126 @@ class History:
         self._retracted = []
 
     def observe(self, event: Any, *, received_at: float, ref: Any = None) -> list[Finding]:
-        """Remember ``event`` and return what is wrong with it given the past."""
+        """Remember ``event`` and return what is wrong with it given the past, rendered."""
+        return [Finding.of(f) for f in self.find(event, received_at=received_at, ref=ref)]
+
+    def find(
+        self, event: Any, *, received_at: float, ref: Any = None, kind: str | None = None
+    ) -> list[Found]:
+        """Remember ``event`` and return what is wrong with it given the past, as the store
+        keeps findings. ``kind``: the event's platform kind when the caller has it."""
         if not isinstance(event, dict):
             return []
-        found: list[Finding] = []
-        found += self._duplicates(event, received_at, ref)
-        found += self._funnel(event, ref)
-        found += self._session(event)
-        found += self._exposure(event, ref)
-        return found
-
-    def _duplicates(self, event: dict, received_at: float, ref: Any) -> list[Finding]:
-        found = []
-        meta_id = field_at(event, "meta", "id")
+        found: list[Found] = []
+        meta = event.get("meta")
+        meta_id = meta.get("id") if isinstance(meta, dict) else None
         if isinstance(meta_id, str) and meta_id:
             first = self._meta_ids.get(meta_id)
             if first is not None:
-                found.append(
-                    _finding(
-                        "duplicate.meta_id",
-                        f"meta.id {meta_id} was already received",
-                        meta_id=meta_id,
-                        first_received_at=first[0],
-                        first=first[1],
-                    )
-                )
+                facts = {"meta_id": meta_id, "first_received_at": first[0], "first": first[1]}
+                found.append(("duplicate.meta_id", facts))
             else:
-                self._meta_ids.remember(meta_id, (received_at, ref))
-        print_ = fingerprint(event)
-        first = self._prints.get(print_)
+                self._meta_ids.add(meta_id, (received_at, ref))
+        try:
+            print_ = hash(orjson.dumps(event, option=orjson.OPT_SORT_KEYS))
+        except (TypeError, orjson.JSONEncodeError):
+            print_ = fingerprint(event)
+        prints = self._prints
+        first = prints.get(print_)
         if first is not None:
-            found.append(
-                _finding(
-                    "duplicate.event",
-                    "the same event (identical JSON) was already received",
-                    first_received_at=first[0],
-                    first=first[1],
-                )
-            )
+            facts = {"first_received_at": first[0], "first": first[1]}
+            found.append(("duplicate.event", facts))
         else:
-            self._prints.remember(print_, (received_at, ref))
+            prints[print_] = (received_at, ref)
+            if len(prints) > prints.limit:
+                prints.popitem(last=False)
+        if "funnel_event_sequence_position" in event:
+            found += self._funnel(event, ref)
+        performer = event.get("performer")
+        session = performer.get("session_id") if isinstance(performer, dict) else None
+        if isinstance(session, str) and (kind or platform_kind(event)) in APP_KINDS:
+            found += self._session(event, session)
+        if event.get("action") == EXPOSURE_ACTION:
+            found += self._exposure(event, ref)
         return found
 
-    def _funnel(self, event: dict, ref: Any) -> list[Finding]:
+    def _funnel(self, event: dict, ref: Any) -> list[Found]:
         pos = event.get("funnel_event_sequence_position")
         token = event.get("funnel_entry_token")
         if not isinstance(pos, int) or isinstance(pos, bool) or not token:
             return []
         instrument = event.get("instrument_name") or event.get("funnel_name") or ""
-        key = (str(instrument), str(token))
-        funnel = self._funnels.get(key) or Funnel()
-        self._funnels.remember(key, funnel)
-        dt = parse_dt(event.get("dt"))
+        key = (
+            instrument if type(instrument) is str else str(instrument),
+            token if type(token) is str else str(token),
+        )
+        step = FunnelStep(dt_facts(event.get("dt"))[2] or 0.0, pos, ref)
+        funnels = self._funnels
+        steps = funnels.get(key)
+        if steps is None:
+            # A funnel's first step (every step, when each funnel is seen once).
+            funnels[key] = [step]
+            if len(funnels) > funnels.limit:
+                funnels.popitem(last=False)
+            if pos > 1:
+                step.gap = True
+                # finding_forms.GAP_STORED: the missing steps are range(from, position).
+                return [("funnel.gap", [instrument, token, pos, 1])]
+            return []
+        self._funnels.remember(key, steps)
         facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
-        if any(s.position == pos for s in funnel.steps):
-            funnel.add(FunnelStep(dt or 0.0, pos, ref))
-            return [_finding("funnel.repeat", f"funnel step {pos} was already received", **facts)]
-        step = FunnelStep(dt or 0.0, pos, ref)
-        index = funnel.add(step)
-        self._retract_filled_gaps(funnel)
-        before = funnel.steps[index - 1] if index > 0 else None
-        after = funnel.steps[index + 1] if index + 1 < len(funnel.steps) else None
+        if any(s.position == pos for s in steps):
+            _insert(steps, step)
+            return [("funnel.repeat", facts)]
+        index = _insert(steps, step)
+        self._retract_filled_gaps(steps)
+        before = steps[index - 1] if index > 0 else None
+        after = steps[index + 1] if index + 1 < len(steps) else None
         if (before is not None and before.position > pos) or (
             after is not None and after.position < pos
         ):
             other = before if before is not None and before.position > pos else after
-            return [
-                _finding(
-                    "funnel.disorder",
-                    f"by dt, step {pos} and step {other.position} are in the wrong order",
-                    **facts,
-                    other_position=other.position,
-                    other=other.ref,
-                )
-            ]
+            assert other is not None
+            facts["other_position"] = other.position
+            facts["other"] = other.ref
+            return [("funnel.disorder", facts)]
         expected = 1 if before is None else before.position + 1
         if pos > expected:
-            missing = list(range(expected, pos))
             step.gap = True
-            return [
-                _finding(
-                    "funnel.gap",
-                    f"funnel step {pos} arrived, but step{'s' * (len(missing) > 1)} "
-                    f"{', '.join(map(str, missing[:5]))} before it (by dt) did not",
-                    **facts,
-                    missing=missing[:20],
-                )
-            ]
+            return [("funnel.gap", [instrument, token, pos, expected])]
         return []
 
-    def _retract_filled_gaps(self, funnel: Funnel) -> None:
-        for i, s in enumerate(funnel.steps):
+    def _retract_filled_gaps(self, steps: list[FunnelStep]) -> None:
+        for i, s in enumerate(steps):
             if not s.gap:
                 continue
-            expected = 1 if i == 0 else funnel.steps[i - 1].position + 1
+            expected = 1 if i == 0 else steps[i - 1].position + 1
             if s.position <= expected:
                 s.gap = False
                 self._retracted.append(("funnel.gap", s.ref))
 
-    def _session(self, event: dict) -> list[Finding]:
-        session = field_at(event, "performer", "session_id")
-        if not isinstance(session, str) or platform_kind(event) not in ("android", "ios"):
-            return []
+    def _session(self, event: dict, session: str) -> list[Found]:
+        """An app session's inactivity (the caller checked that the event is an app's)."""
         dt = parse_dt(event.get("dt"))
         if dt is None:
             return []
         last = self._sessions.get(session)
         self._sessions.remember(session, max(dt, last or dt))
         if last is not None and dt - last > APP_SESSION_TIMEOUT_S:
-            gap = dt - last
-            return [
-                _finding(
-                    "session.inactive_kept_id",
-                    f"{gap / 60:.0f} minutes after the previous event, the app kept session "
-                    f"{session}",
-                    session_id=session,
-                    inactive_s=round(gap, 3),
-                    timeout_s=APP_SESSION_TIMEOUT_S,
-                )
-            ]
+            # The exact time as ``gap``: the facts show it rounded, the message in minutes.
+            return [("session.inactive_kept_id", [session, dt - last])]
         return []
 
-    def _exposure(self, event: dict, ref: Any) -> list[Finding]:
-        if event.get("action") != EXPOSURE_ACTION:
-            return []
+    def _exposure(self, event: dict, ref: Any) -> list[Found]:
         pageview = field_at(event, "performer", "pageview_id")
         name = field_at(event, "experiment", "name") or field_at(event, "experiment", "enrolled")
         if not pageview or not name:
             return []
         key = (str(pageview), str(name))
         if key in self._exposures:
-            first = self._exposures[key]
-            return [
-                _finding(
-                    "experiment.repeated_exposure",
-                    f"experiment {name} was already exposed in pageview {pageview}",
-                    experiment=name,
-                    pageview_id=pageview,
-                    first=first,
-                )
-            ]
-        self._exposures.remember(key, ref)
+            facts = {"experiment": name, "pageview_id": pageview, "first": self._exposures[key]}
+            return [("experiment.repeated_exposure", facts)]
+        self._exposures.add(key, ref)
         return []
 
 

@@ -1,7 +1,12 @@
 """Stateless platform rules for one event: ``evaluate(event, ...) -> list[Finding]``.
 
-Each check is a small function taking what it needs and returning findings; the facts
-carry the numbers. Stateful checks (duplicates, funnels, sessions, repeated exposures)
+Each check is a small function taking what it needs and returning findings as
+``(kind, stored facts)`` (:data:`~mpsandbox.platform.findings.Found`): the facts carry the
+numbers, and the message and the facts that follow from them are derived on read
+(platform/finding_forms.py). :func:`find` is what the intake calls for every event, so it
+does as little as it can: what a stream config asks is worked out once per config
+(:class:`ConfigPlan`), and an event with no config and no experiment block only has its
+ids and time checked. Stateful checks (duplicates, funnels, sessions, repeated exposures)
 live elsewhere: they need more than one event.
 """
 
@@ -14,100 +19,139 @@ from mpsandbox.platform import attributes as attrs
 from mpsandbox.platform import experiments as exps
 from mpsandbox.platform import identifiers as ids
 from mpsandbox.platform import sampling
-from mpsandbox.platform.findings import Finding, finding
-from mpsandbox.records import field_at
+from mpsandbox.platform.findings import Finding, Found
+
+_MISSING = object()
 
 
-def _fmt_rate(rate: Any) -> str:
-    return (
-        f"{rate:g}" if isinstance(rate, int | float) and not isinstance(rate, bool) else repr(rate)
-    )
+def _attribute_paths() -> tuple[dict[str, dict[str, str]], tuple[str, ...]]:
+    """Known attributes by (object, field), and those that are a top-level field."""
+    by_head: dict[str, dict[str, str]] = {}
+    single: list[str] = []
+    for name in sorted(attrs.KNOWN_ATTRIBUTES):
+        path = attrs.attribute_path(name)
+        if len(path) == 2:
+            by_head.setdefault(path[0], {})[path[1]] = name
+        else:
+            single.append(name)
+    return by_head, tuple(single)
+
+
+_KNOWN_BY_HEAD, _KNOWN_SINGLE = _attribute_paths()
+
+
+def _attribute(event: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """attributes.attribute_value for a one- or two-step path."""
+    if len(path) == 1:
+        return event.get(path[0], _MISSING)
+    parent = event.get(path[0])
+    if not isinstance(parent, dict):
+        return _MISSING
+    return parent.get(path[1], _MISSING)
+
+
+def _known_present_and_null(event: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Known attributes the event carries with a value, and those it sends as null (each
+    sorted): one pass over the event's own fields instead of one lookup per known name."""
+    present: list[str] = []
+    nulls: list[str] = []
+    for head, names in _KNOWN_BY_HEAD.items():
+        parent = event.get(head)
+        if not isinstance(parent, dict):
+            continue
+        for tail, value in parent.items():
+            name = names.get(tail)
+            if name is not None:
+                (nulls if value is None else present).append(name)
+    for name in _KNOWN_SINGLE:
+        value = event.get(name, _MISSING)
+        if value is not _MISSING:
+            (nulls if value is None else present).append(name)
+    present.sort()
+    nulls.sort()
+    return present, nulls
+
+
+# --- what a stream config asks, once per config ------------------------------------------
+
+
+class ConfigPlan:
+    """What one stream config asks of every event, worked out once: which checks apply,
+    the requested attributes and their paths, and sampling decisions already made."""
+
+    #: How many identifiers' sampling decisions a plan remembers.
+    DECISIONS = 4096
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.has_sample = "sample" in config and config.get("sample") is not None
+        self.sample = config.get("sample")
+        sample = self.sample if isinstance(self.sample, dict) else {}
+        self.unit, self.rate = sample.get("unit"), sample.get("rate")
+        self.decisions: dict[tuple[str, str], tuple[bool, bool]] = {}
+        mpc = config.get("producers")
+        mpc = mpc.get("metrics_platform_client") if isinstance(mpc, dict) else None
+        self.provides = isinstance(mpc, dict) and isinstance(mpc.get("provide_values"), list)
+        self.requested = attrs.requested_attributes(config)
+        self.unknown = [n for n in self.requested if n not in attrs.KNOWN_ATTRIBUTES]
+        self.wanted = [(n, attrs.attribute_path(n)) for n in dict.fromkeys(self.requested)]
+        self.allowed = set(self.requested) | attrs.ALWAYS_SENT
+        self.curates = bool(attrs.curation_config(config))
+
+    def decide(self, ident: str, unit: str) -> tuple[bool, bool]:
+        """(web rule in sample, app rule in sample) for an identifier at this rate."""
+        key = (ident, unit)
+        hit = self.decisions.get(key)
+        if hit is None:
+            if len(self.decisions) >= self.DECISIONS:
+                self.decisions.clear()
+            hit = self.decisions[key] = (
+                sampling.web_in_sample(ident, self.rate, unit),
+                sampling.app_in_sample(ident, self.rate, unit),
+            )
+        return hit
+
+
+_PLANS: dict[int, ConfigPlan] = {}
+_PLANS_MAX = 256
+
+
+def plan_for(config: dict[str, Any]) -> ConfigPlan:
+    """The plan of a stream config, remembered by identity (configs are replaced whole, not
+    changed in place; the plan keeps its config alive, so an id is not reused meanwhile)."""
+    plan = _PLANS.get(id(config))
+    if plan is None or plan.config is not config:
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        plan = _PLANS[id(config)] = ConfigPlan(config)
+    return plan
 
 
 # --- sampling ---------------------------------------------------------------------------
 
 
-def check_sampling(event: dict[str, Any], stream_config: dict[str, Any] | None) -> list[Finding]:
+def check_sampling(event: dict[str, Any], plan: ConfigPlan) -> list[Found]:
     """The sampling decision under the stream's ``sample`` config (none: in sample)."""
-    if not isinstance(stream_config, dict) or "sample" not in stream_config:
+    if not plan.has_sample:
         return []
-    sample = stream_config.get("sample")
-    if sample is None:
-        return []
-    if not isinstance(sample, dict):
-        return [
-            finding(
-                "sampling.invalid_rate",
-                f"the stream's sample config is not an object: {sample!r}",
-                sample=sample,
-            )
-        ]
-    unit, rate = sample.get("unit"), sample.get("rate")
-    out: list[Finding] = []
+    if not isinstance(plan.sample, dict):
+        return [("sampling.invalid_rate", {"sample": plan.sample})]
+    unit, rate = plan.unit, plan.rate
     if unit not in sampling.UNIT_IDENTIFIERS:
-        out.append(
-            finding(
-                "sampling.unknown_unit",
-                f"sample unit {unit!r} is not pageview, session or device: the JS client "
-                "drops every event",
-                unit=unit,
-                rate=rate,
-            )
-        )
-        return out
-    rate_ok = isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1
-    if not rate_ok:
-        out.append(
-            finding(
-                "sampling.invalid_rate",
-                f"sample rate {rate!r} is not a number in 0..1: the JS client drops every event",
-                unit=unit,
-                rate=rate,
-            )
-        )
-        return out
-    decision = sampling.decide(event, sample)
-    assert decision is not None
-    facts = decision.as_facts()
-    if decision.identifier is None:
-        out.append(
-            finding(
-                "sampling.identifier_missing",
-                f"the stream samples by {unit} but the event has no {decision.identifier_field}",
-                **facts,
-            )
-        )
-        return out
-    value = "NaN" if decision.value is None else f"{decision.value:.6f}"
-    out.append(
-        finding(
-            "sampling.decision",
-            f"{unit} {decision.identifier_field}={decision.identifier} -> {value} at rate "
-            f"{_fmt_rate(rate)}: web {'in' if decision.web_in_sample else 'out'}, "
-            f"app {'in' if decision.app_in_sample else 'out'} ({decision.rule} rule applies)",
-            **facts,
-        )
-    )
-    if not decision.in_sample:
-        out.append(
-            finding(
-                "sampling.out_of_sample",
-                f"should have been sampled out: {decision.identifier_field} "
-                f"{decision.identifier} is out of sample at rate {_fmt_rate(rate)} "
-                f"by the {decision.rule} rule",
-                **facts,
-            )
-        )
-    if decision.web_in_sample != decision.app_in_sample:
-        out.append(
-            finding(
-                "sampling.rules_disagree",
-                f"the web rule says {'in' if decision.web_in_sample else 'out'} and the app "
-                f"rule says {'in' if decision.app_in_sample else 'out'} for "
-                f"{decision.identifier} at rate {_fmt_rate(rate)}",
-                **facts,
-            )
-        )
+        return [("sampling.unknown_unit", {"unit": unit, "rate": rate})]
+    if not (isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1):
+        return [("sampling.invalid_rate", {"unit": unit, "rate": rate})]
+    ident = sampling.identifier_for(event, unit)
+    rule = sampling.rule_for(event)
+    facts = [unit, rate, ident, rule]  # finding_forms.SAMPLING_STORED, as a list
+    if ident is None:
+        return [("sampling.identifier_missing", facts)]
+    web, app = plan.decide(ident, unit)
+    out: list[Found] = [("sampling.decision", facts)]
+    if not (app if rule == "app" else web):
+        out.append(("sampling.out_of_sample", facts))
+    if web != app:
+        out.append(("sampling.rules_disagree", facts))
     return out
 
 
@@ -116,14 +160,12 @@ def _same_rate(a: Any, b: Any) -> bool:
     return a == b if numbers else False
 
 
-def check_sample_field(
-    event: dict[str, Any], stream_config: dict[str, Any] | None
-) -> list[Finding]:
+def check_sample_field(event: dict[str, Any], plan: ConfigPlan) -> list[Found]:
     """The event's ``sample`` field (the JS library copies the config's) against the config."""
-    if not isinstance(stream_config, dict) or "sample" not in event:
+    if "sample" not in event:
         return []
     event_sample = event.get("sample")
-    config_sample = stream_config.get("sample")
+    config_sample = plan.config.get("sample")
     if (
         isinstance(event_sample, dict)
         and isinstance(config_sample, dict)
@@ -132,21 +174,14 @@ def check_sample_field(
     ):
         return []
     return [
-        finding(
+        (
             "sampling.sample_field_mismatch",
-            f"the event says sample {event_sample!r} but the stream config has {config_sample!r}",
-            event_sample=event_sample,
-            config_sample=config_sample,
+            {"event_sample": event_sample, "config_sample": config_sample},
         )
     ]
 
 
 # --- contextual attributes --------------------------------------------------------------
-
-
-def _has_provide_values(stream_config: dict[str, Any] | None) -> bool:
-    mpc = field_at(stream_config, "producers", "metrics_platform_client")
-    return isinstance(mpc, dict) and isinstance(mpc.get("provide_values"), list)
 
 
 def _extra_requested(
@@ -168,243 +203,180 @@ def _extra_requested(
 
 def check_attributes(
     event: dict[str, Any],
-    stream_config: dict[str, Any] | None,
+    plan: ConfigPlan,
     experiments: Mapping[str, exps.Experiment] | None = None,
-) -> list[Finding]:
+) -> list[Found]:
     """Requested but missing, present but unrequested, null values, unknown names."""
-    if not _has_provide_values(stream_config):
+    if not plan.provides:
         return []
-    out: list[Finding] = []
+    out: list[Found] = []
     extra, request_known = _extra_requested(event, experiments)
-    requested = attrs.requested_attributes(stream_config)
-    unknown = [n for n in requested if n not in attrs.KNOWN_ATTRIBUTES]
+    unknown = plan.unknown
     if unknown:
-        out.append(
-            finding(
-                "attributes.unknown_requested",
-                f"provide_values names attributes no client knows: {', '.join(unknown)}",
-                attributes=unknown,
-            )
-        )
-    missing = attrs.missing_requested(event, stream_config, extra=extra)
-    missing = [n for n in missing if n not in unknown]
+        out.append(("attributes.unknown_requested", {"attributes": list(unknown)}))
+    wanted = plan.wanted
+    if extra:
+        seen = {n for n, _ in wanted}
+        wanted = wanted + [
+            (n, attrs.attribute_path(n)) for n in dict.fromkeys(extra) if n not in seen
+        ]
+    missing = []
+    for name, path in wanted:
+        value = _attribute(event, path)
+        if (value is _MISSING or value is None) and name not in unknown:
+            missing.append(name)
     hard = [n for n in missing if n not in attrs.NULLABLE_ATTRIBUTES]
     if hard:
         out.append(
-            finding(
+            (
                 "attributes.missing_requested",
-                f"requested but missing: {', '.join(hard)}",
-                attributes=hard,
-                paths=[attrs.attribute_dotted(n) for n in hard],
-                absent_nullable=[n for n in missing if n in attrs.NULLABLE_ATTRIBUTES],
-                requested=requested,
-                extra_requested=list(extra),
+                {
+                    "attributes": hard,
+                    "absent_nullable": [n for n in missing if n in attrs.NULLABLE_ATTRIBUTES],
+                    "requested": list(plan.requested),
+                    "extra_requested": list(extra),
+                },
             )
         )
+    present, nulls = _known_present_and_null(event)
     if request_known:
-        present = attrs.unrequested_present(event, stream_config, extra=extra)
-        if present:
+        allowed = plan.allowed | set(extra) if extra else plan.allowed
+        unrequested = [n for n in present if n not in allowed]
+        if unrequested:
             out.append(
-                finding(
+                (
                     "attributes.unrequested_present",
-                    f"present but not requested by the stream (privacy smell): {', '.join(present)}",
-                    attributes=present,
-                    paths=[attrs.attribute_dotted(n) for n in present],
-                    requested=requested,
-                    extra_requested=list(extra),
+                    {
+                        "attributes": unrequested,
+                        "requested": list(plan.requested),
+                        "extra_requested": list(extra),
+                    },
                 )
             )
-    nulls = attrs.null_attributes(event)
     if nulls:
-        out.append(
-            finding(
-                "attributes.null_value",
-                f"sent as null (clients omit nulls): {', '.join(nulls)}",
-                attributes=nulls,
-            )
-        )
+        out.append(("attributes.null_value", {"attributes": nulls}))
     return out
 
 
-def check_curation(event: dict[str, Any], stream_config: dict[str, Any] | None) -> list[Finding]:
+def check_curation(event: dict[str, Any], plan: ConfigPlan) -> list[Found]:
     """One finding per curation rule that fails (a missing or null value fails)."""
-    out = []
-    for failure in attrs.curation_failures(event, stream_config):
-        shown = "missing" if failure.reason == "value is missing or null" else repr(failure.value)
-        out.append(
-            finding(
-                "attributes.curation_failed",
-                f"curation {failure.attribute} {failure.rule} {failure.operand!r} fails: "
-                f"value {shown} ({failure.reason})",
-                **failure.as_facts(),
-            )
+    if not plan.curates:
+        return []
+    return [
+        (
+            "attributes.curation_failed",
+            {
+                "attribute": failure.attribute,
+                "rule": failure.rule,
+                "operand": failure.operand,
+                "value": failure.value,
+                "reason": failure.reason,
+            },
         )
-    return out
+        for failure in attrs.curation_failures(event, plan.config)
+    ]
 
 
 # --- identifiers and time ---------------------------------------------------------------
 
 
-def check_identifiers(event: dict[str, Any]) -> list[Finding]:
-    kind = ids.platform_kind(event)
-    out: list[Finding] = []
-    for field, finding_kind in (
-        ("session_id", "ids.session_id_format"),
-        ("pageview_id", "ids.pageview_id_format"),
-    ):
-        value = field_at(event, "performer", field)
-        if value is None:
-            continue
-        if not ids.session_id_ok(value, kind):
-            out.append(
-                finding(
-                    finding_kind,
-                    f"performer.{field} {value!r} is not {ids.ID_EXPECTATIONS[kind]} ({kind})",
-                    path=f"performer.{field}",
-                    value=value,
-                    platform=kind,
-                    form=ids.id_form(value),
-                    expected=ids.ID_EXPECTATIONS[kind],
-                )
-            )
-    install_id = field_at(event, "agent", "app_install_id")
+#: (kind, session id, pageview id) -> their findings, for events with both ids as strings
+#: and no install id (web events): the ids repeat for every event of a pageview.
+_ID_FINDINGS: dict[tuple[str, str, str], list[Found]] = {}
+_ID_FINDINGS_MAX = 8192
+
+
+def check_identifiers(event: dict[str, Any], kind: ids.PlatformKind) -> list[Found]:
+    """Session, pageview and install id formats. The list may be shared with other
+    events of the same ids: do not change it."""
+    performer = event.get("performer")
+    if isinstance(performer, dict):
+        session, pageview = performer.get("session_id"), performer.get("pageview_id")
+    else:
+        session = pageview = None
+    agent = event.get("agent")
+    install_id = agent.get("app_install_id") if isinstance(agent, dict) else None
+    if type(session) is not str or type(pageview) is not str or install_id is not None:
+        # Not the common shape (a web event with both ids): judged without the memo.
+        return _id_findings(kind, session, pageview, install_id)
+    key = (kind, session, pageview)
+    found = _ID_FINDINGS.get(key)
+    if found is None:
+        if len(_ID_FINDINGS) >= _ID_FINDINGS_MAX:
+            _ID_FINDINGS.clear()
+        found = _ID_FINDINGS[key] = _id_findings(kind, session, pageview, None)
+    return found
+
+
+def _id_findings(
+    kind: ids.PlatformKind, session: Any, pageview: Any, install_id: Any
+) -> list[Found]:
+    out: list[Found] = []
+    if session is not None and not ids.session_id_ok(session, kind):
+        out.append(("ids.session_id_format", [session, kind]))
+    if pageview is not None and not ids.session_id_ok(pageview, kind):
+        out.append(("ids.pageview_id_format", [pageview, kind]))
     if install_id is not None and not ids.app_install_id_ok(install_id):
-        out.append(
-            finding(
-                "ids.app_install_id_format",
-                f"agent.app_install_id {install_id!r} is not a UUID",
-                path="agent.app_install_id",
-                value=install_id,
-                platform=kind,
-            )
-        )
+        out.append(("ids.app_install_id_format", [install_id, kind]))
     return out
 
 
 def check_time(
-    event: dict[str, Any], received_at: float, *, schema_has_dt: bool = True
-) -> list[Finding]:
+    event: dict[str, Any],
+    received_at: float,
+    kind: ids.PlatformKind,
+    *,
+    schema_has_dt: bool = True,
+) -> list[Found]:
     """``schema_has_dt=False``: the event's schema has no ``dt`` (a smoke test, a legacy
     capsule), so an event without one is not missing anything."""
-    kind = ids.platform_kind(event)
-    out: list[Finding] = []
+    out: list[Found] = []
     has_dt = "dt" in event
-    has_client_dt = "client_dt" in event
-    if has_client_dt and not has_dt:
-        out.append(
-            finding(
-                "time.client_dt_legacy",
-                "legacy event: client_dt and no dt; the server fills dt"
-                + ("" if ids.is_legacy_schema(event) else " only for analytics/legacy schemas"),
-                client_dt=event.get("client_dt"),
-                server_fills_dt=ids.is_legacy_schema(event),
-                schema=event.get("$schema"),
-            )
-        )
-    elif has_client_dt and has_dt:
-        out.append(
-            finding(
-                "time.client_dt_and_dt",
-                "both client_dt and dt are set; legacy clients send only client_dt",
-                client_dt=event.get("client_dt"),
-                dt=event.get("dt"),
-            )
-        )
+    if "client_dt" in event:
+        if has_dt:
+            facts = {"client_dt": event.get("client_dt"), "dt": event.get("dt")}
+            out.append(("time.client_dt_and_dt", facts))
+        else:
+            out.append(("time.client_dt_legacy", [event.get("client_dt"), event.get("$schema")]))
     elif not has_dt and schema_has_dt:
-        out.append(
-            finding(
-                "time.dt_missing",
-                "neither dt nor client_dt: the client time of the event is unknown",
-                schema=event.get("$schema"),
-            )
-        )
+        out.append(("time.dt_missing", {"schema": event.get("$schema")}))
     if not has_dt:
         return out
-    dt = event.get("dt")
-    if not ids.dt_format_ok(dt, kind):
-        out.append(
-            finding(
-                "time.dt_format",
-                f"dt {dt!r} is not {ids.DT_EXPECTATIONS[kind]} ({kind})",
-                dt=dt,
-                platform=kind,
-                expected=ids.DT_EXPECTATIONS[kind],
-            )
-        )
-    skew = ids.dt_skew(dt, received_at)
-    problem = ids.skew_problem(skew)
-    if problem is not None and skew is not None:
-        facts = {
-            "dt": dt,
-            "received_at": ids.iso_utc(received_at),
-            "skew_seconds": round(skew, 3),
-            "max_future_seconds": ids.MAX_FUTURE_SKEW_S,
-            "max_past_seconds": ids.MAX_PAST_SKEW_S,
-        }
-        if problem == "future":
-            out.append(
-                finding(
-                    "time.dt_future",
-                    f"dt is {skew:.0f} s ahead of the receive time (limit {ids.MAX_FUTURE_SKEW_S} s)",
-                    **facts,
-                )
-            )
-        else:
-            out.append(
-                finding(
-                    "time.dt_past",
-                    f"dt is {-skew / 3600:.1f} h behind the receive time "
-                    f"(limit {ids.MAX_PAST_SKEW_S // 3600} h)",
-                    **facts,
-                )
-            )
+    dt = event["dt"]
+    millis, app_form, parsed = ids.dt_facts(dt)
+    if not (millis if kind == "web" else app_form):
+        out.append(("time.dt_format", [dt, kind]))
+    if parsed is not None:
+        skew = parsed - received_at
+        # dt and the receive time: the receive time's text and the skew follow on read.
+        if skew > ids.MAX_FUTURE_SKEW_S:
+            out.append(("time.dt_future", [dt, received_at]))
+        elif skew < -ids.MAX_PAST_SKEW_S:
+            out.append(("time.dt_past", [dt, received_at]))
     return out
 
 
 # --- experiments ------------------------------------------------------------------------
 
 
-def check_experiment_shape(experiment: dict[str, Any]) -> list[Finding]:
+def check_experiment_shape(experiment: dict[str, Any]) -> list[Found]:
     """Checks that need no experiment config: override, names, subject id, unit,
     coordinator, other_assigned."""
-    out: list[Finding] = []
+    out: list[Found] = []
     name = experiment.get("enrolled")
     group = experiment.get("assigned")
     subject = experiment.get("subject_id")
     unit = experiment.get("sampling_unit")
     coordinator = experiment.get("coordinator")
-    base = {"experiment": name, "group": group}
     if (
         subject == exps.SUBJECT_ID_OVERRIDDEN
         or coordinator == exps.COORDINATOR_FORCED
         or unit == "overridden"
     ):
-        out.append(
-            finding(
-                "experiment.overridden",
-                f"{name}: an overridden enrollment (forced {group!r}); production never sends "
-                "events for overridden experiments",
-                subject_id=subject,
-                coordinator=coordinator,
-                sampling_unit=unit,
-                **base,
-            )
-        )
-    bad_names = []
-    if not exps.valid_name(name):
-        bad_names.append(f"experiment name {name!r}")
-    if not exps.valid_group(group):
-        bad_names.append(f"group {group!r}")
-    if bad_names:
-        out.append(
-            finding(
-                "experiment.name_format",
-                f"invalid {' and '.join(bad_names)}",
-                name_pattern=exps.NAME_RE.pattern,
-                group_pattern=exps.GROUP_RE.pattern,
-                **base,
-            )
-        )
+        facts = {"subject_id": subject, "coordinator": coordinator, "sampling_unit": unit}
+        out.append(("experiment.overridden", {**facts, "experiment": name, "group": group}))
+    if not exps.valid_name(name) or not exps.valid_group(group):
+        out.append(("experiment.name_format", {"experiment": name, "group": group}))
     subject_form = (
         "awaiting"
         if subject == exps.SUBJECT_ID_AWAITING
@@ -418,46 +390,25 @@ def check_experiment_shape(experiment: dict[str, Any]) -> list[Finding]:
     if subject_form is None or (
         expected_form and subject_form not in (expected_form, "overridden")
     ):
-        out.append(
-            finding(
-                "experiment.subject_id_format",
-                f"subject_id {subject!r} is not "
-                + (
-                    f"{expected_form!r} form for {unit}"
-                    if expected_form and subject_form
-                    else "'awaiting', 'overridden' or a 64-hex sha256"
-                ),
-                subject_id=subject,
-                subject_form=subject_form,
-                expected_form=expected_form,
-                sampling_unit=unit,
-                **base,
-            )
-        )
+        facts = {
+            "subject_id": subject,
+            "subject_form": subject_form,
+            "expected_form": expected_form,
+            "sampling_unit": unit,
+        }
+        out.append(("experiment.subject_id_format", {**facts, "experiment": name, "group": group}))
     if unit not in exps.EVENT_SAMPLING_UNITS:
-        out.append(
-            finding(
-                "experiment.sampling_unit",
-                f"sampling_unit {unit!r} is not one of {', '.join(exps.EVENT_SAMPLING_UNITS)}",
-                sampling_unit=unit,
-                **base,
-            )
-        )
+        facts = {"sampling_unit": unit, "experiment": name, "group": group}
+        out.append(("experiment.sampling_unit", facts))
     if coordinator not in exps.COORDINATORS:
-        out.append(
-            finding(
-                "experiment.coordinator",
-                f"coordinator {coordinator!r} is not 'default' (or 'forced' for overrides)",
-                coordinator=coordinator,
-                **base,
-            )
-        )
+        facts = {"coordinator": coordinator, "experiment": name, "group": group}
+        out.append(("experiment.coordinator", facts))
     if "other_assigned" in experiment:
-        out.extend(_check_other_assigned(experiment.get("other_assigned"), name, base))
+        out.extend(_check_other_assigned(experiment.get("other_assigned"), name, group))
     return out
 
 
-def _check_other_assigned(other: Any, name: Any, base: dict[str, Any]) -> list[Finding]:
+def _check_other_assigned(other: Any, name: Any, group: Any) -> list[Found]:
     problems: list[str] = []
     if not isinstance(other, dict):
         problems.append(f"not a map of experiment to group: {other!r}")
@@ -473,15 +424,8 @@ def _check_other_assigned(other: Any, name: Any, base: dict[str, Any]) -> list[F
                 problems.append(f"invalid group {other_group!r} for {other_name!r}")
     if not problems:
         return []
-    return [
-        finding(
-            "experiment.other_assigned",
-            f"other_assigned: {'; '.join(problems)}",
-            other_assigned=other,
-            problems=problems,
-            **base,
-        )
-    ]
+    facts = {"other_assigned": other, "problems": problems, "experiment": name, "group": group}
+    return [("experiment.other_assigned", facts)]
 
 
 def check_experiment_config(
@@ -491,7 +435,7 @@ def check_experiment_config(
     *,
     stream: str | None,
     received_at: float,
-) -> list[Finding]:
+) -> list[Found]:
     """Checks against the loaded experiment: known, group, stream, dates, and for
     ``mw-user`` the expected enrollment and group computed from the subject id."""
     name = experiment.get("enrolled")
@@ -500,63 +444,28 @@ def check_experiment_config(
     base = {"experiment": name, "group": group}
     config = experiments.get(name) if isinstance(name, str) else None
     if config is None:
-        return [
-            finding(
-                "experiment.unknown",
-                f"experiment {name!r} is not in the loaded experiments",
-                known=sorted(experiments)[:50],
-                **base,
-            )
-        ]
-    out: list[Finding] = []
+        return [("experiment.unknown", {"known": sorted(experiments)[:50], **base})]
+    out: list[Found] = []
     if group not in config.groups:
-        out.append(
-            finding(
-                "experiment.group_unknown",
-                f"{name}: group {group!r} is not one of {', '.join(config.groups)}",
-                groups=list(config.groups),
-                **base,
-            )
-        )
+        out.append(("experiment.group_unknown", {"groups": list(config.groups), **base}))
     unit = experiment.get("sampling_unit")
     if unit in exps.SAMPLING_UNITS and unit != config.sampling_unit:
-        out.append(
-            finding(
-                "experiment.sampling_unit",
-                f"{name}: the event says {unit} but the experiment is {config.sampling_unit}",
-                sampling_unit=unit,
-                configured=config.sampling_unit,
-                **base,
-            )
-        )
+        facts = {"sampling_unit": unit, "configured": config.sampling_unit, **base}
+        out.append(("experiment.sampling_unit", facts))
     if config.stream and stream and stream != config.stream:
-        out.append(
-            finding(
-                "experiment.stream_mismatch",
-                f"{name}: sent to {stream} but the experiment's stream is {config.stream}",
-                stream=stream,
-                configured=config.stream,
-                **base,
-            )
-        )
-    active = config.active_at(received_at)
-    if active is False:
-        out.append(
-            finding(
-                "experiment.inactive",
-                f"{name}: received outside {config.start} .. {config.end}",
-                start=config.start,
-                end=config.end,
-                received_at=ids.iso_utc(received_at),
-                **base,
-            )
-        )
+        facts = {"stream": stream, "configured": config.stream, **base}
+        out.append(("experiment.stream_mismatch", facts))
+    if config.active_at(received_at) is False:
+        # The receive time as ``at``, as for the clock-skew findings.
+        facts = {"start": config.start, "end": config.end, "at": received_at, **base}
+        out.append(("experiment.inactive", facts))
     if (
         config.sampling_unit == "mw-user"
         and isinstance(subject, str)
         and exps.SUBJECT_ID_RE.fullmatch(subject)
     ):
-        wiki = field_at(event, "mediawiki", "database")
+        wiki = event.get("mediawiki")
+        wiki = wiki.get("database") if isinstance(wiki, dict) else None
         rate = config.rate_for(wiki if isinstance(wiki, str) else None)
         hash_ = exps.user_hash(subject)
         enrolled = exps.is_sampled(rate, config.groups, hash_)
@@ -573,22 +482,9 @@ def check_experiment_config(
             **base,
         }
         if not enrolled:
-            out.append(
-                finding(
-                    "experiment.not_enrolled",
-                    f"{name}: this subject is not enrolled at rate {_fmt_rate(rate)} "
-                    f"(hash {hash_:.4f}), yet the event claims group {group!r}",
-                    **facts,
-                )
-            )
+            out.append(("experiment.not_enrolled", facts))
         elif group != expected:
-            out.append(
-                finding(
-                    "experiment.group_mismatch",
-                    f"{name}: this user is in group {expected!r}, but the event says {group!r}",
-                    **facts,
-                )
-            )
+            out.append(("experiment.group_mismatch", facts))
     return out
 
 
@@ -598,7 +494,7 @@ def check_experiment(
     *,
     stream: str | None,
     received_at: float,
-) -> list[Finding]:
+) -> list[Found]:
     experiment = event.get("experiment")
     if not isinstance(experiment, dict):
         return []
@@ -615,6 +511,41 @@ def check_experiment(
 # --- all of it --------------------------------------------------------------------------
 
 
+def find(
+    event: dict[str, Any],
+    *,
+    stream: str | None,
+    stream_config: dict[str, Any] | None,
+    experiments: Mapping[str, exps.Experiment] | None,
+    received_at: float,
+    schema_has_dt: bool = True,
+    kind: ids.PlatformKind | None = None,
+) -> list[Found]:
+    """Every stateless platform check for one event (as received, before fill-ins), as
+    the store keeps them (see :func:`evaluate` for the arguments). ``kind``: the event's
+    platform kind when the caller has it already."""
+    if not isinstance(event, dict):
+        return []
+    if stream is None:
+        meta = event.get("meta")
+        meta_stream = meta.get("stream") if isinstance(meta, dict) else None
+        stream = meta_stream if isinstance(meta_stream, str) else None
+    if kind is None:
+        kind = ids.platform_kind(event)
+    found: list[Found] = []
+    if isinstance(stream_config, dict):
+        plan = plan_for(stream_config)
+        found += check_sampling(event, plan)
+        found += check_sample_field(event, plan)
+        found += check_attributes(event, plan, experiments)
+        found += check_curation(event, plan)
+    found += check_identifiers(event, kind)
+    found += check_time(event, received_at, kind, schema_has_dt=schema_has_dt)
+    if "experiment" in event:
+        found += check_experiment(event, experiments, stream=stream, received_at=received_at)
+    return found
+
+
 def evaluate(
     event: dict[str, Any],
     *,
@@ -624,24 +555,20 @@ def evaluate(
     received_at: float,
     schema_has_dt: bool = True,
 ) -> list[Finding]:
-    """Every stateless platform check for one event (as received, before fill-ins).
+    """Every stateless platform check for one event (as received, before fill-ins), each
+    rendered.
 
     ``stream`` defaults to ``meta.stream``; ``stream_config`` is that stream's config or
     None (no config loaded / stream unknown); ``experiments`` the loaded experiments or
     None; ``received_at`` epoch seconds; ``schema_has_dt`` whether the event's schema
     declares ``dt`` (unknown: assume it does).
     """
-    if not isinstance(event, dict):
-        return []
-    if stream is None:
-        meta_stream = field_at(event, "meta", "stream")
-        stream = meta_stream if isinstance(meta_stream, str) else None
-    findings: list[Finding] = []
-    findings += check_sampling(event, stream_config)
-    findings += check_sample_field(event, stream_config)
-    findings += check_attributes(event, stream_config, experiments)
-    findings += check_curation(event, stream_config)
-    findings += check_identifiers(event)
-    findings += check_time(event, received_at, schema_has_dt=schema_has_dt)
-    findings += check_experiment(event, experiments, stream=stream, received_at=received_at)
-    return findings
+    found = find(
+        event,
+        stream=stream,
+        stream_config=stream_config,
+        experiments=experiments,
+        received_at=received_at,
+        schema_has_dt=schema_has_dt,
+    )
+    return [Finding.of(f) for f in found]

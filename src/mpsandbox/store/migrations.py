@@ -185,6 +185,8 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
 #: (``required`` and ``additionalProperties`` report the parent object's dataPath, so without
 #: it every missing field of an event would share one group and one sample message).
 GROUP_DETAIL_PARAMS = {"required": "missingProperty", "additionalProperties": "additionalProperty"}
+#: Events whose findings migration 0010 converts at a time (bounded memory at any size).
+FINDINGS_CHUNK = 2000
 #: Keyword of the groups formed by events with verdict "error" (no AJV errors).
 ERROR_VERDICT_KEYWORD = "(error)"
 
@@ -515,6 +517,40 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
             for row in batch
         }
         _summarise_sessions(conn, batch, problems)
+
+
+@migration("0010_compact_findings")
+def _compact_findings(conn: sqlite3.Connection) -> None:
+    # Findings are stored as kind + facts (platform/findings.py): the severity comes from the
+    # kind, the message and the facts that follow from others are rendered on read. Convert
+    # the whole findings an earlier release stored, a chunk of events at a time so memory
+    # stays bounded at any size; what does not follow from its kind's form is kept beside
+    # it (findings.pack), so every reader shows what it showed before. event_findings rows
+    # (kind, event, severity) are unchanged.
+    from mpsandbox.jsonio import escape_lone_surrogates
+    from mpsandbox.platform.findings import storable
+
+    from .writer import dumps, loads
+
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT id, findings FROM events WHERE id > ? AND findings IS NOT NULL"
+            " ORDER BY id LIMIT ?",
+            (last, FINDINGS_CHUNK),
+        ).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        updates = []
+        for event_id, text in rows:
+            try:
+                findings = loads(text)
+            except ValueError:
+                continue  # not JSON: left as it is (readers show it as before)
+            if isinstance(findings, list) and any(isinstance(f, dict) for f in findings):
+                updates.append((escape_lone_surrogates(dumps(storable(findings))), event_id))
+        conn.executemany("UPDATE events SET findings = ? WHERE id = ?", updates)
 
 
 @migration("0011_event_text_index")

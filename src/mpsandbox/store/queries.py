@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..platform.findings import render_all as render_findings
 from ..query import TEXT_INDEX, TEXT_STATE, Query, TextBlocks, text_candidates, text_clause
 from ..query import like_escape as like_escape
 from ..query import schema_clause as _schema_clause
@@ -414,7 +415,7 @@ class StoreReader:
             d["fills"] = loads(d["fills"], {})
             d["errors"] = loads(d["errors"], [])
             d["explanation"] = loads(d["explanation"], {})
-            d["findings"] = loads(d.get("findings"), [])
+            d["findings"] = render_findings(loads(d.get("findings")))
             d["errors_count"] = len(d["errors"])
             d["accepted"] = apply_fills(d["event"], d["fills"])
             req = conn.execute("SELECT * FROM requests WHERE id = ?", (d["request_id"],)).fetchone()
@@ -587,7 +588,7 @@ class StoreReader:
             rows = [dict(r) for r in conn.execute(sql, (session_id, int(limit)))]
         for r in rows:
             r["event"] = loads(r["event"])
-            r["findings"] = loads(r["findings"], [])
+            r["findings"] = render_findings(loads(r["findings"]))
         rows.sort(key=lambda r: (r.get("dt") or "", r["received_at"], r["id"]))
         return rows
 
@@ -711,7 +712,7 @@ class StoreReader:
                 d["fills"] = loads(d["fills"], {})
                 d["errors"] = loads(d["errors"], [])
                 d["explanation"] = loads(d["explanation"], {})
-                d["findings"] = loads(d.get("findings"), [])
+                d["findings"] = render_findings(loads(d.get("findings")))
                 d["retracts"] = loads(d.get("retracts"), [])
                 yield d
 

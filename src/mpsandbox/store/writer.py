@@ -34,6 +34,8 @@ import orjson
 
 from .. import fieldmap
 from ..jsonio import escape_lone_surrogates as storable
+from ..platform.findings import kind_of, severity_of
+from ..platform.findings import storable as storable_findings
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
 from . import metric_index, text_index
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
@@ -245,7 +247,7 @@ def encode_event(e: EventRecord) -> list[Any]:
         _opt_str(e.errors_text),
         _opt_str(e.message),
         _explanation_text(e.explanation),
-        dumps(e.findings) if e.findings else None,
+        dumps(storable_findings(e.findings)) if e.findings else None,
         platform,
         dumps(e.retracts) if e.retracts else None,
     ]
@@ -395,16 +397,15 @@ def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int,
             continue
         seen: set[str] = set()
         for f in loads(text, []):
-            if not isinstance(f, dict):
+            kind = kind_of(f)
+            if kind is None:
                 continue
-            if f.get("severity") != "info":
+            severity = severity_of(f)
+            if severity != "info":
                 problems[row[0]] = problems.get(row[0], 0) + 1
-            kind = f.get("kind")
-            if isinstance(kind, str) and kind not in seen:
+            if kind not in seen:
                 seen.add(kind)
-                links.append(
-                    [storable(kind), row[0], storable(str(f.get("severity") or "warning"))]
-                )
+                links.append([storable(kind), row[0], storable(severity)])
     if links:
         insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
     return problems
@@ -476,11 +477,13 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             if target is None or target[1] is None:
                 continue
             event_id, text, session_id = target
-            findings = loads(text, [])
-            kept = [f for f in findings if not (isinstance(f, dict) and f.get("kind") == r["kind"])]
+            findings = [f for f in loads(text, []) if kind_of(f) is not None]
+            kept = [f for f in findings if kind_of(f) != r["kind"]]
             if len(kept) == len(findings):
                 continue
-            removed = sum(1 for f in findings if f not in kept and f.get("severity") != "info")
+            removed = sum(
+                1 for f in findings if kind_of(f) == r["kind"] and severity_of(f) != "info"
+            )
             conn.execute(
                 "UPDATE events SET findings = ? WHERE id = ?",
                 (dumps(kept) if kept else None, event_id),
