@@ -217,7 +217,7 @@ class Term:
         """This term (ignoring negation) as a WHERE expression and its parameters."""
         key, value = self.key, self.value
         if key is None:
-            return "event LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
+            return "unpack_text(event) LIKE ? ESCAPE '\\'", [f"%{like_escape(value)}%"]
         if key in _EQUALITY_COLUMNS:
             return f"{_EQUALITY_COLUMNS[key]} = ?", [value]
         if key == "is":

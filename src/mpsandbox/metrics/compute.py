@@ -51,8 +51,8 @@ __all__ = [
 ]
 
 _SESSION = (
-    "coalesce(session_id, CASE WHEN instr(event, '\"app_session_id\"') "
-    "THEN json_extract(event, '$.app_session_id') END)"
+    "coalesce(session_id, CASE WHEN instr(unpack_text(event), '\"app_session_id\"') "
+    "THEN json_extract(unpack_text(event), '$.app_session_id') END)"
 )
 _UNIT_SQL: dict[str, str] = {
     "event": "id",
@@ -61,13 +61,13 @@ _UNIT_SQL: dict[str, str] = {
     # Edge-unique experiments send the placeholder "awaiting" (the CDN fills the real id in
     # production, nothing does locally), so the browser's session stands in for the subject.
     "subject": (
-        "coalesce(CASE WHEN instr(event, '\"subject_id\"') THEN nullif(nullif("
-        "json_extract(event, '$.experiment.subject_id'), 'awaiting'), 'overridden') END, "
+        "coalesce(CASE WHEN instr(unpack_text(event), '\"subject_id\"') THEN nullif(nullif("
+        "json_extract(unpack_text(event), '$.experiment.subject_id'), 'awaiting'), 'overridden') END, "
         f"{_SESSION})"
     ),
     "funnel_entry_token": (
-        "CASE WHEN instr(event, '\"funnel_entry_token\"') "
-        "THEN json_extract(event, '$.funnel_entry_token') END"
+        "CASE WHEN instr(unpack_text(event), '\"funnel_entry_token\"') "
+        "THEN json_extract(unpack_text(event), '$.funnel_entry_token') END"
     ),
 }
 
@@ -187,12 +187,12 @@ def _where(
     clauses.append("(" + " OR ".join(sides) + ")")
     if metric.experiment == "*":
         clauses.append(
-            "(instr(event, '\"experiment\"') AND "
-            "json_type(event, '$.experiment.enrolled') = 'text')"
+            "(instr(unpack_text(event), '\"experiment\"') AND "
+            "json_type(unpack_text(event), '$.experiment.enrolled') = 'text')"
         )
     elif metric.experiment:
         clauses.append(
-            "(instr(event, '\"experiment\"') AND json_extract(event, '$.experiment.enrolled') = ?)"
+            "(instr(unpack_text(event), '\"experiment\"') AND json_extract(unpack_text(event), '$.experiment.enrolled') = ?)"
         )
         params.append(metric.experiment)
     return " AND ".join(clauses), params

@@ -23,16 +23,20 @@ from typing import Any
 class Migration:
     name: str
     apply: Callable[[sqlite3.Connection], None]
+    #: VACUUM once it is committed: it freed much of the file (rows rewritten smaller).
+    vacuum: bool = False
 
 
 MIGRATIONS: list[Migration] = []
 
 
-def migration(name: str) -> Callable[[Callable[[sqlite3.Connection], None]], Migration]:
+def migration(
+    name: str, *, vacuum: bool = False
+) -> Callable[[Callable[[sqlite3.Connection], None]], Migration]:
     def register(fn: Callable[[sqlite3.Connection], None]) -> Migration:
         if any(m.name == name for m in MIGRATIONS):
             raise ValueError(f"duplicate migration name {name!r}")
-        m = Migration(name, fn)
+        m = Migration(name, fn, vacuum)
         MIGRATIONS.append(m)
         return m
 
@@ -178,6 +182,11 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
                 conn.execute("ROLLBACK")
             raise
         applied.append(m.name)
+    if any(m.vacuum and m.name in applied for m in todo):
+        try:
+            conn.execute("VACUUM")
+        except sqlite3.OperationalError:  # busy: the free pages are reused by new rows
+            pass
     return applied
 
 
@@ -478,7 +487,14 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
     # writer would have. Other events' columns already are what the map gives.
     from mpsandbox import fieldmap
 
-    from .writer import _EVENT_COLUMNS, _FINDINGS, _summarise_sessions, loads
+    from .writer import _FINDINGS, _summarise_sessions, loads
+
+    # The events columns as they were at this migration (the writer's list moves on).
+    event_columns = (
+        "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title,"
+        " schema_version, action, session_id, pageview_id, meta_id, dt, event, fills, errors,"
+        " errors_text, message, explanation, findings, platform, retracts"
+    )
 
     rows = conn.execute(
         """
@@ -504,7 +520,7 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
         marks = ",".join("?" * len(ids))
         batch = [
             list(r)
-            for r in conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks})", ids)
+            for r in conn.execute(f"SELECT {event_columns} FROM events WHERE id IN ({marks})", ids)
         ]
         problems = {
             row[0]: sum(
@@ -515,3 +531,80 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
             for row in batch
         }
         _summarise_sessions(conn, batch, problems)
+
+
+#: Rows packed per statement by migration 0009.
+_PACK_CHUNK = 2_000
+
+
+@migration("0009_lean_events", vacuum=True)
+def _lean_events(conn: sqlite3.Connection) -> None:
+    # Event JSON and request bodies packed with zstd (store/codec.py), with dictionaries
+    # trained on the store's own values; each distinct explanation stored once and
+    # referenced by id; the two schema indexes merged into one that serves title and
+    # title+version filters alike. Opening the file afterwards VACUUMs it, so the space the
+    # packed rows freed goes back to the disk.
+    from .codec import Packer
+
+    conn.execute(
+        "CREATE TABLE codec_dicts (id INTEGER PRIMARY KEY, column_name TEXT NOT NULL,"
+        " data BLOB NOT NULL)"
+    )
+    # last_event_id: the newest event using it, so retention deletes an explanation once
+    # every event older than the oldest one kept has gone (see retention.py).
+    conn.execute(
+        "CREATE TABLE explanations (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE,"
+        " last_event_id INTEGER NOT NULL)"
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN explanation_id INTEGER")
+    conn.execute(
+        "INSERT INTO explanations (text, last_event_id) SELECT explanation, max(id) FROM events"
+        " WHERE explanation IS NOT NULL GROUP BY explanation ORDER BY min(id)"
+    )
+    conn.execute(
+        "UPDATE events SET explanation_id ="
+        " (SELECT x.id FROM explanations x WHERE x.text = events.explanation)"
+        " WHERE explanation IS NOT NULL"
+    )
+    conn.execute("ALTER TABLE events DROP COLUMN explanation")
+    conn.execute("DROP INDEX events_schema")
+    conn.execute("DROP INDEX events_schema_title")
+    # Filters list newest first by id: `schema_title = ?` walks (title, id) in order, and a
+    # version (exact or prefix) is checked on the same index entries, no sort, no table read.
+    conn.execute("CREATE INDEX events_schema ON events(schema_title, id, schema_version)")
+    _pack_column(conn, "events", "event", Packer("events.event"), text=True)
+    _pack_column(conn, "requests", "body", Packer("requests.body"), text=False)
+
+
+def _pack_column(
+    conn: sqlite3.Connection, table: str, column: str, packer: Any, *, text: bool
+) -> None:
+    """Pack every stored value of a column, in chunks, with a dictionary trained on the
+    first values when there are enough of them."""
+    from .codec import TRAIN_MAX_SAMPLES
+
+    sample = conn.execute(
+        f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY id LIMIT ?",
+        (TRAIN_MAX_SAMPLES,),
+    )
+    for (value,) in sample:
+        packer.pack(value.encode("utf-8") if isinstance(value, str) else bytes(value))
+    packer.train_if_ready(conn)
+    packer.committed()
+    after = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT id, {column} FROM {table} WHERE id > ? AND {column} IS NOT NULL"
+            " ORDER BY id LIMIT ?",
+            (after, _PACK_CHUNK),
+        ).fetchall()
+        if not rows:
+            return
+        updates = []
+        for row_id, value in rows:
+            if text and not isinstance(value, str):  # packed already
+                continue
+            raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            updates.append((packer.pack(raw), row_id))
+        conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ?", updates)
+        after = rows[-1][0]

@@ -87,6 +87,12 @@ def apply_retention(
                     upto = cut
                 deleted_events += conn.execute("DELETE FROM events WHERE id <= ?", (upto,)).rowcount
 
+        if deleted_events:
+            # Explanations last used by an event older than every event kept are unused.
+            conn.execute(
+                "DELETE FROM explanations WHERE last_event_id <"
+                " coalesce((SELECT min(id) FROM events), 1 << 62)"
+            )
         # Requests whose events have all gone, older than the oldest event still kept.
         bound = _one(conn, "SELECT request_id FROM events ORDER BY id LIMIT 1")
         if bound is None:

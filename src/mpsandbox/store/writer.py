@@ -35,6 +35,7 @@ import orjson
 from .. import fieldmap
 from ..jsonio import escape_lone_surrogates as storable
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
+from .codec import Packer
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
 from .retention import apply_retention
@@ -67,11 +68,13 @@ _REQUEST_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title, schema_version,"
     " action, session_id, pageview_id, meta_id, dt, event, fills, errors, errors_text, message,"
-    " explanation, findings, platform, retracts"
+    " explanation_id, findings, platform, retracts"
 )
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
-_FINDINGS, _PLATFORM, _RETRACTS = 20, 21, 22
+_EVENT, _EXPLANATION, _FINDINGS, _PLATFORM, _RETRACTS = 14, 19, 20, 21, 22
+#: Position of the body in a requests row.
+_BODY = 6
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
 #: handful of statement texts covers every batch (and stays in the statement cache).
 _CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
@@ -215,7 +218,11 @@ def _explanation_text(explanation: Any) -> str | None:
 
 
 def encode_event(e: EventRecord) -> list[Any]:
-    """An events row with id and request_id left as None for the writer to assign."""
+    """An events row with id and request_id left as None for the writer to assign.
+
+    The event JSON and the explanation are plain text here: the writer packs the one and
+    turns the other into an ``explanations`` id as it inserts (see ``StoreWriter._stored``).
+    """
     verdict = e.verdict
     if verdict not in VERDICTS:
         raise ValueError(f"unknown verdict {verdict!r} (expected one of {sorted(VERDICTS)})")
@@ -506,6 +513,8 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute(f"DELETE FROM {table}")
         events = conn.execute("DELETE FROM events").rowcount
         requests = conn.execute("DELETE FROM requests").rowcount
+        # Dictionaries stay: packed values elsewhere (and readers' caches) may name them.
+        conn.execute("DELETE FROM explanations")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -657,6 +666,13 @@ class StoreWriter:
         self._retention_more = False
         #: Error group ids by key, writer thread only; cleared on reset.
         self._groups: dict[GroupKey, int] = {}
+        #: Explanation ids by text, writer thread only; cleared on reset and retention.
+        self._explanations: dict[str, int] = {}
+        #: ... and those the open transaction inserted (kept once it commits).
+        self._new_explanations: dict[str, int] = {}
+        #: Packers of the event JSON and of request bodies, writer thread only.
+        self._event_packer = Packer("events.event")
+        self._body_packer = Packer("requests.body")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -890,6 +906,8 @@ class StoreWriter:
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
             probe_write(self._conn, self.path)
+            self._event_packer.load(self._conn)
+            self._body_packer.load(self._conn)
         except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -1066,8 +1084,12 @@ class StoreWriter:
                 event_rows.extend(item.event_rows)
                 event_ids.extend(ids)
                 results.append((req_id, ids))
-            insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
-            insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
+            insert_rows(
+                conn, "requests", _REQUEST_COLUMNS, [self._stored_request(r) for r in request_rows]
+            )
+            insert_rows(conn, "events", _EVENT_COLUMNS, self._stored_events(conn, event_rows))
+            self._event_packer.train_if_ready(conn)
+            self._body_packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
@@ -1078,8 +1100,68 @@ class StoreWriter:
             conn.execute("COMMIT")
         except Exception:
             self._rollback()  # before anyone else touches the connection
+            self._after_rollback()
             raise
+        self._event_packer.committed()
+        self._body_packer.committed()
+        self._explanations.update(self._new_explanations)
+        self._new_explanations = {}
         return results, event_ids, new_groups
+
+    def _after_rollback(self) -> None:
+        """Forget what the rolled-back transaction created (dictionaries, explanations)."""
+        self._event_packer.rolled_back()
+        self._body_packer.rolled_back()
+        self._new_explanations = {}
+
+    def _stored_request(self, row: list[Any]) -> list[Any]:
+        """The requests row as stored: a copy with the body packed (the item keeps the plain
+        row, so a batch retried item by item packs again from it)."""
+        body = row[_BODY]
+        if body is None:
+            return row
+        stored = row.copy()
+        stored[_BODY] = self._body_packer.pack(body)
+        return stored
+
+    def _stored_events(self, conn: sqlite3.Connection, rows: list[list[Any]]) -> list[list[Any]]:
+        """The events rows as stored: copies with the JSON packed and the explanation
+        replaced by its id (ids assigned). Here each row's plain event JSON is still at hand
+        (``row[_EVENT]``), for anything that must read it as text at write time."""
+        pack = self._event_packer.pack
+        out = []
+        last_use: dict[int, int] = {}
+        for row in rows:
+            stored = row.copy()
+            stored[_EVENT] = pack(row[_EVENT].encode("utf-8"))
+            text = row[_EXPLANATION]
+            if text is not None:
+                eid = self._explanation_id(conn, text)
+                stored[_EXPLANATION] = eid
+                last_use[eid] = row[0]
+            out.append(stored)
+        if last_use:
+            conn.executemany(
+                "UPDATE explanations SET last_event_id = max(last_event_id, ?) WHERE id = ?",
+                [(event_id, eid) for eid, event_id in last_use.items()],
+            )
+        return out
+
+    def _explanation_id(self, conn: sqlite3.Connection, text: str) -> int:
+        """The id of an explanation's row, inserted on first use (one row per distinct
+        explanation: the pipeline shares one per schema)."""
+        eid = self._explanations.get(text) or self._new_explanations.get(text)
+        if eid is None:
+            row = conn.execute("SELECT id FROM explanations WHERE text = ?", (text,)).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "INSERT INTO explanations (text, last_event_id) VALUES (?, 0) RETURNING id",
+                    (text,),
+                ).fetchone()
+            eid = self._new_explanations[text] = row[0]
+            if len(self._explanations) >= MAX_CACHED_GROUPS:
+                self._explanations.clear()
+        return eid
 
     def _after_commit(
         self,
@@ -1134,6 +1216,8 @@ class StoreWriter:
     def _run_call(self, call: _Call) -> None:
         conn = self._conn
         assert conn is not None
+        # A call may delete explanations (reset, retention): look them up afresh.
+        self._explanations.clear()
         try:
             result = call.fn(conn)
         except Exception as exc:
@@ -1158,6 +1242,7 @@ class StoreWriter:
         assert self.retention is not None and self._conn is not None
         max_events, max_age_s = self.retention
         self._events_since_retention = 0
+        self._explanations.clear()  # retention may delete explanations no event uses
         self._next_retention = time.monotonic() + self.retention_interval
         try:
             result = apply_retention(
