@@ -12,6 +12,7 @@ never edit or reorder one that has shipped.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -183,10 +184,9 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
             raise
         applied.append(m.name)
     if any(m.vacuum and m.name in applied for m in todo):
-        try:
+        # Busy (another connection reading): the free pages are reused by new rows instead.
+        with contextlib.suppress(sqlite3.OperationalError):
             conn.execute("VACUUM")
-        except sqlite3.OperationalError:  # busy: the free pages are reused by new rows
-            pass
     return applied
 
 
