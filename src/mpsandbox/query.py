@@ -239,10 +239,7 @@ class Term:
             )
         if key == "has":
             if value == "finding":
-                return (
-                    "id IN (SELECT event_id FROM event_findings WHERE severity != 'info')",
-                    [],
-                )
+                return "problems > 0", []
             if value == "fill":
                 return "(fills IS NOT NULL AND fills NOT IN ('', '{}'))", []
             if value == "flip":

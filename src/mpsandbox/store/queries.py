@@ -52,8 +52,7 @@ _SUMMARY_SQL = (
     ", ".join(SUMMARY_COLUMNS)
     + ", coalesce(json_array_length(errors), 0) AS errors_count"
     # Warnings and errors the platform rules found (info findings are not problems).
-    + ", (SELECT count(*) FROM event_findings f WHERE f.event_id = events.id"
-    " AND f.severity != 'info') AS findings_count"
+    + ", problems AS findings_count"
 )
 
 #: Every column of an events row as readers see it: the JSON unpacked, the explanation's

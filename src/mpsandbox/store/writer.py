@@ -70,6 +70,9 @@ _EVENT_COLUMNS = (
     " action, session_id, pageview_id, meta_id, dt, event, fills, errors, errors_text, message,"
     " explanation_id, findings, platform, retracts"
 )
+#: What the writer inserts: encode_event's columns, and the count of the event's findings
+#: (one per kind) that are not info, known once the findings are linked.
+_STORED_EVENT_COLUMNS = _EVENT_COLUMNS + ", problems"
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
 _EVENT, _EXPLANATION, _FINDINGS, _PLATFORM, _RETRACTS = 14, 19, 20, 21, 22
@@ -386,14 +389,16 @@ def _reject(fut: Future, exc: BaseException) -> None:
 _FINDING_COLUMNS = "kind, event_id, severity"
 
 
-def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int, int]:
+def _finding_links(rows: list[list[Any]]) -> tuple[list[list[Any]], dict[int, int], dict[int, int]]:
     """One event_findings row per (kind, event), so finding filters read an index.
 
-    Returns, per event id, how many of its findings are problems (not info), for the
-    sessions summary, so the findings JSON is parsed once per event.
+    Also returns, per event id, how many of its findings are problems (not info), for the
+    sessions summary, and how many of its links are (the event's ``problems`` column, which
+    summaries show and ``has:finding`` reads), so the findings JSON is parsed once per event.
     """
     links: list[list[Any]] = []
     problems: dict[int, int] = {}
+    flagged: dict[int, int] = {}
     for row in rows:
         text = row[_FINDINGS]
         if text is None:
@@ -407,19 +412,18 @@ def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int,
             kind = f.get("kind")
             if isinstance(kind, str) and kind not in seen:
                 seen.add(kind)
-                links.append(
-                    [storable(kind), row[0], storable(str(f.get("severity") or "warning"))]
-                )
-    if links:
-        insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
-    return problems
+                severity = storable(str(f.get("severity") or "warning"))
+                links.append([storable(kind), row[0], severity])
+                if severity != "info":
+                    flagged[row[0]] = flagged.get(row[0], 0) + 1
+    return links, problems, flagged
 
 
 def _summarise_sessions(
     conn: sqlite3.Connection, rows: list[list[Any]], problems: dict[int, int]
 ) -> None:
     """Fold the batch's events into the sessions summary (one upsert per session);
-    ``problems`` counts each event's non-info findings (see _link_findings)."""
+    ``problems`` counts each event's non-info findings (see _finding_links)."""
     sessions: dict[str, list[Any]] = {}
     pageviews: set[tuple[str, str]] = set()
     streams: dict[tuple[str, str], int] = {}
@@ -490,9 +494,14 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
                 "UPDATE events SET findings = ? WHERE id = ?",
                 (dumps(kept) if kept else None, event_id),
             )
-            conn.execute(
-                "DELETE FROM event_findings WHERE kind = ? AND event_id = ?", (r["kind"], event_id)
-            )
+            link = conn.execute(
+                "DELETE FROM event_findings WHERE kind = ? AND event_id = ? RETURNING severity",
+                (r["kind"], event_id),
+            ).fetchall()
+            if link and link[0][0] != "info":
+                conn.execute(
+                    "UPDATE events SET problems = max(0, problems - 1) WHERE id = ?", (event_id,)
+                )
             if session_id is not None and removed:
                 conn.execute(
                     "UPDATE sessions SET findings = max(0, findings - ?) WHERE session_id = ?",
@@ -1087,14 +1096,21 @@ class StoreWriter:
             insert_rows(
                 conn, "requests", _REQUEST_COLUMNS, [self._stored_request(r) for r in request_rows]
             )
-            insert_rows(conn, "events", _EVENT_COLUMNS, self._stored_events(conn, event_rows))
+            links, problems, flagged = _finding_links(event_rows)
+            insert_rows(
+                conn,
+                "events",
+                _STORED_EVENT_COLUMNS,
+                self._stored_events(conn, event_rows, flagged),
+            )
+            if links:
+                insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
             self._event_packer.train_if_ready(conn)
             self._body_packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
                 new_groups = self._link_errors(conn, failed)
-            problems = _link_findings(conn, event_rows)
             _summarise_sessions(conn, event_rows, problems)
             _apply_retractions(conn, event_rows)
             conn.execute("COMMIT")
@@ -1124,16 +1140,20 @@ class StoreWriter:
         stored[_BODY] = self._body_packer.pack(body)
         return stored
 
-    def _stored_events(self, conn: sqlite3.Connection, rows: list[list[Any]]) -> list[list[Any]]:
-        """The events rows as stored: copies with the JSON packed and the explanation
-        replaced by its id (ids assigned). Here each row's plain event JSON is still at hand
-        (``row[_EVENT]``), for anything that must read it as text at write time."""
+    def _stored_events(
+        self, conn: sqlite3.Connection, rows: list[list[Any]], flagged: dict[int, int]
+    ) -> list[list[Any]]:
+        """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the JSON
+        packed, the explanation replaced by its id, and the count of problem findings
+        (ids assigned). Here each row's plain event JSON is still at hand (``row[_EVENT]``),
+        for anything that must read it as text at write time."""
         pack = self._event_packer.pack
         out = []
         last_use: dict[int, int] = {}
         for row in rows:
             stored = row.copy()
             stored[_EVENT] = pack(row[_EVENT].encode("utf-8"))
+            stored.append(flagged.get(row[0], 0))
             text = row[_EXPLANATION]
             if text is not None:
                 eid = self._explanation_id(conn, text)
