@@ -70,9 +70,8 @@ def test_migration_trains_a_dictionary_on_a_store_with_enough_events(tmp_path: P
     writer.start()
     writer.close()
     with contextlib.closing(sqlite3.connect(copy)) as conn:
-        assert [r[0] for r in conn.execute("SELECT column_name FROM codec_dicts")] == [
-            "events.event"
-        ]
+        dicts = {r[0] for r in conn.execute("SELECT column_name FROM codec_dicts")}
+        assert "events.event" in dicts and "requests.body" not in dicts  # 50 bodies
         kinds = {bytes(v)[0] for (v,) in conn.execute("SELECT event FROM events")}
         assert codec.ZSTD_DICT in kinds
     with StoreReader(copy) as reader:
@@ -91,6 +90,10 @@ def varied_event(i: int) -> dict:
         "experiment": {"enrolled": "toc-pinned", "assigned": "control"},
         "padding": " ".join(f"word{(i * k) % 101}" for k in range(60)),
     }
+
+
+def finding(i: int) -> list[dict]:
+    return [{"kind": "funnel.gap", "severity": "warning", "message": f"step {i % 8} missing"}]
 
 
 def submit(writer: StoreWriter, start: int, n: int, explanation: dict | None = None) -> None:
@@ -117,6 +120,7 @@ def submit(writer: StoreWriter, start: int, n: int, explanation: dict | None = N
             schema_title=TITLE,
             schema_version="1.3.0",
             explanation=EXPLANATION if explanation is None else explanation,
+            findings=finding(start + k),
         )
         for k, e in enumerate(received)
     ]
@@ -144,6 +148,8 @@ def test_writer_trains_dictionaries_then_packs_with_them(
             " ORDER BY e.id DESC LIMIT 1"
         ).fetchone()
         assert event[0] == codec.ZSTD_DICT and event[1] == dicts["events.event"]
+        (findings,) = conn.execute("SELECT findings FROM events ORDER BY id DESC").fetchone()
+        assert isinstance(findings, bytes)  # packed (RAW: too short to gain)
         assert body[0] == codec.ZSTD_DICT
         assert len(event) < 0.3 * len(json.dumps(varied_event(399), separators=(",", ":")))
     # A writer started later packs with the stored dictionaries; readers read every row.
@@ -157,6 +163,7 @@ def test_writer_trains_dictionaries_then_packs_with_them(
         newest = reader.list_events(limit=1)[0]
         full = reader.get_event(newest["id"])
         assert full["event"] == varied_event(409)
+        assert full["findings"] == finding(409) and newest["findings_count"] == 1
         assert json.loads(full["request"]["body"]) == [varied_event(i) for i in range(400, 410)]
         assert full["request"]["body_size"] == len(full["request"]["body"].encode())
         assert reader.list_requests(limit=1)[0]["body_size"] == full["request"]["body_size"]

@@ -1,4 +1,5 @@
-"""Packing large values (event JSON, request bodies) for the disk, and unpacking them.
+"""Packing large values (event and findings JSON, request bodies) for the disk, and
+unpacking them.
 
 Realistic events are ~1.5 kB of JSON that repeat the same keys, schema URIs and context
 event after event; zstd with a dictionary trained on the store's first values packs one to
@@ -12,8 +13,9 @@ A packed value is a BLOB whose first byte says how the rest is stored:
 * ``2``: the id of a ``codec_dicts`` row as an unsigned LEB128 number, then a zstd frame
   made with that dictionary.
 
-Event JSON written before packing existed is TEXT and reads as it is, so a value's type
-tells packed from plain for that column. Request bodies were BLOBs already, so migration
+Event and findings JSON written before packing existed is TEXT and reads as it is (so does
+findings JSON rewritten by a retraction), so a value's type tells packed from plain for
+those columns. Request bodies were BLOBs already, so migration
 0009 packs every stored body: from then on every non-NULL body is packed.
 
 Dictionaries are never changed or deleted once written (a reset keeps them), so a reader

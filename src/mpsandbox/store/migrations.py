@@ -539,9 +539,9 @@ _PACK_CHUNK = 2_000
 
 @migration("0009_lean_events", vacuum=True)
 def _lean_events(conn: sqlite3.Connection) -> None:
-    # Event JSON and request bodies packed with zstd (store/codec.py), with dictionaries
-    # trained on the store's own values; each distinct explanation stored once and
-    # referenced by id; the two schema indexes merged into one that serves title and
+    # Event JSON, findings JSON and request bodies packed with zstd (store/codec.py), with
+    # dictionaries trained on the store's own values; each distinct explanation stored once
+    # and referenced by id; the two schema indexes merged into one that serves title and
     # title+version filters alike. Opening the file afterwards VACUUMs it, so the space the
     # packed rows freed goes back to the disk.
     from .codec import Packer
@@ -601,6 +601,7 @@ def _lean_events(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE event_findings")
     conn.execute("ALTER TABLE event_findings_0009 RENAME TO event_findings")
     _pack_column(conn, "events", "event", Packer("events.event"), text=True)
+    _pack_column(conn, "events", "findings", Packer("events.findings"), text=True)
     _pack_column(conn, "requests", "body", Packer("requests.body"), text=False)
 
 

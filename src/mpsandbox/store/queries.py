@@ -62,7 +62,7 @@ _EVENT_ROW_SQL = (
     " schema_version, action, session_id, pageview_id, meta_id, dt,"
     " unpack_text(event) AS event, fills, errors, errors_text, message,"
     " (SELECT x.text FROM explanations x WHERE x.id = events.explanation_id) AS explanation,"
-    " findings, platform, retracts"
+    " unpack_text(findings) AS findings, platform, retracts"
 )
 #: Every column of a requests row as readers see it: the bodies unpacked.
 _REQUEST_ROW_SQL = (
@@ -572,7 +572,8 @@ class StoreReader:
         """A session's events (newest ``limit``), each with its event JSON and findings,
         in dt order (receive order where dt is missing): the session's timeline."""
         sql = f"""
-            SELECT {_SUMMARY_SQL}, unpack_text(event) AS event, findings FROM events
+            SELECT {_SUMMARY_SQL}, unpack_text(event) AS event,
+                   unpack_text(findings) AS findings FROM events
             WHERE session_id = ? ORDER BY id DESC LIMIT ?
         """
         with self._read() as conn:

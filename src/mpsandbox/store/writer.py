@@ -478,7 +478,8 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             if not isinstance(r, dict) or not r.get("meta_id") or not r.get("kind"):
                 continue
             target = conn.execute(
-                "SELECT id, findings, session_id FROM events WHERE meta_id = ? AND id < ?"
+                "SELECT id, unpack_text(findings), session_id FROM events"
+                " WHERE meta_id = ? AND id < ?"
                 " ORDER BY id DESC LIMIT 1",
                 (storable(str(r["meta_id"])), row[0]),
             ).fetchone()
@@ -490,6 +491,7 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             if len(kept) == len(findings):
                 continue
             removed = sum(1 for f in findings if f not in kept and f.get("severity") != "info")
+            # Plain text (readers take it as it is): retractions are rare, packing can wait.
             conn.execute(
                 "UPDATE events SET findings = ? WHERE id = ?",
                 (dumps(kept) if kept else None, event_id),
@@ -681,6 +683,7 @@ class StoreWriter:
         self._new_explanations: dict[str, int] = {}
         #: Packers of the event JSON and of request bodies, writer thread only.
         self._event_packer = Packer("events.event")
+        self._findings_packer = Packer("events.findings")
         self._body_packer = Packer("requests.body")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -916,6 +919,7 @@ class StoreWriter:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
             probe_write(self._conn, self.path)
             self._event_packer.load(self._conn)
+            self._findings_packer.load(self._conn)
             self._body_packer.load(self._conn)
         except BaseException as exc:
             if self._conn is not None:
@@ -1106,6 +1110,7 @@ class StoreWriter:
             if links:
                 insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
             self._event_packer.train_if_ready(conn)
+            self._findings_packer.train_if_ready(conn)
             self._body_packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
@@ -1119,6 +1124,7 @@ class StoreWriter:
             self._after_rollback()
             raise
         self._event_packer.committed()
+        self._findings_packer.committed()
         self._body_packer.committed()
         self._explanations.update(self._new_explanations)
         self._new_explanations = {}
@@ -1127,6 +1133,7 @@ class StoreWriter:
     def _after_rollback(self) -> None:
         """Forget what the rolled-back transaction created (dictionaries, explanations)."""
         self._event_packer.rolled_back()
+        self._findings_packer.rolled_back()
         self._body_packer.rolled_back()
         self._new_explanations = {}
 
@@ -1143,16 +1150,19 @@ class StoreWriter:
     def _stored_events(
         self, conn: sqlite3.Connection, rows: list[list[Any]], flagged: dict[int, int]
     ) -> list[list[Any]]:
-        """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the JSON
-        packed, the explanation replaced by its id, and the count of problem findings
+        """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the event and
+        findings JSON packed, the explanation replaced by its id, and the count of problem findings
         (ids assigned). Here each row's plain event JSON is still at hand (``row[_EVENT]``),
         for anything that must read it as text at write time."""
         pack = self._event_packer.pack
+        pack_findings = self._findings_packer.pack
         out = []
         last_use: dict[int, int] = {}
         for row in rows:
             stored = row.copy()
             stored[_EVENT] = pack(row[_EVENT].encode("utf-8"))
+            if row[_FINDINGS] is not None:
+                stored[_FINDINGS] = pack_findings(row[_FINDINGS].encode("utf-8"))
             stored.append(flagged.get(row[0], 0))
             text = row[_EXPLANATION]
             if text is not None:
