@@ -151,6 +151,8 @@ def test_writer_trains_dictionaries_then_packs_with_them(
         (findings,) = conn.execute("SELECT findings FROM events ORDER BY id DESC").fetchone()
         assert isinstance(findings, bytes)  # packed (RAW: too short to gain)
         assert body[0] == codec.ZSTD_DICT
+        (headers,) = conn.execute("SELECT headers FROM requests LIMIT 1").fetchone()
+        assert isinstance(headers, bytes)  # packed
         assert len(event) < 0.3 * len(json.dumps(varied_event(399), separators=(",", ":")))
     # A writer started later packs with the stored dictionaries; readers read every row.
     writer = StoreWriter(db)
@@ -166,6 +168,7 @@ def test_writer_trains_dictionaries_then_packs_with_them(
         assert full["findings"] == finding(409) and newest["findings_count"] == 1
         assert json.loads(full["request"]["body"]) == [varied_event(i) for i in range(400, 410)]
         assert full["request"]["body_size"] == len(full["request"]["body"].encode())
+        assert full["request"]["headers"] == [["content-type", "application/json"]]
         assert reader.list_requests(limit=1)[0]["body_size"] == full["request"]["body_size"]
         # SQL that reads the JSON: free text, and json_extract (experiment enrolment).
         hits = reader.list_events(EventFilter(query=parse_query('"meta-000123"')))

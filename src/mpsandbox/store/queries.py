@@ -66,7 +66,8 @@ _EVENT_ROW_SQL = (
 )
 #: Every column of a requests row as readers see it: the bodies unpacked.
 _REQUEST_ROW_SQL = (
-    "id, received_at, method, path, query, headers, unpack_blob(body) AS body, remote,"
+    "id, received_at, method, path, query, unpack_text(headers) AS headers,"
+    " unpack_blob(body) AS body, remote,"
     " request_id, status, reason, response_body, hasty, event_count, stored_events, error,"
     " note, chaos"
 )
@@ -474,7 +475,8 @@ class StoreReader:
             params.append(int(before_id))
         params.append(-1 if limit is None else max(0, int(limit)))
         sql = f"""
-            SELECT e.id, unpack_text(e.event) AS event, e.fills, e.received_at, r.headers,
+            SELECT e.id, unpack_text(e.event) AS event, e.fills, e.received_at,
+                   unpack_text(r.headers) AS headers,
                    coalesce(f.after_verdict, e.verdict) AS verdict,
                    CASE WHEN f.id IS NULL THEN e.errors ELSE f.after_errors END AS errors
             FROM events e

@@ -76,8 +76,8 @@ _STORED_EVENT_COLUMNS = _EVENT_COLUMNS + ", problems"
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
 _EVENT, _EXPLANATION, _FINDINGS, _PLATFORM, _RETRACTS = 14, 19, 20, 21, 22
-#: Position of the body in a requests row.
-_BODY = 6
+#: Positions in a requests row (see encode_request).
+_HEADERS, _BODY = 5, 6
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
 #: handful of statement texts covers every batch (and stays in the statement cache).
 _CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
@@ -685,6 +685,7 @@ class StoreWriter:
         self._event_packer = Packer("events.event")
         self._findings_packer = Packer("events.findings")
         self._body_packer = Packer("requests.body")
+        self._headers_packer = Packer("requests.headers")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -921,6 +922,7 @@ class StoreWriter:
             self._event_packer.load(self._conn)
             self._findings_packer.load(self._conn)
             self._body_packer.load(self._conn)
+            self._headers_packer.load(self._conn)
         except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -1112,6 +1114,7 @@ class StoreWriter:
             self._event_packer.train_if_ready(conn)
             self._findings_packer.train_if_ready(conn)
             self._body_packer.train_if_ready(conn)
+            self._headers_packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
@@ -1126,6 +1129,7 @@ class StoreWriter:
         self._event_packer.committed()
         self._findings_packer.committed()
         self._body_packer.committed()
+        self._headers_packer.committed()
         self._explanations.update(self._new_explanations)
         self._new_explanations = {}
         return results, event_ids, new_groups
@@ -1135,16 +1139,16 @@ class StoreWriter:
         self._event_packer.rolled_back()
         self._findings_packer.rolled_back()
         self._body_packer.rolled_back()
+        self._headers_packer.rolled_back()
         self._new_explanations = {}
 
     def _stored_request(self, row: list[Any]) -> list[Any]:
-        """The requests row as stored: a copy with the body packed (the item keeps the plain
-        row, so a batch retried item by item packs again from it)."""
-        body = row[_BODY]
-        if body is None:
-            return row
+        """The requests row as stored: a copy with the headers and body packed (the item
+        keeps the plain row, so a batch retried item by item packs again from it)."""
         stored = row.copy()
-        stored[_BODY] = self._body_packer.pack(body)
+        stored[_HEADERS] = self._headers_packer.pack(row[_HEADERS].encode("utf-8"))
+        if row[_BODY] is not None:
+            stored[_BODY] = self._body_packer.pack(row[_BODY])
         return stored
 
     def _stored_events(
