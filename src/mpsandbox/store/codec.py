@@ -114,10 +114,21 @@ def register(conn: sqlite3.Connection) -> None:
     """Install ``unpack_text(x)`` (packed JSON to TEXT) and ``unpack_blob(x)`` (a packed
     body to its bytes) on a connection."""
     dicts = Dictionaries(conn)
+    #: The last value unpacked and its text: SQL such as
+    #: ``CASE WHEN instr(unpack_text(event), ?) THEN json_extract(unpack_text(event), ?)``
+    #: unpacks the same row's value two or three times, and comparing ~150 bytes is much
+    #: cheaper than unpacking them again.
+    last: list[Any] = [None, None]
 
     def unpack_text(value: Any) -> Any:
+        if type(value) is not bytes:
+            return value
+        if value == last[0]:
+            return last[1]
         out = unpack(value, dicts)
-        return out.decode("utf-8") if type(out) is bytes else out
+        text = out.decode("utf-8") if type(out) is bytes else out
+        last[0], last[1] = value, text
+        return text
 
     def unpack_blob(value: Any) -> Any:
         return unpack(value, dicts)
