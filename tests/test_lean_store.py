@@ -121,6 +121,7 @@ def submit(writer: StoreWriter, start: int, n: int, explanation: dict | None = N
             schema_version="1.3.0",
             explanation=EXPLANATION if explanation is None else explanation,
             findings=finding(start + k),
+            fills={"dt": {"value": "2026-12-01T00:00:00Z", "by": "fill"}} if k % 2 else {},
         )
         for k, e in enumerate(received)
     ]
@@ -150,6 +151,8 @@ def test_writer_trains_dictionaries_then_packs_with_them(
         assert event[0] == codec.ZSTD_DICT and event[1] == dicts["events.event"]
         (findings,) = conn.execute("SELECT findings FROM events ORDER BY id DESC").fetchone()
         assert isinstance(findings, bytes)  # packed (RAW: too short to gain)
+        (fills,) = conn.execute("SELECT fills FROM events ORDER BY id DESC").fetchone()
+        assert isinstance(fills, bytes)
         assert body[0] == codec.ZSTD_DICT
         (headers,) = conn.execute("SELECT headers FROM requests LIMIT 1").fetchone()
         assert isinstance(headers, bytes)  # packed
@@ -166,6 +169,8 @@ def test_writer_trains_dictionaries_then_packs_with_them(
         full = reader.get_event(newest["id"])
         assert full["event"] == varied_event(409)
         assert full["findings"] == finding(409) and newest["findings_count"] == 1
+        assert full["fills"] == {"dt": {"value": "2026-12-01T00:00:00Z", "by": "fill"}}
+        assert reader.count_events(EventFilter(query=parse_query("has:fill"))) == 205
         assert json.loads(full["request"]["body"]) == [varied_event(i) for i in range(400, 410)]
         assert full["request"]["body_size"] == len(full["request"]["body"].encode())
         assert full["request"]["headers"] == [["content-type", "application/json"]]

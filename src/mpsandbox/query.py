@@ -241,7 +241,8 @@ class Term:
             if value == "finding":
                 return "problems > 0", []
             if value == "fill":
-                return "(fills IS NOT NULL AND fills NOT IN ('', '{}'))", []
+                # The writer stores no fills as NULL (migration 0009 made '' and '{}' NULL).
+                return "fills IS NOT NULL", []
             if value == "flip":
                 return "id IN (SELECT event_id FROM flips)", []
             return "(verdict = 'error' OR (errors IS NOT NULL AND errors NOT IN ('', '[]')))", []

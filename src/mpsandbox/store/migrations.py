@@ -539,7 +539,7 @@ _PACK_CHUNK = 2_000
 
 @migration("0009_lean_events", vacuum=True)
 def _lean_events(conn: sqlite3.Connection) -> None:
-    # Event JSON, findings JSON, request bodies and headers packed with zstd
+    # Event, fills and findings JSON, request bodies and headers packed with zstd
     # (store/codec.py), with dictionaries trained on the store's own values; each distinct explanation stored once
     # and referenced by id; the two schema indexes merged into one that serves title and
     # title+version filters alike. Opening the file afterwards VACUUMs it, so the space the
@@ -602,6 +602,8 @@ def _lean_events(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE event_findings_0009 RENAME TO event_findings")
     _pack_column(conn, "events", "event", Packer("events.event"), text=True)
     _pack_column(conn, "events", "findings", Packer("events.findings"), text=True)
+    conn.execute("UPDATE events SET fills = NULL WHERE fills IN ('', '{}')")  # has:fill
+    _pack_column(conn, "events", "fills", Packer("events.fills"), text=True)
     _pack_column(conn, "requests", "body", Packer("requests.body"), text=False)
     _pack_column(conn, "requests", "headers", Packer("requests.headers"), text=True)
 

@@ -60,7 +60,7 @@ _SUMMARY_SQL = (
 _EVENT_ROW_SQL = (
     "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title,"
     " schema_version, action, session_id, pageview_id, meta_id, dt,"
-    " unpack_text(event) AS event, fills, errors, errors_text, message,"
+    " unpack_text(event) AS event, unpack_text(fills) AS fills, errors, errors_text, message,"
     " (SELECT x.text FROM explanations x WHERE x.id = events.explanation_id) AS explanation,"
     " unpack_text(findings) AS findings, platform, retracts"
 )
@@ -444,7 +444,8 @@ class StoreReader:
         order = "DESC" if newest_first else "ASC"
         sql = f"""
             SELECT id, received_at, verdict, stream, schema_title, schema_version, action,
-                   session_id, pageview_id, dt, unpack_text(event) AS event, fills, errors,
+                   session_id, pageview_id, dt, unpack_text(event) AS event,
+                   unpack_text(fills) AS fills, errors,
                    message
             FROM events WHERE {where} ORDER BY id {order} LIMIT ?
         """
@@ -475,7 +476,8 @@ class StoreReader:
             params.append(int(before_id))
         params.append(-1 if limit is None else max(0, int(limit)))
         sql = f"""
-            SELECT e.id, unpack_text(e.event) AS event, e.fills, e.received_at,
+            SELECT e.id, unpack_text(e.event) AS event, unpack_text(e.fills) AS fills,
+                   e.received_at,
                    unpack_text(r.headers) AS headers,
                    coalesce(f.after_verdict, e.verdict) AS verdict,
                    CASE WHEN f.id IS NULL THEN e.errors ELSE f.after_errors END AS errors

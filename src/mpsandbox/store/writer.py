@@ -75,7 +75,7 @@ _EVENT_COLUMNS = (
 _STORED_EVENT_COLUMNS = _EVENT_COLUMNS + ", problems"
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
-_EVENT, _EXPLANATION, _FINDINGS, _PLATFORM, _RETRACTS = 14, 19, 20, 21, 22
+_EVENT, _FILLS, _EXPLANATION, _FINDINGS, _PLATFORM, _RETRACTS = 14, 15, 19, 20, 21, 22
 #: Positions in a requests row (see encode_request).
 _HEADERS, _BODY = 5, 6
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
@@ -684,6 +684,7 @@ class StoreWriter:
         #: Packers of the event JSON and of request bodies, writer thread only.
         self._event_packer = Packer("events.event")
         self._findings_packer = Packer("events.findings")
+        self._fills_packer = Packer("events.fills")
         self._body_packer = Packer("requests.body")
         self._headers_packer = Packer("requests.headers")
 
@@ -921,6 +922,7 @@ class StoreWriter:
             probe_write(self._conn, self.path)
             self._event_packer.load(self._conn)
             self._findings_packer.load(self._conn)
+            self._fills_packer.load(self._conn)
             self._body_packer.load(self._conn)
             self._headers_packer.load(self._conn)
         except BaseException as exc:
@@ -1113,6 +1115,7 @@ class StoreWriter:
                 insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
             self._event_packer.train_if_ready(conn)
             self._findings_packer.train_if_ready(conn)
+            self._fills_packer.train_if_ready(conn)
             self._body_packer.train_if_ready(conn)
             self._headers_packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
@@ -1128,6 +1131,7 @@ class StoreWriter:
             raise
         self._event_packer.committed()
         self._findings_packer.committed()
+        self._fills_packer.committed()
         self._body_packer.committed()
         self._headers_packer.committed()
         self._explanations.update(self._new_explanations)
@@ -1138,6 +1142,7 @@ class StoreWriter:
         """Forget what the rolled-back transaction created (dictionaries, explanations)."""
         self._event_packer.rolled_back()
         self._findings_packer.rolled_back()
+        self._fills_packer.rolled_back()
         self._body_packer.rolled_back()
         self._headers_packer.rolled_back()
         self._new_explanations = {}
@@ -1154,17 +1159,20 @@ class StoreWriter:
     def _stored_events(
         self, conn: sqlite3.Connection, rows: list[list[Any]], flagged: dict[int, int]
     ) -> list[list[Any]]:
-        """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the event and
-        findings JSON packed, the explanation replaced by its id, and the count of problem findings
+        """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the event,
+        fills and findings JSON packed, the explanation replaced by its id, and the count of problem findings
         (ids assigned). Here each row's plain event JSON is still at hand (``row[_EVENT]``),
         for anything that must read it as text at write time."""
         pack = self._event_packer.pack
         pack_findings = self._findings_packer.pack
+        pack_fills = self._fills_packer.pack
         out = []
         last_use: dict[int, int] = {}
         for row in rows:
             stored = row.copy()
             stored[_EVENT] = pack(row[_EVENT].encode("utf-8"))
+            if row[_FILLS] is not None:
+                stored[_FILLS] = pack_fills(row[_FILLS].encode("utf-8"))
             if row[_FINDINGS] is not None:
                 stored[_FINDINGS] = pack_findings(row[_FINDINGS].encode("utf-8"))
             stored.append(flagged.get(row[0], 0))
