@@ -224,7 +224,8 @@ def encode_event(e: EventRecord) -> list[Any]:
     """An events row with id and request_id left as None for the writer to assign.
 
     The event JSON and the explanation are plain text here: the writer packs the one and
-    turns the other into an ``explanations`` id as it inserts (see ``StoreWriter._stored``).
+    turns the other into an ``explanations`` id as it inserts (see
+    ``StoreWriter._stored_events``).
     """
     verdict = e.verdict
     if verdict not in VERDICTS:
@@ -681,12 +682,19 @@ class StoreWriter:
         self._explanations: dict[str, int] = {}
         #: ... and those the open transaction inserted (kept once it commits).
         self._new_explanations: dict[str, int] = {}
-        #: Packers of the event JSON and of request bodies, writer thread only.
+        #: Packers of the large columns (see codec.py), writer thread only.
         self._event_packer = Packer("events.event")
         self._findings_packer = Packer("events.findings")
         self._fills_packer = Packer("events.fills")
         self._body_packer = Packer("requests.body")
         self._headers_packer = Packer("requests.headers")
+        self._packers = (
+            self._event_packer,
+            self._findings_packer,
+            self._fills_packer,
+            self._body_packer,
+            self._headers_packer,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -920,11 +928,8 @@ class StoreWriter:
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
             probe_write(self._conn, self.path)
-            self._event_packer.load(self._conn)
-            self._findings_packer.load(self._conn)
-            self._fills_packer.load(self._conn)
-            self._body_packer.load(self._conn)
-            self._headers_packer.load(self._conn)
+            for packer in self._packers:
+                packer.load(self._conn)
         except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -1113,11 +1118,8 @@ class StoreWriter:
             )
             if links:
                 insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
-            self._event_packer.train_if_ready(conn)
-            self._findings_packer.train_if_ready(conn)
-            self._fills_packer.train_if_ready(conn)
-            self._body_packer.train_if_ready(conn)
-            self._headers_packer.train_if_ready(conn)
+            for packer in self._packers:
+                packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
@@ -1129,22 +1131,16 @@ class StoreWriter:
             self._rollback()  # before anyone else touches the connection
             self._after_rollback()
             raise
-        self._event_packer.committed()
-        self._findings_packer.committed()
-        self._fills_packer.committed()
-        self._body_packer.committed()
-        self._headers_packer.committed()
+        for packer in self._packers:
+            packer.committed()
         self._explanations.update(self._new_explanations)
         self._new_explanations = {}
         return results, event_ids, new_groups
 
     def _after_rollback(self) -> None:
         """Forget what the rolled-back transaction created (dictionaries, explanations)."""
-        self._event_packer.rolled_back()
-        self._findings_packer.rolled_back()
-        self._fills_packer.rolled_back()
-        self._body_packer.rolled_back()
-        self._headers_packer.rolled_back()
+        for packer in self._packers:
+            packer.rolled_back()
         self._new_explanations = {}
 
     def _stored_request(self, row: list[Any]) -> list[Any]:
@@ -1160,9 +1156,9 @@ class StoreWriter:
         self, conn: sqlite3.Connection, rows: list[list[Any]], flagged: dict[int, int]
     ) -> list[list[Any]]:
         """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the event,
-        fills and findings JSON packed, the explanation replaced by its id, and the count of problem findings
-        (ids assigned). Here each row's plain event JSON is still at hand (``row[_EVENT]``),
-        for anything that must read it as text at write time."""
+        fills and findings JSON packed, the explanation replaced by its id, and the count of
+        problem findings (ids assigned). Here each row's plain event JSON is still at hand
+        (``row[_EVENT]``), for anything that must read it as text at write time."""
         pack = self._event_packer.pack
         pack_findings = self._findings_packer.pack
         pack_fills = self._fills_packer.pack
