@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -137,19 +136,30 @@ def build(db: Path, total: int, seed: int) -> float:
     judged = time.perf_counter() - started
     print(f"judged and stored {len(events):,} seed events in {judged:.1f} s")
 
-    conn = sqlite3.connect(db)
+    from mpsandbox.store import codec, connect
+
+    # The store's connection reads packed event JSON (unpack_text); copies are packed again
+    # with the store's own dictionary, as the writer would have.
+    conn = connect(db)
+    conn.isolation_level = ""  # the commits below, as with a plain connection
+    packer = codec.Packer("events.event")
+    packer.load(conn)
+    conn.create_function("pack_text", 1, lambda text: packer.pack(text.encode("utf-8")))
     columns = [r[1] for r in conn.execute("PRAGMA table_info(events)") if r[1] != "id"]
     replaced = {
         "session_id": "session_id || '-' || :copy",
         "pageview_id": "pageview_id || '-' || :copy",
         "event": (
-            "CASE WHEN instr(event, '\"subject_id\"') THEN json_set(event,"
+            "pack_text(CASE WHEN instr(unpack_text(event), '\"subject_id\"')"
+            " THEN json_set(unpack_text(event),"
             " '$.performer.session_id', session_id || '-' || :copy,"
             " '$.performer.pageview_id', pageview_id || '-' || :copy,"
-            " '$.experiment.subject_id', substr(json_extract(event, '$.experiment.subject_id'),"
+            " '$.experiment.subject_id',"
+            " substr(json_extract(unpack_text(event), '$.experiment.subject_id'),"
             " 1, 56) || printf('%08d', :copy))"
-            " ELSE json_set(event, '$.performer.session_id', session_id || '-' || :copy,"
-            " '$.performer.pageview_id', pageview_id || '-' || :copy) END"
+            " ELSE json_set(unpack_text(event), '$.performer.session_id',"
+            " session_id || '-' || :copy,"
+            " '$.performer.pageview_id', pageview_id || '-' || :copy) END)"
         ),
     }
     select = ", ".join(replaced.get(c, c) for c in columns)

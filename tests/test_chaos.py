@@ -5,6 +5,7 @@ Real servers on 127.0.0.1, real SQLite files, the real schemas; the CLI in real 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ from mpsandbox.chaos import (
     parse_spec,
 )
 from mpsandbox.store import StoreReader
+from mpsandbox.store import connect
 from tests.test_bad_input import VALID
 
 PY = sys.executable
@@ -202,9 +204,11 @@ def rows(server, sql, *args):
 
 
 def last_request(server) -> dict:
-    with sqlite3.connect(server.sandbox.settings.db) as conn:
+    # The store's own connection: it unpacks the stored body (see store/codec.py).
+    with contextlib.closing(connect(server.sandbox.settings.db, readonly=True)) as conn:
         conn.row_factory = sqlite3.Row
         row = dict(conn.execute("SELECT * FROM requests ORDER BY id DESC LIMIT 1").fetchone())
+        row["body"] = conn.execute("SELECT unpack_blob(?)", (row["body"],)).fetchone()[0]
     row["chaos"] = None if row["chaos"] is None else json.loads(row["chaos"])
     return row
 

@@ -389,7 +389,7 @@ def test_group_fields_use_indexed_columns_or_json():
     stream, assigned = parse_by("stream, experiment.assigned")
     assert stream.sql() == ("stream", [])
     assert assigned.sql() == (
-        "CASE WHEN instr(event, ?) THEN json_extract(event, ?) END",
+        "CASE WHEN instr(unpack_text(event), ?) THEN json_extract(unpack_text(event), ?) END",
         ['"assigned"', '$."experiment"."assigned"'],
     )
     assert parse_by("none") == ()
@@ -575,12 +575,15 @@ def test_parse_metric_rejects_numerator_with_steps():
         )
 
 
-def test_compute_all_on_a_plain_connection(store, test_metrics_dir):
-    import sqlite3
+def test_compute_all_on_a_connection_of_its_own(store, test_metrics_dir):
+    # Not a reader's: any connection the store opened (it unpacks the packed event JSON).
+    import contextlib
+
+    from mpsandbox.store import connect
 
     db, _ = store
     definitions = load_definitions([test_metrics_dir])
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(connect(db, readonly=True)) as conn:
         results = compute_all(conn, definitions.metrics)
     assert [r.error for r in results] == [None] * len(results)
 

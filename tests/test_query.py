@@ -342,9 +342,9 @@ def plan(conn, flt: EventFilter) -> str:
         ("stream:x", "events_stream"),
         ("is:invalid", "events_verdict"),
         ("is:invalid -stream:x", "events_verdict"),
-        ("schema:a/b", "events_schema_title"),
+        ("schema:a/b", "events_schema"),
         ("schema:a/b/1.0.0", "events_schema"),
-        ("schema:a/b/1", "events_schema_title"),
+        ("schema:a/b/1", "events_schema"),
         ("session:s", "events_session"),
         ("action:a", "events_action"),
         ("pageview:p", "events_pageview"),
@@ -376,6 +376,6 @@ def test_group_and_id_terms_use_indexes(tmp_path) -> None:
         p = plan(conn, EventFilter(query=parse_query("id:m")))
         assert "events_meta_id" in p, p
         p = plan(conn, EventFilter(query=parse_query("schema:analytics/*")))
-        assert "events_schema_title" in p, p
+        assert "events_schema" in p, p
     finally:
         conn.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from mpsandbox.simulate.bugs import BUG_KINDS, injected_bug
 from mpsandbox.simulate.producers import PRODUCERS, Batch, Item
 from mpsandbox.simulate.run import SimOptions, make_planner, simulate
 from mpsandbox.simulate.world import AppDevice, format_dt, hex20
+from mpsandbox.store import connect
 
 DERIVED = WM / "derived"
 INSTRUMENTS = ROOT / "instruments"
@@ -54,7 +54,7 @@ def run_local(tmp_path: Path, name: str, *, bugs: bool):
 
 
 def rows(db: Path, sql: str, *args) -> list[tuple]:
-    conn = sqlite3.connect(db)
+    conn = connect(db, readonly=True)  # with unpack_text for the packed event JSON
     try:
         return conn.execute(sql, args).fetchall()
     finally:
@@ -155,8 +155,8 @@ def test_without_bugs_every_event_is_valid_and_nothing_is_wrong(tmp_path):
         s if s == "awaiting" else len(s)
         for (s,) in rows(
             db,
-            "SELECT json_extract(event, '$.experiment.subject_id') FROM events "
-            "WHERE json_extract(event, '$.experiment') IS NOT NULL",
+            "SELECT json_extract(unpack_text(event), '$.experiment.subject_id') FROM events "
+            "WHERE json_extract(unpack_text(event), '$.experiment') IS NOT NULL",
         )
     }
     assert subjects == {"awaiting", 64}

@@ -556,7 +556,8 @@ def test_full_database_fails_the_batch_then_writer_recovers(db_path: Path) -> No
     w = StoreWriter(db_path, pragmas={"max_page_count": 1})
     w.start()
     try:
-        payload = {"blob": "x" * 200_000}
+        # Random text: the store packs event JSON, so a repetitive blob would fit.
+        payload = {"blob": base64.b64encode(os.urandom(150_000)).decode()}
         with pytest.raises(StoreError) as info:
             w.submit(make_request(1), [make_event(0, received=payload)]).result(5)
         assert info.value.kind == "full"

@@ -172,7 +172,7 @@ _UNIT_NAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week
 
 #: The SQL expression that reads an event's JSON as received: every query over the text
 #: goes through it (so a store that packs the text changes this one place).
-EVENT_TEXT = "event"
+EVENT_TEXT = "unpack_text(event)"
 #: The free-text index (see :mod:`mpsandbox.store.text_index`): an FTS5 trigram table whose
 #: document ``b`` is the text of the events with ids ``b * TEXT_BLOCK`` to
 #: ``b * TEXT_BLOCK + TEXT_BLOCK - 1``; events from ``upto`` in ``TEXT_STATE`` on are not
@@ -330,12 +330,10 @@ class Term:
             )
         if key == "has":
             if value == "finding":
-                return (
-                    "id IN (SELECT event_id FROM event_findings WHERE severity != 'info')",
-                    [],
-                )
+                return "problems > 0", []
             if value == "fill":
-                return "(fills IS NOT NULL AND fills NOT IN ('', '{}'))", []
+                # The writer stores no fills as NULL (migration 0009 made '' and '{}' NULL).
+                return "fills IS NOT NULL", []
             if value == "flip":
                 return "id IN (SELECT event_id FROM flips)", []
             return "(verdict = 'error' OR (errors IS NOT NULL AND errors NOT IN ('', '[]')))", []

@@ -24,8 +24,8 @@ from mpsandbox.platform.sampling import (
 _ID_SQL = {
     "session": "session_id",
     "pageview": "pageview_id",
-    "device": "CASE WHEN json_valid(event) AND json_type(event, '$.agent.app_install_id') = "
-    "'text' THEN json_extract(event, '$.agent.app_install_id') END",
+    "device": "CASE WHEN json_valid(unpack_text(event)) AND json_type(unpack_text(event), '$.agent.app_install_id') = "
+    "'text' THEN json_extract(unpack_text(event), '$.agent.app_install_id') END",
 }
 UNITS = tuple(_ID_SQL)
 assert set(UNITS) == set(APP_UNITS)

@@ -55,8 +55,9 @@ __all__ = [
 # read every event's row, where the action index (events_action: action, id, verdict,
 # stream, session_id, pageview_id) answers the common metrics alone.
 _SESSION = (
-    "coalesce(session_id, (SELECT CASE WHEN instr(x.event, '\"app_session_id\"') "
-    "THEN json_extract(x.event, '$.app_session_id') END FROM events x WHERE x.id = events.id))"
+    "coalesce(session_id, (SELECT CASE WHEN instr(unpack_text(x.event), '\"app_session_id\"') "
+    "THEN json_extract(unpack_text(x.event), '$.app_session_id') END"
+    " FROM events x WHERE x.id = events.id))"
 )
 _UNIT_SQL: dict[str, str] = {
     "event": "id",
@@ -65,13 +66,13 @@ _UNIT_SQL: dict[str, str] = {
     # Edge-unique experiments send the placeholder "awaiting" (the CDN fills the real id in
     # production, nothing does locally), so the browser's session stands in for the subject.
     "subject": (
-        "coalesce(CASE WHEN instr(event, '\"subject_id\"') THEN nullif(nullif("
-        "json_extract(event, '$.experiment.subject_id'), 'awaiting'), 'overridden') END, "
+        "coalesce(CASE WHEN instr(unpack_text(event), '\"subject_id\"') THEN nullif(nullif("
+        "json_extract(unpack_text(event), '$.experiment.subject_id'), 'awaiting'), 'overridden') END, "
         f"{_SESSION})"
     ),
     "funnel_entry_token": (
-        "CASE WHEN instr(event, '\"funnel_entry_token\"') "
-        "THEN json_extract(event, '$.funnel_entry_token') END"
+        "CASE WHEN instr(unpack_text(event), '\"funnel_entry_token\"') "
+        "THEN json_extract(unpack_text(event), '$.funnel_entry_token') END"
     ),
 }
 
@@ -201,13 +202,13 @@ def _where(
     # below): only those are opened.
     if metric.experiment == "*":
         clauses.append(
-            f"({_EXPERIMENT_EVENTS} AND instr(event, '\"experiment\"') AND "
-            "json_type(event, '$.experiment.enrolled') = 'text')"
+            f"({_EXPERIMENT_EVENTS} AND instr(unpack_text(event), '\"experiment\"') AND "
+            "json_type(unpack_text(event), '$.experiment.enrolled') = 'text')"
         )
     elif metric.experiment:
         clauses.append(
-            f"({_EXPERIMENT_EVENTS} AND instr(event, '\"experiment\"')"
-            " AND json_extract(event, '$.experiment.enrolled') = ?)"
+            f"({_EXPERIMENT_EVENTS} AND instr(unpack_text(event), '\"experiment\"')"
+            " AND json_extract(unpack_text(event), '$.experiment.enrolled') = ?)"
         )
         params.append(metric.experiment)
     return " AND ".join(clauses), params

@@ -104,7 +104,10 @@ class FieldPath:
         # instr first: a substring test is much cheaper than parsing the JSON, and most
         # events lack most fields (experiment.assigned, say).
         key = '"' + self.path.rsplit(".", 1)[-1] + '"'
-        return "CASE WHEN instr(event, ?) THEN json_extract(event, ?) END", [key, self.json_path]
+        return (
+            "CASE WHEN instr(unpack_text(event), ?) THEN json_extract(unpack_text(event), ?) END",
+            [key, self.json_path],
+        )
 
 
 def parse_field(path: str) -> FieldPath:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mpsandbox.errors import MpsandboxError
 
+from . import codec
 from .migrations import MIGRATIONS, applied_migrations, apply_migrations
 
 if TYPE_CHECKING:
@@ -211,6 +212,8 @@ def connect(
     except (sqlite3.Error, OSError) as exc:
         raise explain_error(exc, p, "open") from exc
     try:
+        # Packed event JSON and bodies read through these (see codec.py), migrations too.
+        codec.register(conn)
         conn.execute(f"PRAGMA busy_timeout = {max(0, int(busy_timeout * 1000))}")
         conn.execute("PRAGMA foreign_keys = ON")
         if readonly:

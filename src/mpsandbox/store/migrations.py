@@ -12,6 +12,7 @@ never edit or reorder one that has shipped.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -23,16 +24,20 @@ from typing import Any
 class Migration:
     name: str
     apply: Callable[[sqlite3.Connection], None]
+    #: VACUUM once it is committed: it freed much of the file (rows rewritten smaller).
+    vacuum: bool = False
 
 
 MIGRATIONS: list[Migration] = []
 
 
-def migration(name: str) -> Callable[[Callable[[sqlite3.Connection], None]], Migration]:
+def migration(
+    name: str, *, vacuum: bool = False
+) -> Callable[[Callable[[sqlite3.Connection], None]], Migration]:
     def register(fn: Callable[[sqlite3.Connection], None]) -> Migration:
         if any(m.name == name for m in MIGRATIONS):
             raise ValueError(f"duplicate migration name {name!r}")
-        m = Migration(name, fn)
+        m = Migration(name, fn, vacuum)
         MIGRATIONS.append(m)
         return m
 
@@ -178,6 +183,10 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
                 conn.execute("ROLLBACK")
             raise
         applied.append(m.name)
+    if any(m.vacuum and m.name in applied for m in todo):
+        # Busy (another connection reading): the free pages are reused by new rows instead.
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("VACUUM")
     return applied
 
 
@@ -480,7 +489,14 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
     # writer would have. Other events' columns already are what the map gives.
     from mpsandbox import fieldmap
 
-    from .writer import _EVENT_COLUMNS, _FINDINGS, _summarise_sessions, loads
+    from .writer import _FINDINGS, _summarise_sessions, loads
+
+    # The events columns as they were at this migration (the writer's list moves on).
+    event_columns = (
+        "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title,"
+        " schema_version, action, session_id, pageview_id, meta_id, dt, event, fills, errors,"
+        " errors_text, message, explanation, findings, platform, retracts"
+    )
 
     rows = conn.execute(
         """
@@ -506,7 +522,7 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
         marks = ",".join("?" * len(ids))
         batch = [
             list(r)
-            for r in conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks})", ids)
+            for r in conn.execute(f"SELECT {event_columns} FROM events WHERE id IN ({marks})", ids)
         ]
         problems = {
             row[0]: sum(
@@ -519,7 +535,8 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
         _summarise_sessions(conn, batch, problems)
 
 
-@migration("0010_compact_findings")
+#: Rows packed per statement by migration 0009.
+@migration("0009_compact_findings")
 def _compact_findings(conn: sqlite3.Connection) -> None:
     # Findings are stored as kind + facts (platform/findings.py): the severity comes from the
     # kind, the message and the facts that follow from others are rendered on read. Convert
@@ -551,6 +568,114 @@ def _compact_findings(conn: sqlite3.Connection) -> None:
             if isinstance(findings, list) and any(isinstance(f, dict) for f in findings):
                 updates.append((escape_lone_surrogates(dumps(storable(findings))), event_id))
         conn.executemany("UPDATE events SET findings = ? WHERE id = ?", updates)
+
+
+_PACK_CHUNK = 2_000
+
+
+@migration("0010_lean_events", vacuum=True)
+def _lean_events(conn: sqlite3.Connection) -> None:
+    # Event, fills and findings JSON, request bodies and headers packed with zstd
+    # (store/codec.py), with dictionaries trained on the store's own values; each distinct explanation stored once
+    # and referenced by id; the two schema indexes merged into one that serves title and
+    # title+version filters alike. Opening the file afterwards VACUUMs it, so the space the
+    # packed rows freed goes back to the disk.
+    from .codec import Packer
+
+    conn.execute(
+        "CREATE TABLE codec_dicts (id INTEGER PRIMARY KEY, column_name TEXT NOT NULL,"
+        " data BLOB NOT NULL)"
+    )
+    # last_event_id: the newest event using it, so retention deletes an explanation once
+    # every event older than the oldest one kept has gone (see retention.py).
+    conn.execute(
+        "CREATE TABLE explanations (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE,"
+        " last_event_id INTEGER NOT NULL)"
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN explanation_id INTEGER")
+    conn.execute(
+        "INSERT INTO explanations (text, last_event_id) SELECT explanation, max(id) FROM events"
+        " WHERE explanation IS NOT NULL GROUP BY explanation ORDER BY min(id)"
+    )
+    conn.execute(
+        "UPDATE events SET explanation_id ="
+        " (SELECT x.id FROM explanations x WHERE x.text = events.explanation)"
+        " WHERE explanation IS NOT NULL"
+    )
+    conn.execute("ALTER TABLE events DROP COLUMN explanation")
+    conn.execute("DROP INDEX events_schema")
+    conn.execute("DROP INDEX events_schema_title")
+    # Filters list newest first by id: `schema_title = ?` walks (title, id) in order, and a
+    # version (exact or prefix) is checked on the same index entries, no sort, no table read.
+    conn.execute("CREATE INDEX events_schema ON events(schema_title, id, schema_version)")
+    # Summaries show how many of an event's findings are problems, and `has:finding`
+    # selects those with any: a column (and a partial index of the events that have some)
+    # instead of a count over event_findings per listed row through an index of its own.
+    conn.execute("ALTER TABLE events ADD COLUMN problems INTEGER NOT NULL DEFAULT 0")
+    conn.execute(
+        "UPDATE events SET problems = (SELECT count(*) FROM event_findings f"
+        " WHERE f.event_id = events.id AND f.severity != 'info')"
+        " WHERE id IN (SELECT event_id FROM event_findings WHERE severity != 'info')"
+    )
+    conn.execute("CREATE INDEX events_problems ON events(id) WHERE problems > 0")
+    # event_findings without its foreign key: ON DELETE CASCADE needed an index by event
+    # (~110 bytes an event) to find the rows of each deleted event; retention deletes
+    # them itself, by kind and event id range on the primary key (see retention.py).
+    conn.execute(
+        """
+        CREATE TABLE event_findings_0009 (
+            kind TEXT NOT NULL,
+            event_id INTEGER NOT NULL,
+            severity TEXT NOT NULL,
+            PRIMARY KEY (kind, event_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        "INSERT INTO event_findings_0009 SELECT kind, event_id, severity FROM event_findings"
+    )
+    conn.execute("DROP TABLE event_findings")
+    conn.execute("ALTER TABLE event_findings_0009 RENAME TO event_findings")
+    _pack_column(conn, "events", "event", Packer("events.event"), text=True)
+    _pack_column(conn, "events", "findings", Packer("events.findings"), text=True)
+    conn.execute("UPDATE events SET fills = NULL WHERE fills IN ('', '{}')")  # has:fill
+    _pack_column(conn, "events", "fills", Packer("events.fills"), text=True)
+    _pack_column(conn, "requests", "body", Packer("requests.body"), text=False)
+    _pack_column(conn, "requests", "headers", Packer("requests.headers"), text=True)
+
+
+def _pack_column(
+    conn: sqlite3.Connection, table: str, column: str, packer: Any, *, text: bool
+) -> None:
+    """Pack every stored value of a column, in chunks, with a dictionary trained on the
+    first values when there are enough of them."""
+    from .codec import TRAIN_MAX_SAMPLES
+
+    sample = conn.execute(
+        f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY id LIMIT ?",
+        (TRAIN_MAX_SAMPLES,),
+    )
+    for (value,) in sample:
+        packer.pack(value.encode("utf-8") if isinstance(value, str) else bytes(value))
+    packer.train_if_ready(conn)
+    packer.committed()
+    after = 0
+    while True:
+        rows = conn.execute(
+            f"SELECT id, {column} FROM {table} WHERE id > ? AND {column} IS NOT NULL"
+            " ORDER BY id LIMIT ?",
+            (after, _PACK_CHUNK),
+        ).fetchall()
+        if not rows:
+            return
+        updates = []
+        for row_id, value in rows:
+            if text and not isinstance(value, str):  # packed already
+                continue
+            raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            updates.append((packer.pack(raw), row_id))
+        conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ?", updates)
+        after = rows[-1][0]
 
 
 @migration("0011_event_text_index")

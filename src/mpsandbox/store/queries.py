@@ -58,8 +58,24 @@ _SUMMARY_SQL = (
     ", ".join(SUMMARY_COLUMNS)
     + ", coalesce(json_array_length(errors), 0) AS errors_count"
     # Warnings and errors the platform rules found (info findings are not problems).
-    + ", (SELECT count(*) FROM event_findings f WHERE f.event_id = events.id"
-    " AND f.severity != 'info') AS findings_count"
+    + ", problems AS findings_count"
+)
+
+#: Every column of an events row as readers see it: the JSON unpacked, the explanation's
+#: text in place of its id (see codec.py and the explanations table).
+_EVENT_ROW_SQL = (
+    "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title,"
+    " schema_version, action, session_id, pageview_id, meta_id, dt,"
+    " unpack_text(event) AS event, unpack_text(fills) AS fills, errors, errors_text, message,"
+    " (SELECT x.text FROM explanations x WHERE x.id = events.explanation_id) AS explanation,"
+    " unpack_text(findings) AS findings, platform, retracts"
+)
+#: Every column of a requests row as readers see it: the bodies unpacked.
+_REQUEST_ROW_SQL = (
+    "id, received_at, method, path, query, unpack_text(headers) AS headers,"
+    " unpack_blob(body) AS body, remote,"
+    " request_id, status, reason, response_body, hasty, event_count, stored_events, error,"
+    " note, chaos"
 )
 
 REQUEST_SUMMARY_COLUMNS = (
@@ -79,7 +95,9 @@ REQUEST_SUMMARY_COLUMNS = (
     "note",
     "chaos",
 )
-_REQUEST_SUMMARY_SQL = ", ".join(REQUEST_SUMMARY_COLUMNS) + ", length(body) AS body_size"
+_REQUEST_SUMMARY_SQL = (
+    ", ".join(REQUEST_SUMMARY_COLUMNS) + ", length(unpack_blob(body)) AS body_size"
+)
 
 Value = str | Sequence[str] | None
 
@@ -407,7 +425,9 @@ class StoreReader:
     def get_event(self, event_id: int) -> dict[str, Any] | None:
         """Everything about one event: as received, as accepted, why, and its request."""
         with self._read(snapshot=True) as conn:
-            row = conn.execute("SELECT * FROM events WHERE id = ?", (int(event_id),)).fetchone()
+            row = conn.execute(
+                f"SELECT {_EVENT_ROW_SQL} FROM events WHERE id = ?", (int(event_id),)
+            ).fetchone()
             if row is None:
                 return None
             d = dict(row)
@@ -418,7 +438,9 @@ class StoreReader:
             d["findings"] = render_findings(loads(d.get("findings")))
             d["errors_count"] = len(d["errors"])
             d["accepted"] = apply_fills(d["event"], d["fills"])
-            req = conn.execute("SELECT * FROM requests WHERE id = ?", (d["request_id"],)).fetchone()
+            req = conn.execute(
+                f"SELECT {_REQUEST_ROW_SQL} FROM requests WHERE id = ?", (d["request_id"],)
+            ).fetchone()
             d["request"] = None if req is None else _request_dict(req)
             d["siblings"] = [
                 dict(r)
@@ -453,7 +475,9 @@ class StoreReader:
         order = "DESC" if newest_first else "ASC"
         sql = f"""
             SELECT id, received_at, verdict, stream, schema_title, schema_version, action,
-                   session_id, pageview_id, dt, event, fills, errors, message
+                   session_id, pageview_id, dt, unpack_text(event) AS event,
+                   unpack_text(fills) AS fills, errors,
+                   message
             FROM events WHERE {where} ORDER BY id {order} LIMIT ?
         """
         with self._read() as conn:
@@ -483,7 +507,9 @@ class StoreReader:
             params.append(int(before_id))
         params.append(-1 if limit is None else max(0, int(limit)))
         sql = f"""
-            SELECT e.id, e.event, e.fills, e.received_at, r.headers,
+            SELECT e.id, unpack_text(e.event) AS event, unpack_text(e.fills) AS fills,
+                   e.received_at,
+                   unpack_text(r.headers) AS headers,
                    coalesce(f.after_verdict, e.verdict) AS verdict,
                    CASE WHEN f.id IS NULL THEN e.errors ELSE f.after_errors END AS errors
             FROM events e
@@ -581,7 +607,8 @@ class StoreReader:
         """A session's events (newest ``limit``), each with its event JSON and findings,
         in dt order (receive order where dt is missing): the session's timeline."""
         sql = f"""
-            SELECT {_SUMMARY_SQL}, event, findings FROM events
+            SELECT {_SUMMARY_SQL}, unpack_text(event) AS event,
+                   unpack_text(findings) AS findings FROM events
             WHERE session_id = ? ORDER BY id DESC LIMIT ?
         """
         with self._read() as conn:
@@ -617,7 +644,7 @@ class StoreReader:
         sql = """
             SELECT json_extract(event, '$.experiment.enrolled') AS name,
                    json_extract(event, '$.experiment.assigned') AS grp, count(*) AS n
-            FROM (SELECT event FROM events ORDER BY id DESC LIMIT ?)
+            FROM (SELECT unpack_text(event) AS event FROM events ORDER BY id DESC LIMIT ?)
             WHERE instr(event, '"experiment"') AND json_valid(event)
               AND json_type(event, '$.experiment.enrolled') = 'text'
             GROUP BY name, grp ORDER BY name, grp
@@ -644,7 +671,9 @@ class StoreReader:
     def get_request(self, request_id: int) -> dict[str, Any] | None:
         """A request as received and answered, with the events it stored."""
         with self._read(snapshot=True) as conn:
-            row = conn.execute("SELECT * FROM requests WHERE id = ?", (int(request_id),)).fetchone()
+            row = conn.execute(
+                f"SELECT {_REQUEST_ROW_SQL} FROM requests WHERE id = ?", (int(request_id),)
+            ).fetchone()
             if row is None:
                 return None
             d = _request_dict(row)
@@ -691,7 +720,9 @@ class StoreReader:
             where += f" AND method IN ({', '.join('?' * len(methods))})"
             params += list(methods)
         with self._read(snapshot=True) as conn:
-            for row in conn.execute(f"SELECT * FROM requests WHERE {where} ORDER BY id", params):
+            for row in conn.execute(
+                f"SELECT {_REQUEST_ROW_SQL} FROM requests WHERE {where} ORDER BY id", params
+            ):
                 d = dict(row)
                 d["headers"] = [list(h) for h in loads(d.get("headers"), [])]
                 d["hasty"] = bool(d.get("hasty"))
@@ -706,7 +737,9 @@ class StoreReader:
         parsed (``event`` is the event as received)."""
         where, params = (filter or EventFilter()).where()
         with self._read(snapshot=True) as conn:
-            for row in conn.execute(f"SELECT * FROM events WHERE {where} ORDER BY id", params):
+            for row in conn.execute(
+                f"SELECT {_EVENT_ROW_SQL} FROM events WHERE {where} ORDER BY id", params
+            ):
                 d = dict(row)
                 d["event"] = loads(d["event"])
                 d["fills"] = loads(d["fills"], {})

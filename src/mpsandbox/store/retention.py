@@ -46,6 +46,30 @@ def _count_cut(conn: sqlite3.Connection, max_events: int) -> int | None:
     return _one(conn, "SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?", (max_events,))
 
 
+#: The distinct kinds in event_findings: one primary key step each (a skip scan).
+_FINDING_KINDS = """
+    WITH RECURSIVE k(kind) AS (
+        SELECT min(kind) FROM event_findings
+        UNION ALL
+        SELECT (SELECT min(kind) FROM event_findings WHERE kind > k.kind) FROM k
+        WHERE k.kind IS NOT NULL
+    )
+    SELECT kind FROM k WHERE kind IS NOT NULL
+"""
+
+
+def _delete_findings_upto(conn: sqlite3.Connection, upto_id: int) -> None:
+    """Delete the finding links of deleted events (ids up to ``upto_id``): per kind, a
+    range of the (kind, event_id) key, each link checked against the events' key. The
+    links have no foreign key, so no index by event is kept just for cascading."""
+    for (kind,) in conn.execute(_FINDING_KINDS).fetchall():
+        conn.execute(
+            "DELETE FROM event_findings WHERE kind = ? AND event_id <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = event_findings.event_id)",
+            (kind, upto_id),
+        )
+
+
 def apply_retention(
     conn: Any,
     *,
@@ -70,6 +94,7 @@ def apply_retention(
 
     conn.execute("BEGIN IMMEDIATE")
     try:
+        upto_id = 0  # the newest event deleted
         if cutoff is not None:
             ids = [
                 r[0]
@@ -86,6 +111,7 @@ def apply_retention(
             text_index.remember(conn, blocks)
             deleted_events += len(ids)
             more = more or (limit > 0 and len(ids) >= limit)
+            upto_id = max(ids, default=0)
         if max_events is not None:
             cut = _count_cut(conn, max_events)
             if cut is not None:
@@ -98,7 +124,15 @@ def apply_retention(
                 blocks = text_index.forget_range(conn, lo, upto)
                 deleted_events += conn.execute("DELETE FROM events WHERE id <= ?", (upto,)).rowcount
                 text_index.remember(conn, blocks)
+                upto_id = max(upto_id, upto)
 
+        if deleted_events:
+            _delete_findings_upto(conn, upto_id)
+            # Explanations last used by an event older than every event kept are unused.
+            conn.execute(
+                "DELETE FROM explanations WHERE last_event_id <"
+                " coalesce((SELECT min(id) FROM events), 1 << 62)"
+            )
         # Requests whose events have all gone, older than the oldest event still kept.
         bound = _one(conn, "SELECT request_id FROM events ORDER BY id LIMIT 1")
         if bound is None:

@@ -38,6 +38,7 @@ from ..platform.findings import kind_of, severity_of
 from ..platform.findings import storable as storable_findings
 from ..records import ERROR, INVALID, LEGACY, VALID, EventRecord, RequestRecord
 from . import metric_index, text_index
+from .codec import Packer
 from .database import DEFAULT_BUSY_TIMEOUT, StoreError, connect, explain_error
 from .migrations import ERROR_VERDICT_KEYWORD, GROUP_DETAIL_PARAMS
 from .retention import apply_retention
@@ -70,12 +71,16 @@ _REQUEST_COLUMNS = (
 _EVENT_COLUMNS = (
     "id, request_id, idx, received_at, verdict, stream, schema_uri, schema_title, schema_version,"
     " action, session_id, pageview_id, meta_id, dt, event, fills, errors, errors_text, message,"
-    " explanation, findings, platform, retracts"
+    " explanation_id, findings, platform, retracts"
 )
+#: What the writer inserts: encode_event's columns, and the count of the event's findings
+#: (one per kind) that are not info, known once the findings are linked.
+_STORED_EVENT_COLUMNS = _EVENT_COLUMNS + ", problems"
 #: Positions in an events row (see encode_event).
 _RECEIVED_AT, _VERDICT, _STREAM, _SESSION, _PAGEVIEW = 3, 4, 5, 10, 11
-_FINDINGS, _PLATFORM, _RETRACTS = 20, 21, 22
-_EVENT = 14
+_EVENT, _FILLS, _EXPLANATION, _FINDINGS, _PLATFORM, _RETRACTS = 14, 15, 19, 20, 21, 22
+#: Positions in a requests row (see encode_request).
+_HEADERS, _BODY = 5, 6
 #: Rows per multi-row INSERT; the remainder of a batch goes in the smaller sizes, so a
 #: handful of statement texts covers every batch (and stays in the statement cache).
 _CHUNK_SIZES = (1024, 256, 64, 16, 4, 1)
@@ -219,7 +224,12 @@ def _explanation_text(explanation: Any) -> str | None:
 
 
 def encode_event(e: EventRecord) -> list[Any]:
-    """An events row with id and request_id left as None for the writer to assign."""
+    """An events row with id and request_id left as None for the writer to assign.
+
+    The event JSON and the explanation are plain text here: the writer packs the one and
+    turns the other into an ``explanations`` id as it inserts (see
+    ``StoreWriter._stored_events``).
+    """
     verdict = e.verdict
     if verdict not in VERDICTS:
         raise ValueError(f"unknown verdict {verdict!r} (expected one of {sorted(VERDICTS)})")
@@ -383,14 +393,16 @@ def _reject(fut: Future, exc: BaseException) -> None:
 _FINDING_COLUMNS = "kind, event_id, severity"
 
 
-def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int, int]:
+def _finding_links(rows: list[list[Any]]) -> tuple[list[list[Any]], dict[int, int], dict[int, int]]:
     """One event_findings row per (kind, event), so finding filters read an index.
 
-    Returns, per event id, how many of its findings are problems (not info), for the
-    sessions summary, so the findings JSON is parsed once per event.
+    Also returns, per event id, how many of its findings are problems (not info), for the
+    sessions summary, and how many of its links are (the event's ``problems`` column, which
+    summaries show and ``has:finding`` reads), so the findings JSON is parsed once per event.
     """
     links: list[list[Any]] = []
     problems: dict[int, int] = {}
+    flagged: dict[int, int] = {}
     for row in rows:
         text = row[_FINDINGS]
         if text is None:
@@ -406,16 +418,16 @@ def _link_findings(conn: sqlite3.Connection, rows: list[list[Any]]) -> dict[int,
             if kind not in seen:
                 seen.add(kind)
                 links.append([storable(kind), row[0], storable(severity)])
-    if links:
-        insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
-    return problems
+                if severity != "info":
+                    flagged[row[0]] = flagged.get(row[0], 0) + 1
+    return links, problems, flagged
 
 
 def _summarise_sessions(
     conn: sqlite3.Connection, rows: list[list[Any]], problems: dict[int, int]
 ) -> None:
     """Fold the batch's events into the sessions summary (one upsert per session);
-    ``problems`` counts each event's non-info findings (see _link_findings)."""
+    ``problems`` counts each event's non-info findings (see _finding_links)."""
     sessions: dict[str, list[Any]] = {}
     pageviews: set[tuple[str, str]] = set()
     streams: dict[tuple[str, str], int] = {}
@@ -470,7 +482,8 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             if not isinstance(r, dict) or not r.get("meta_id") or not r.get("kind"):
                 continue
             target = conn.execute(
-                "SELECT id, findings, session_id FROM events WHERE meta_id = ? AND id < ?"
+                "SELECT id, unpack_text(findings), session_id FROM events"
+                " WHERE meta_id = ? AND id < ?"
                 " ORDER BY id DESC LIMIT 1",
                 (storable(str(r["meta_id"])), row[0]),
             ).fetchone()
@@ -484,13 +497,19 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
             removed = sum(
                 1 for f in findings if kind_of(f) == r["kind"] and severity_of(f) != "info"
             )
+            # Plain text (readers take it as it is): retractions are rare, packing can wait.
             conn.execute(
                 "UPDATE events SET findings = ? WHERE id = ?",
                 (dumps(kept) if kept else None, event_id),
             )
-            conn.execute(
-                "DELETE FROM event_findings WHERE kind = ? AND event_id = ?", (r["kind"], event_id)
-            )
+            link = conn.execute(
+                "DELETE FROM event_findings WHERE kind = ? AND event_id = ? RETURNING severity",
+                (r["kind"], event_id),
+            ).fetchall()
+            if link and link[0][0] != "info":
+                conn.execute(
+                    "UPDATE events SET problems = max(0, problems - 1) WHERE id = ?", (event_id,)
+                )
             if session_id is not None and removed:
                 conn.execute(
                     "UPDATE sessions SET findings = max(0, findings - ?) WHERE session_id = ?",
@@ -521,6 +540,8 @@ def _reset(conn: sqlite3.Connection) -> dict[str, int]:
             conn.execute(f"DELETE FROM {table}")
         events = conn.execute("DELETE FROM events").rowcount
         requests = conn.execute("DELETE FROM requests").rowcount
+        # Dictionaries stay: packed values elsewhere (and readers' caches) may name them.
+        conn.execute("DELETE FROM explanations")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -672,6 +693,23 @@ class StoreWriter:
         self._retention_more = False
         #: Error group ids by key, writer thread only; cleared on reset.
         self._groups: dict[GroupKey, int] = {}
+        #: Explanation ids by text, writer thread only; cleared on reset and retention.
+        self._explanations: dict[str, int] = {}
+        #: ... and those the open transaction inserted (kept once it commits).
+        self._new_explanations: dict[str, int] = {}
+        #: Packers of the large columns (see codec.py), writer thread only.
+        self._event_packer = Packer("events.event")
+        self._findings_packer = Packer("events.findings")
+        self._fills_packer = Packer("events.fills")
+        self._body_packer = Packer("requests.body")
+        self._headers_packer = Packer("requests.headers")
+        self._packers = (
+            self._event_packer,
+            self._findings_packer,
+            self._fills_packer,
+            self._body_packer,
+            self._headers_packer,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -936,6 +974,8 @@ class StoreWriter:
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
             probe_write(self._conn, self.path)
+            for packer in self._packers:
+                packer.load(self._conn)
         except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -1112,21 +1152,101 @@ class StoreWriter:
                 event_rows.extend(item.event_rows)
                 event_ids.extend(ids)
                 results.append((req_id, ids))
-            insert_rows(conn, "requests", _REQUEST_COLUMNS, request_rows)
-            insert_rows(conn, "events", _EVENT_COLUMNS, event_rows)
+            insert_rows(
+                conn, "requests", _REQUEST_COLUMNS, [self._stored_request(r) for r in request_rows]
+            )
+            links, problems, flagged = _finding_links(event_rows)
+            insert_rows(
+                conn,
+                "events",
+                _STORED_EVENT_COLUMNS,
+                self._stored_events(conn, event_rows, flagged),
+            )
+            if links:
+                insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
             _index_text(conn, event_rows)
+            for packer in self._packers:
+                packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
             failed = [row for row in event_rows if row[4] in (INVALID, ERROR)]
             if failed:
                 new_groups = self._link_errors(conn, failed)
-            problems = _link_findings(conn, event_rows)
             _summarise_sessions(conn, event_rows, problems)
             _apply_retractions(conn, event_rows)
             conn.execute("COMMIT")
         except Exception:
             self._rollback()  # before anyone else touches the connection
+            self._after_rollback()
             raise
+        for packer in self._packers:
+            packer.committed()
+        self._explanations.update(self._new_explanations)
+        self._new_explanations = {}
         return results, event_ids, new_groups
+
+    def _after_rollback(self) -> None:
+        """Forget what the rolled-back transaction created (dictionaries, explanations)."""
+        for packer in self._packers:
+            packer.rolled_back()
+        self._new_explanations = {}
+
+    def _stored_request(self, row: list[Any]) -> list[Any]:
+        """The requests row as stored: a copy with the headers and body packed (the item
+        keeps the plain row, so a batch retried item by item packs again from it)."""
+        stored = row.copy()
+        stored[_HEADERS] = self._headers_packer.pack(row[_HEADERS].encode("utf-8"))
+        if row[_BODY] is not None:
+            stored[_BODY] = self._body_packer.pack(row[_BODY])
+        return stored
+
+    def _stored_events(
+        self, conn: sqlite3.Connection, rows: list[list[Any]], flagged: dict[int, int]
+    ) -> list[list[Any]]:
+        """The events rows as stored (see _STORED_EVENT_COLUMNS): copies with the event,
+        fills and findings JSON packed, the explanation replaced by its id, and the count of
+        problem findings (ids assigned). Here each row's plain event JSON is still at hand
+        (``row[_EVENT]``), for anything that must read it as text at write time."""
+        pack = self._event_packer.pack
+        pack_findings = self._findings_packer.pack
+        pack_fills = self._fills_packer.pack
+        out = []
+        last_use: dict[int, int] = {}
+        for row in rows:
+            stored = row.copy()
+            stored[_EVENT] = pack(row[_EVENT].encode("utf-8"))
+            if row[_FILLS] is not None:
+                stored[_FILLS] = pack_fills(row[_FILLS].encode("utf-8"))
+            if row[_FINDINGS] is not None:
+                stored[_FINDINGS] = pack_findings(row[_FINDINGS].encode("utf-8"))
+            stored.append(flagged.get(row[0], 0))
+            text = row[_EXPLANATION]
+            if text is not None:
+                eid = self._explanation_id(conn, text)
+                stored[_EXPLANATION] = eid
+                last_use[eid] = row[0]
+            out.append(stored)
+        if last_use:
+            conn.executemany(
+                "UPDATE explanations SET last_event_id = max(last_event_id, ?) WHERE id = ?",
+                [(event_id, eid) for eid, event_id in last_use.items()],
+            )
+        return out
+
+    def _explanation_id(self, conn: sqlite3.Connection, text: str) -> int:
+        """The id of an explanation's row, inserted on first use (one row per distinct
+        explanation: the pipeline shares one per schema)."""
+        eid = self._explanations.get(text) or self._new_explanations.get(text)
+        if eid is None:
+            row = conn.execute("SELECT id FROM explanations WHERE text = ?", (text,)).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "INSERT INTO explanations (text, last_event_id) VALUES (?, 0) RETURNING id",
+                    (text,),
+                ).fetchone()
+            eid = self._new_explanations[text] = row[0]
+            if len(self._explanations) >= MAX_CACHED_GROUPS:
+                self._explanations.clear()
+        return eid
 
     def _after_commit(
         self,
@@ -1181,6 +1301,8 @@ class StoreWriter:
     def _run_call(self, call: _Call) -> None:
         conn = self._conn
         assert conn is not None
+        # A call may delete explanations (reset, retention): look them up afresh.
+        self._explanations.clear()
         try:
             result = call.fn(conn)
         except Exception as exc:
@@ -1205,6 +1327,7 @@ class StoreWriter:
         assert self.retention is not None and self._conn is not None
         max_events, max_age_s = self.retention
         self._events_since_retention = 0
+        self._explanations.clear()  # retention may delete explanations no event uses
         self._next_retention = time.monotonic() + self.retention_interval
         try:
             result = apply_retention(
