@@ -23,8 +23,7 @@ from mpsandbox.chaos import (
     ChaosStore,
     parse_spec,
 )
-from mpsandbox.store import StoreReader
-from mpsandbox.store import connect
+from mpsandbox.store import StoreReader, connect
 from tests.test_bad_input import VALID
 
 PY = sys.executable

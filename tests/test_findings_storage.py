@@ -23,7 +23,7 @@ from mpsandbox.platform.stream_configs import StreamConfigs
 from mpsandbox.query import parse_query
 from mpsandbox.records import RequestRecord
 from mpsandbox.sandbox import build_registry
-from mpsandbox.store import EventFilter, StoreReader, StoreWriter, migrations
+from mpsandbox.store import EventFilter, StoreReader, StoreWriter, codec, migrations
 from tests.conftest import settings_for
 from tests.store_snapshot import store_snapshot
 from tests.test_platform_rules import CRAFTED, _run
@@ -43,8 +43,11 @@ def migrated(tmp_path_factory) -> Path:
 
 def stored_text(db: Path) -> list[str]:
     conn = sqlite3.connect(db)
+    codec.register(conn)
     try:
-        rows = conn.execute("SELECT findings FROM events WHERE findings IS NOT NULL").fetchall()
+        rows = conn.execute(
+            "SELECT unpack_text(findings) FROM events WHERE findings IS NOT NULL"
+        ).fetchall()
     finally:
         conn.close()
     return [text for (text,) in rows]

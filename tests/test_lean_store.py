@@ -93,7 +93,14 @@ def varied_event(i: int) -> dict:
 
 
 def finding(i: int) -> list[dict]:
-    return [{"kind": "funnel.gap", "severity": "warning", "message": f"step {i % 8} missing"}]
+    return [
+        {
+            "kind": "funnel.gap",
+            "severity": "warning",
+            "message": f"step {i % 8} missing",
+            "facts": {},
+        }
+    ]
 
 
 def submit(writer: StoreWriter, start: int, n: int, explanation: dict | None = None) -> None:

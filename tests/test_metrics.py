@@ -39,7 +39,7 @@ from mpsandbox.metrics import (
 )
 from mpsandbox.metrics.definitions import default_metric_dirs
 from mpsandbox.platform.experiments import subject_id
-from mpsandbox.store import StoreReader, StoreWriter, apply_retention, connect
+from mpsandbox.store import StoreReader, StoreWriter, apply_retention, codec, connect
 from tests.conftest import PRIMARY, SECONDARY, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -614,10 +614,14 @@ def test_the_examples_read_indexes_not_every_event(store):
 
 def _experiment_events(db: Path) -> tuple[set[int], set[int]]:
     conn = sqlite3.connect(db)
+    codec.register(conn)
     try:
         listed = {r[0] for r in conn.execute("SELECT event_id FROM event_experiments")}
         mention = {
-            r[0] for r in conn.execute("SELECT id FROM events WHERE instr(event, '\"experiment\"')")
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM events WHERE instr(unpack_text(event), '\"experiment\"')"
+            )
         }
     finally:
         conn.close()

@@ -18,6 +18,7 @@ from mpsandbox.store import (
     StoreReader,
     StoreWriter,
     apply_retention,
+    codec,
     connect,
     text_index,
 )
@@ -71,8 +72,9 @@ def _ascii_lower(text: str) -> str:
 def _expected(db: Path, term: str, negated: bool = False) -> set[int]:
     """What SQLite's LIKE answers: ASCII letters without case, the rest exactly."""
     conn = sqlite3.connect(db)
+    codec.register(conn)
     try:
-        rows = conn.execute("SELECT id, event FROM events").fetchall()
+        rows = conn.execute("SELECT id, unpack_text(event) FROM events").fetchall()
     finally:
         conn.close()
     needle = _ascii_lower(term)

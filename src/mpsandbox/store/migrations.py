@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import codec
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -163,6 +165,8 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
         return []
     if conn.in_transaction:
         raise RuntimeError("apply_migrations needs a connection with no open transaction")
+    # Later migrations read packed JSON (codec.py), whoever opened the connection.
+    codec.register(conn)
     applied: list[str] = []
     for m in todo:
         conn.execute("BEGIN IMMEDIATE")
