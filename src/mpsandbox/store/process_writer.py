@@ -6,11 +6,17 @@ measured commit throughput fell five-fold. A child process has its own interpret
 SQLite gets a core of its own while the intake keeps the other.
 
 The parent encodes rows (cheap, and it needs the indexed fields anyway), sends them over a
-pipe, and resolves each request's future when the child reports the COMMIT. The child runs
-an ordinary `StoreWriter`, so transactions, group commit, retention and error wording are
-the same code either way. The child ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole
-process group) and stops only when told to or when the parent's end of the pipe closes,
-draining its queue first in both cases: an acknowledged event is always on disk.
+pipe, and resolves each request's future when the child reports the COMMIT. The hand-off is
+batched at every step, because per-request hand-offs between threads (a condition variable's
+notify, then a wait for the interpreter lock) once cost more than the writing: the writes
+an event-loop iteration queued go as one pickled message, written straight into a
+non-blocking pipe (_Sender); the child takes whatever the pipe holds, commits it and answers
+it in one message; the parent's reader thread resolves the futures of a commit with one
+call into their loop (_hand_over). The child drives an ordinary `StoreWriter` from its one
+thread (`start_inline`), so transactions, group commit, retention and error wording are the
+same code either way. The child ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole process
+group) and stops only when told to or when the parent's end of the pipe closes, draining
+its queue first in both cases: an acknowledged event is always on disk.
 """
 
 from __future__ import annotations
@@ -49,51 +55,6 @@ from .writer import (
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-
-class _Outbox:
-    """The store process's answers, sent in lists by a thread of their own.
-
-    Sending one pickled list per wake-up instead of one message per request cuts the
-    per-request cost on both sides, and a full pipe then blocks this thread, never the
-    writer.
-    """
-
-    def __init__(self, conn: Any, on_error: Any = None) -> None:
-        self._conn = conn
-        self._items: list[tuple] = []
-        self._cond = threading.Condition()
-        self._closed = False
-        self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name="mpsandbox-store-pipe", daemon=True)
-        self._thread.start()
-
-    def put(self, msg: tuple) -> None:
-        with self._cond:
-            self._items.append(msg)
-            self._cond.notify()
-
-    def close(self, timeout: float | None = 30) -> None:
-        """Send what is queued, then stop."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._items and not self._closed:
-                    self._cond.wait()
-                items, self._items = self._items, []
-                if not items and self._closed:
-                    return
-            try:
-                self._conn.send(items)
-            except (OSError, EOFError, ValueError) as exc:
-                if self._on_error is not None:
-                    self._on_error(exc, items)
-                return
 
 
 #: Linux's fcntl to resize a pipe; a bigger pipe takes a burst of batches without the
@@ -206,7 +167,12 @@ class _Sender:
 def _child_main(
     conn: Any, send_conn: Any, parent_ends: tuple[Any, ...], path: str, options: dict[str, Any]
 ) -> None:
-    """Entry point of the store process: reads ``conn``, answers on ``send_conn``."""
+    """Entry point of the store process: reads ``conn``, answers on ``send_conn``.
+
+    One thread does everything, in rounds: take every message the pipe holds (lingering a
+    moment for more when busy, as the writer thread would), write them in group commits,
+    answer them all in one message. A reader thread, a writer thread and an answering
+    thread cost three hand-offs of the interpreter lock per request."""
     # A forked child shares the intake's objects until it touches them; its garbage
     # collections would walk (and so copy) every one of them: 100 ms of a start-up.
     # Freezing here is a constant-time move of the inherited objects out of collection.
@@ -217,22 +183,28 @@ def _child_main(
         end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    outbox = _Outbox(send_conn)
-    send = outbox.put
+    answers: list[tuple] = []
+    send = answers.append
+
+    def answer() -> None:
+        if answers:
+            send_conn.send(answers[:])
+            answers.clear()
 
     # The parent holds all the backlog accounting; the child must never refuse.
     writer = StoreWriter(path, max_backlog_events=1 << 62, **options)
     try:
-        writer.start()
+        writer.start_inline()
     except StoreError as exc:
         send(("error", str(exc), exc.kind))
-        outbox.close()
+        answer()
         return
     except Exception as exc:  # pragma: no cover - a bug, but say so rather than hang
         send(("error", f"the store could not start: {exc}", "other"))
-        outbox.close()
+        answer()
         return
     send(("ready", os.getpid()))
+    answer()
 
     def reply(token: int, fut: Future) -> None:
         exc = fut.exception()
@@ -250,22 +222,36 @@ def _child_main(
         # a picklable fn(connection) (a module-level function or a partial of one)
         "call": writer.run_in_writer,
     }
+
+    def take(batch: list[tuple]) -> bool:
+        return any(_handle(msg, writer, calls, send, reply) for msg in batch)
+
     stop = False
     try:
         while not stop:
-            try:
-                batch = conn.recv()
-            except (EOFError, OSError):
-                break  # the parent is gone: drain and stop
-            for msg in batch:
-                if _handle(msg, writer, calls, send, reply):
-                    stop = True
+            if not conn.poll(writer.inline_wait()):
+                writer.work_inline()  # retention is due
+                continue
+            stop = take(conn.recv())
+            # Whatever else is waiting joins this round's commits; a busy writer lingers
+            # for a bigger batch, never past its batch size.
+            deadline = time.monotonic() + writer.inline_linger()
+            while not stop and writer.queued_events < writer.batch_events:
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
                     break
+                stop = take(conn.recv())
+                if writer.queued_events >= writer.linger_events:
+                    deadline = 0.0
+            writer.work_inline()
+            answer()
+    except (EOFError, OSError):
+        pass  # the parent is gone: write what is queued and stop
     finally:
         with contextlib.suppress(Exception):
-            writer.close()
+            writer.close_inline()
         send(("closed", writer.stats()))
-        outbox.close()
+        with contextlib.suppress(OSError, ValueError):
+            answer()
 
 
 def _handle(msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any) -> bool:
@@ -273,6 +259,8 @@ def _handle(msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any)
     kind = msg[0]
     if kind == "w":
         _, token, request_row, event_rows = msg
+        if isinstance(event_rows, tuple):  # a big batch, pickled in slices
+            event_rows = [row for chunk in event_rows for row in pickle.loads(chunk)]
         writer.submit_rows(request_row, event_rows).add_done_callback(
             lambda f, t=token: reply(t, f)
         )
@@ -547,13 +535,15 @@ class ProcessStoreWriter:
         time with the event loop free in between (slicing.py)."""
         from mpsandbox.slicing import map_in_slices
 
-        rows = await map_in_slices(
-            len(events),
-            lambda start, end: self._encode(lambda: [encode_event(e) for e in events[start:end]]),
-        )
+        def encode(start: int, end: int) -> list[bytes]:
+            rows = self._encode(lambda: [encode_event(e) for e in events[start:end]])
+            return [pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)]
+
+        # Pickled a slice at a time too: one pickle of 10,000 rows held the loop ~50 ms.
+        chunks = await map_in_slices(len(events), encode)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._enqueue_write(request, events, fut, rows, loop=loop)
+        self._enqueue_write(request, events, fut, tuple(chunks), loop=loop)
         return fut
 
     def _encode(self, encode: Callable[[], T]) -> T:
@@ -574,7 +564,7 @@ class ProcessStoreWriter:
         request: RequestRecord,
         events: list[EventRecord],
         fut: Future | asyncio.Future,
-        event_rows: list[Any] | None = None,
+        event_rows: list[Any] | tuple[bytes, ...] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         n = len(events)
