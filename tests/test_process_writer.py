@@ -150,3 +150,26 @@ def test_a_full_pipe_neither_blocks_the_sender_nor_reorders(tmp_path):
     sender.send(_frame([("m", 1, "")]))
     assert len(errors) == 1 and isinstance(errors[0], BrokenPipeError)
     writer.close()
+
+
+async def test_a_big_batch_goes_in_slices_and_a_bad_one_leaves_nothing_behind(tmp_path):
+    """A big batch reaches the store process a slice at a time (the loop stays free) and is
+    committed whole; one whose encoding fails half-way stores nothing, and the store
+    process forgets the slices it had."""
+    db = tmp_path / "p.db"
+    w = ProcessStoreWriter(db)
+    w.start()
+    try:
+        req, events = request(1000)
+        rid, ids = await (await w.submit_async_sliced(req, events))
+        assert ids == list(range(ids[0], ids[0] + 1000))
+        req, events = request(1000)
+        events[700].verdict = "nonsense"  # cannot be encoded: the caller's bug
+        with pytest.raises(StoreError, match="malformed"):
+            await w.submit_async_sliced(req, events)
+        assert w.stats()["queued_events"] == 0
+        rid2, ids2 = await w.submit_async(*request(3))
+        assert rid2 == rid + 1 and ids2 == [ids[-1] + 1, ids[-1] + 2, ids[-1] + 3]
+    finally:
+        w.close()
+    assert count(db) == 1003
