@@ -3,8 +3,10 @@
     .venv/bin/python bench/intake.py [--pin] [--runs 3] [--seconds 10] [--connections 32]
                                      [--no-fill-ins] [--disk-events N] [--million]
 
-Prints requests/s, events/s, p50/p99 latency, peak RSS, bytes on disk per stored event and
-the ratio of each throughput to the no-op's, measured in the same run, with its target.
+Prints requests/s, events/s, p50/p99 latency, the CPU time each request or event cost (the
+intake and the store process; the no-op's too: what a busy machine changes least), peak RSS,
+bytes on disk per stored event and the ratio of each throughput to the no-op's, measured in
+the same run, with its target.
 ``--pin`` puts every process of the server under test (the no-op, the sandbox and its store
 process) on CPU 0 and the load generator on CPU 1, so the figures do not depend on what else
 the machine runs; each figure is the median of ``--runs`` runs. Uses wrk when installed
@@ -181,6 +183,16 @@ class Peak:
         self.proc = psutil.Process(pid)
         self.peak = 0
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far: (the intake process, its children: the store process)."""
+        t = self.proc.cpu_times()
+        children = 0.0
+        for child in self.proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                c = child.cpu_times()
+                children += c.user + c.system
+        return t.user + t.system, children
+
     def sample(self) -> int:
         rss = self.proc.memory_info().rss
         for child in self.proc.children(recursive=True):
@@ -284,8 +296,12 @@ def main() -> None:
     noop, _ = start(
         [sys.executable, str(ROOT / "bench/noop_server.py"), str(noop_port)], "ready", server_cpu
     )
+    noop_cpu = Peak(noop.pid)
     try:
+        before = noop_cpu.cpu()[0]
         noop_one = [load(noop_port, one) for _ in range(args.runs)]
+        answered = sum(r["rps"] for r in noop_one) * args.seconds
+        noop_us = (noop_cpu.cpu()[0] - before) / max(1.0, answered) * 1e6
         noop_ten = [load(noop_port, ten) for _ in range(args.runs)]
     finally:
         noop.terminate()
@@ -303,17 +319,28 @@ def main() -> None:
         cmd += ["--schemas", str(s)]
     sandbox, ready_s = start(cmd, "ready", server_cpu)
     peak = Peak(sandbox.pid)
+    cpu_one: list[tuple[float, float]] = []  # CPU us per request: (intake, store process)
+    cpu_ten: list[tuple[float, float]] = []  # CPU us per committed event
     try:
-        single = [load(port, one) for _ in range(args.runs)]
+        single = []
+        for _ in range(args.runs):
+            before, cpu0 = stored_events(port), peak.cpu()
+            single.append(load(port, one))
+            cpu1, n = peak.cpu(), max(1, stored_events(port) - before)
+            cpu_one.append(((cpu1[0] - cpu0[0]) / n * 1e6, (cpu1[1] - cpu0[1]) / n * 1e6))
         peak.sample()
         batches, committed_rates = [], []
         for _ in range(args.runs):
-            before = stored_events(port)
+            before, cpu0 = stored_events(port), peak.cpu()
             t0 = time.perf_counter()
             batches.append(load(port, ten))
             elapsed = time.perf_counter() - t0
+            cpu1 = peak.cpu()
             peak.sample()
-            committed_rates.append((stored_events(port) - before) / elapsed)
+            n = stored_events(port) - before
+            committed_rates.append(n / elapsed)
+            n = max(1, n)
+            cpu_ten.append(((cpu1[0] - cpu0[0]) / n * 1e6, (cpu1[1] - cpu0[1]) / n * 1e6))
         million_rss = None
         if args.million:
             while stored_events(port) < 1_000_000:
@@ -352,6 +379,7 @@ def main() -> None:
     noop_rps = median([r["rps"] for r in noop_one])
     noop_events = median([r["rps"] for r in noop_ten]) * 10
     report("no-op aiohttp, 1-event bodies", f"{noop_rps:,.0f} req/s", "(baseline)", None)
+    report("  CPU per request", f"{noop_us:.0f} us", "-", None)
     report("no-op aiohttp, 10-event bodies", f"{noop_events:,.0f} events/s", "(baseline)", None)
     rps = median([r["rps"] for r in single])
     ratio = rps / noop_rps
@@ -361,6 +389,12 @@ def main() -> None:
         "  latency p50 / p99",
         f"{median([r['p50_ms'] for r in single]):.1f} / "
         f"{median([r['p99_ms'] for r in single]):.1f} ms",
+        "-",
+        None,
+    )
+    report(
+        "  CPU per request: intake + store process",
+        f"{median([c[0] for c in cpu_one]):.0f} + {median([c[1] for c in cpu_one]):.0f} us",
         "-",
         None,
     )
@@ -374,6 +408,12 @@ def main() -> None:
             "  unpinned, 2 cores", f"{committed:,.0f} events/s", ">= 40,000", committed >= 40_000
         )
     report("  answered", f"{events_s:,.0f} events/s", "-", None)
+    report(
+        "  CPU per event: intake + store process",
+        f"{median([c[0] for c in cpu_ten]):.0f} + {median([c[1] for c in cpu_ten]):.0f} us",
+        "-",
+        None,
+    )
     report(
         "  latency p50 / p99",
         f"{median([r['p50_ms'] for r in batches]):.1f} / "

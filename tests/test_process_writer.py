@@ -100,3 +100,76 @@ def test_start_reports_an_unusable_path(tmp_path):
     w = ProcessStoreWriter(tmp_path / "dir.db")
     with pytest.raises(StoreError, match=r"dir\.db"):
         w.start()
+
+
+async def test_the_writes_of_one_loop_iteration_are_one_message_and_one_commit(tmp_path):
+    """Requests handled in one turn of the event loop reach the store process together
+    (one pickled message, not one thread hand-off each) and are committed together."""
+    import asyncio
+
+    w = ProcessStoreWriter(tmp_path / "p.db")
+    w.start()
+    try:
+        await w.submit_async(*request(1))  # the first commit, alone
+        before = w.stats()["committed_batches"]
+        futures = [w.submit_async(*request(2)) for _ in range(100)]
+        results = await asyncio.gather(*futures)
+        assert len({rid for rid, _ in results}) == 100
+        assert all(len(ids) == 2 for _, ids in results)
+        assert w.stats()["committed_batches"] - before == 1
+    finally:
+        w.close()
+    assert count(tmp_path / "p.db") == 201
+
+
+def test_a_full_pipe_neither_blocks_the_sender_nor_reorders(tmp_path):
+    """Frames that do not fit in the pipe wait for room in order, off the sender's thread."""
+    import multiprocessing
+
+    from mpsandbox.store.process_writer import _frame, _Sender
+
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    errors = []
+    sender = _Sender(writer, errors.append)
+    payload = "x" * 100_000
+    started = time.monotonic()
+    for i in range(100):  # 10 MB: ten times what the pipe holds
+        sender.send(_frame([("m", i, payload)]))
+    assert time.monotonic() - started < 2  # nobody read yet: the sender did not wait
+    got = [reader.recv()[0][1] for _ in range(100)]
+    assert got == list(range(100))
+    sender.close(5)
+    assert not errors
+    reader.close()
+    writer.close()
+
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    sender = _Sender(writer, errors.append)
+    reader.close()  # the store process is gone: the sender says so once, and drops the rest
+    sender.send(_frame([("m", 0, "")]))
+    sender.send(_frame([("m", 1, "")]))
+    assert len(errors) == 1 and isinstance(errors[0], BrokenPipeError)
+    writer.close()
+
+
+async def test_a_big_batch_goes_in_slices_and_a_bad_one_leaves_nothing_behind(tmp_path):
+    """A big batch reaches the store process a slice at a time (the loop stays free) and is
+    committed whole; one whose encoding fails half-way stores nothing, and the store
+    process forgets the slices it had."""
+    db = tmp_path / "p.db"
+    w = ProcessStoreWriter(db)
+    w.start()
+    try:
+        req, events = request(1000)
+        rid, ids = await (await w.submit_async_sliced(req, events))
+        assert ids == list(range(ids[0], ids[0] + 1000))
+        req, events = request(1000)
+        events[700].verdict = "nonsense"  # cannot be encoded: the caller's bug
+        with pytest.raises(StoreError, match="malformed"):
+            await w.submit_async_sliced(req, events)
+        assert w.stats()["queued_events"] == 0
+        rid2, ids2 = await w.submit_async(*request(3))
+        assert rid2 == rid + 1 and ids2 == [ids[-1] + 1, ids[-1] + 2, ids[-1] + 3]
+    finally:
+        w.close()
+    assert count(db) == 1003

@@ -9,6 +9,7 @@ compiled schema (`FillPlan`), since the intake asks for every event.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,10 +31,29 @@ def iso_ms(epoch: float) -> str:
     ms = round((epoch - whole) * 1000)
     if ms == 1000:
         whole, ms = whole + 1, 0
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
+    return f"{utc_seconds(whole)}.{ms:03d}Z"
+
+
+_SECOND: list[Any] = [None, ""]
+
+
+def utc_seconds(whole: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) of epoch second ``whole``, remembered for the second
+    it was last asked for: the intake asks for the same one thousands of times."""
+    cached = _SECOND
+    if cached[0] != whole:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        cached[0] = whole
+    return cached[1]
 
 
 _VARIANT = "89ab"
+#: The random bits of the ids the intake makes: a generator of this module's own, so that
+#: nobody's random.seed() repeats them, seeded from the OS, and again in a forked child.
+#: os.urandom would be a system call per id that lets go of the interpreter lock, which
+#: another thread then holds for a whole switch interval.
+_RANDOM = random.Random()
+os.register_at_fork(after_in_child=_RANDOM.seed)
 
 
 def new_uuid() -> str:
@@ -46,7 +66,7 @@ def new_uuid() -> str:
     than going through uuid.UUID.
     """
     ms = time.time_ns() // 1_000_000
-    r = os.urandom(10).hex()
+    r = f"{_RANDOM.getrandbits(80):020x}"
     t = f"{ms & 0xFFFFFFFFFFFF:012x}"
     return f"{t[:8]}-{t[8:12]}-7{r[:3]}-{_VARIANT[int(r[3], 16) & 3]}{r[4:7]}-{r[7:19]}"
 

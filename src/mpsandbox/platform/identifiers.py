@@ -16,6 +16,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from mpsandbox.fillins import utc_seconds
+
 PlatformKind = Literal["web", "android", "ios", "unknown"]
 
 WEB_ID_RE = re.compile(r"[0-9a-f]{20}")
@@ -221,14 +223,17 @@ def skew_problem(skew: float | None) -> Literal["future", "past"] | None:
 
 
 def iso_utc(epoch: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with milliseconds and Z."""
-    m = datetime.fromtimestamp(epoch, tz=UTC)
-    if m.year < 1000:  # strftime's own spelling of such years
-        return m.strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.microsecond // 1000:03d}Z"
-    return (
-        f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
-        f"{m.microsecond // 1000:03d}Z"
-    )
+    """Epoch seconds as ISO-8601 UTC with milliseconds and Z (the datetime's milliseconds:
+    rounded to the microsecond, then cut), the second's text remembered (it is asked for
+    every event)."""
+    if not 0 <= epoch < 253402300800:  # before 1970 or after 9999: the long way
+        moment = datetime.fromtimestamp(epoch, tz=UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    whole = int(epoch)
+    us = round((epoch - whole) * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    return f"{utc_seconds(whole)}.{us // 1000:03d}Z"
 
 
 def is_legacy_schema(event: dict[str, Any]) -> bool:

@@ -6,22 +6,33 @@ measured commit throughput fell five-fold. A child process has its own interpret
 SQLite gets a core of its own while the intake keeps the other.
 
 The parent encodes rows (cheap, and it needs the indexed fields anyway), sends them over a
-pipe, and resolves each request's future when the child reports the COMMIT. The child runs
-an ordinary `StoreWriter`, so transactions, group commit, retention and error wording are
-the same code either way. The child ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole
-process group) and stops only when told to or when the parent's end of the pipe closes,
-draining its queue first in both cases: an acknowledged event is always on disk.
+pipe, and resolves each request's future when the child reports the COMMIT. The hand-off is
+batched at every step, because per-request hand-offs between threads (a condition variable's
+notify, then a wait for the interpreter lock) once cost more than the writing: the writes
+an event-loop iteration queued go as one pickled message, written straight into a
+non-blocking pipe (_Sender); the child takes whatever the pipe holds, commits it and answers
+it in one message; the parent's reader thread resolves the futures of a commit with one
+call into their loop (_hand_over). The child drives an ordinary `StoreWriter` from its one
+thread (`start_inline`), so transactions, group commit, retention and error wording are the
+same code either way. The child ignores SIGINT/SIGTERM (a Ctrl-C reaches the whole process
+group) and stops only when told to or when the parent's end of the pipe closes, draining
+its queue first in both cases: an acknowledged event is always on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import gc
 import itertools
 import logging
 import multiprocessing
 import os
+import pickle
+import select
 import signal
+import struct
 import sys
 import threading
 import time
@@ -46,74 +57,156 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class _Outbox:
-    """Messages for the other process, sent in lists by a thread of their own.
+#: Linux's fcntl to resize a pipe; a bigger pipe takes a burst of batches without the
+#: sender ever needing its thread.
+_F_SETPIPE_SZ = 1031
+_PIPE_SIZE = 1 << 20
+_HEADER = struct.Struct("!i")
+#: The rows of a write whose events came before it in slices ("p" messages).
+_PARTS = "parts"
+_BIG_HEADER = struct.Struct("!iQ")
 
-    Sending one pickled list per wake-up instead of one message per request cuts the
-    per-request cost on both sides, and a full pipe then blocks this thread, never the
-    event loop (or, in the store process, the writer).
+
+def _frame(items: list[tuple]) -> bytes:
+    """``items`` as ``multiprocessing.Connection.recv`` reads them: a length, then a pickle."""
+    data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) > 0x7FFFFFFF:
+        return _BIG_HEADER.pack(-1, len(data)) + data
+    return _HEADER.pack(len(data)) + data
+
+
+class _Sender:
+    """Messages for the store process, written by whoever sends them, without waiting.
+
+    The write end of the pipe is non-blocking: a message goes straight into the pipe (one
+    write call, no other thread woken), and only what does not fit (the store process is
+    behind by a megabyte) is kept, in order, for a thread that writes it once the pipe has
+    room. The event loop never blocks on the pipe, and the common case costs no thread
+    hand-off: waking a thread per message (a condition variable's notify, then its wait
+    for the interpreter lock) was a sixth of the intake's time under load.
     """
 
-    def __init__(self, conn: Any, on_error: Any = None) -> None:
-        self._conn = conn
-        self._items: list[tuple] = []
-        self._cond = threading.Condition()
-        self._closed = False
+    def __init__(self, conn: Any, on_error: Callable[[BaseException], None]) -> None:
+        self._conn = conn  # kept open as long as this sender
+        self._fd = conn.fileno()
+        os.set_blocking(self._fd, False)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._fd, _F_SETPIPE_SZ, _PIPE_SIZE)
         self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name="mpsandbox-store-pipe", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._backlog = bytearray()
+        self._broken = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
-    def put(self, msg: tuple) -> None:
-        with self._cond:
-            self._items.append(msg)
-            self._cond.notify()
-
-    def close(self, timeout: float | None = 30) -> None:
-        """Send what is queued, then stop."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._items and not self._closed:
-                    self._cond.wait()
-                items, self._items = self._items, []
-                if not items and self._closed:
+    def send(self, frame: bytes) -> None:
+        failed = None
+        with self._lock:
+            if self._broken or self._closed:
+                return
+            view = memoryview(frame)
+            if not self._backlog:
+                try:
+                    view = view[os.write(self._fd, view) :]
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    self._broken, failed = True, exc
+                if failed is None and not view:
                     return
-            try:
-                self._conn.send(items)
-            except (OSError, EOFError, ValueError) as exc:
-                if self._on_error is not None:
-                    self._on_error(exc, items)
+            if failed is None:
+                self._backlog += view
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._drain, name="mpsandbox-store-pipe", daemon=True
+                    )
+                    self._thread.start()
+                self._room.notify()
+        if failed is not None:
+            self._on_error(failed)
+
+    def _drain(self) -> None:
+        """Write the backlog as the pipe makes room (the thread of a full pipe)."""
+        while True:
+            with self._lock:
+                while not self._backlog and not self._closed and not self._broken:
+                    self._room.wait()
+                if not self._backlog or self._broken:
+                    self._room.notify_all()
+                    return
+            with contextlib.suppress(OSError, ValueError):
+                select.select([], [self._fd], [], 0.5)
+            failed = None
+            with self._lock:
+                try:
+                    del self._backlog[: os.write(self._fd, self._backlog)]
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    self._broken, failed = True, exc
+                    self._backlog.clear()
+                if not self._backlog:
+                    self._room.notify_all()
+            if failed is not None:
+                self._on_error(failed)
                 return
 
+    def close(self, timeout: float | None = 30) -> None:
+        """Write what is kept (up to ``timeout`` seconds), then stop; the pipe stays open
+        until the connection is closed (a store process reads to the end first)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._backlog and not self._broken:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._room.wait(remaining)
+            self._closed = True
+            self._room.notify_all()
 
-def _child_main(conn: Any, parent_end: Any, path: str, options: dict[str, Any]) -> None:
-    """Entry point of the store process."""
-    # A forked child inherits the intake's end of the pipe; holding it open would hide the
-    # intake's death (no EOF), leaving this process behind forever.
-    parent_end.close()
+
+def _child_main(
+    conn: Any, send_conn: Any, parent_ends: tuple[Any, ...], path: str, options: dict[str, Any]
+) -> None:
+    """Entry point of the store process: reads ``conn``, answers on ``send_conn``.
+
+    One thread does everything, in rounds: take every message the pipe holds (lingering a
+    moment for more when busy, as the writer thread would), write them in group commits,
+    answer them all in one message. A reader thread, a writer thread and an answering
+    thread cost three hand-offs of the interpreter lock per request."""
+    # A forked child shares the intake's objects until it touches them; its garbage
+    # collections would walk (and so copy) every one of them: 100 ms of a start-up.
+    # Freezing here is a constant-time move of the inherited objects out of collection.
+    gc.freeze()
+    # A forked child inherits the intake's ends of the pipes; holding the write end open
+    # would hide the intake's death (no EOF), leaving this process behind forever.
+    for end in parent_ends:
+        end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    outbox = _Outbox(conn)
-    send = outbox.put
+    answers: list[tuple] = []
+    send = answers.append
+
+    def answer() -> None:
+        if answers:
+            send_conn.send(answers[:])
+            answers.clear()
 
     # The parent holds all the backlog accounting; the child must never refuse.
     writer = StoreWriter(path, max_backlog_events=1 << 62, **options)
     try:
-        writer.start()
+        writer.start_inline()
     except StoreError as exc:
         send(("error", str(exc), exc.kind))
-        outbox.close()
+        answer()
         return
     except Exception as exc:  # pragma: no cover - a bug, but say so rather than hang
         send(("error", f"the store could not start: {exc}", "other"))
-        outbox.close()
+        answer()
         return
     send(("ready", os.getpid()))
+    answer()
 
     def reply(token: int, fut: Future) -> None:
         exc = fut.exception()
@@ -131,29 +224,54 @@ def _child_main(conn: Any, parent_end: Any, path: str, options: dict[str, Any]) 
         # a picklable fn(connection) (a module-level function or a partial of one)
         "call": writer.run_in_writer,
     }
+
+    parts: dict[int, list] = {}
+
+    def take(batch: list[tuple]) -> bool:
+        return any(_handle(msg, writer, calls, send, reply, parts) for msg in batch)
+
     stop = False
     try:
         while not stop:
-            try:
-                batch = conn.recv()
-            except (EOFError, OSError):
-                break  # the parent is gone: drain and stop
-            for msg in batch:
-                if _handle(msg, writer, calls, send, reply):
-                    stop = True
+            if not conn.poll(writer.inline_wait()):
+                writer.work_inline()  # retention is due
+                continue
+            stop = take(conn.recv())
+            # Whatever else is waiting joins this round's commits; a busy writer lingers
+            # for a bigger batch, never past its batch size.
+            deadline = time.monotonic() + writer.inline_linger()
+            while not stop and writer.queued_events < writer.batch_events:
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
                     break
+                stop = take(conn.recv())
+                if writer.queued_events >= writer.linger_events:
+                    deadline = 0.0
+            writer.work_inline()
+            answer()
+    except (EOFError, OSError):
+        pass  # the parent is gone: write what is queued and stop
     finally:
         with contextlib.suppress(Exception):
-            writer.close()
+            writer.close_inline()
         send(("closed", writer.stats()))
-        outbox.close()
+        with contextlib.suppress(OSError, ValueError):
+            answer()
 
 
-def _handle(msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any) -> bool:
-    """Act on one message from the intake process; True when told to stop."""
+def _handle(
+    msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any, parts: dict
+) -> bool:
+    """Act on one message from the intake process; True when told to stop. ``parts``
+    holds the rows of big writes sent in slices ("p"), until their "w" (or "drop")."""
     kind = msg[0]
-    if kind == "w":
+    if kind == "p":
+        parts.setdefault(msg[1], []).extend(msg[2])
+    elif kind == "drop":
+        parts.pop(msg[1], None)
+    elif kind == "w":
         _, token, request_row, event_rows = msg
+        if event_rows == _PARTS:
+            event_rows = parts.pop(token, [])
         writer.submit_rows(request_row, event_rows).add_done_callback(
             lambda f, t=token: reply(t, f)
         )
@@ -259,7 +377,13 @@ class ProcessStoreWriter:
         self._dead: StoreError | None = None
         self._proc: Any = None
         self._conn: Any = None
-        self._outbox: _Outbox | None = None
+        self._sender: _Sender | None = None
+        #: Messages not yet handed to the sender; written together (see _send).
+        self._queued: list[tuple] = []
+        #: Held while one caller pickles and writes what is queued, so what one thread
+        #: queued is written in the order it was queued.
+        self._flushing = threading.Lock()
+        self._flush_due = False
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._final_stats: dict[str, Any] | None = None
@@ -287,18 +411,23 @@ class ProcessStoreWriter:
         # fork is instant and safe while this is the only thread; otherwise spawn.
         method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
         ctx = multiprocessing.get_context(method)
-        parent, child = ctx.Pipe()
+        # One pipe each way: the intake's write end is non-blocking (_Sender) while its
+        # read end blocks in the reader thread, which one duplex socket could not do.
+        child_in, to_child = ctx.Pipe(duplex=False)
+        parent, child_out = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_child_main,
-            args=(child, parent, self.path, self._options),
+            args=(child_in, child_out, (to_child, parent), self.path, self._options),
             name="mpsandbox-store",
             daemon=True,
         )
         with _real_stdio():
             proc.start()
-        child.close()
+        child_in.close()
+        child_out.close()
         if not parent.poll(60):
             proc.kill()
+            to_child.close()
             raise StoreError(
                 f"The store process for {self.path} did not start", path=self.path, kind="timeout"
             )
@@ -306,6 +435,7 @@ class ProcessStoreWriter:
             msg = parent.recv()[0]
         except (EOFError, OSError, IndexError):
             proc.join(5)
+            to_child.close()
             raise StoreError(
                 f"The store process for {self.path} exited while starting "
                 f"(exit code {proc.exitcode})",
@@ -314,17 +444,21 @@ class ProcessStoreWriter:
             ) from None
         if msg[0] == "error":
             proc.join(5)
+            to_child.close()
             raise StoreError(msg[1], path=self.path, kind=msg[2])
         with self._lock:
             self._generation += 1
             generation = self._generation
-            if self._outbox is not None:
-                self._outbox.close(0)  # a dead process's: its thread ends
+            old = self._sender
             self._proc, self._conn = proc, parent
-            self._outbox = _Outbox(
-                parent, on_error=lambda exc, items: self._send_failed(exc, items, generation)
+            self._sender = _Sender(
+                to_child, on_error=lambda exc: self._send_failed(exc, generation)
             )
+            # Queued for a process that died: their futures have failed already.
+            self._queued = []
             self._dead = None
+        if old is not None:
+            old.close(0)  # a dead process's
         self._reader = threading.Thread(
             target=self._read_loop,
             args=(parent, proc, generation),
@@ -348,8 +482,9 @@ class ProcessStoreWriter:
         if not already and self._dead is None:
             self._send(("close",))
             self._closed.wait(timeout)
-        if self._outbox is not None:
-            self._outbox.close(5)
+        self._flush()
+        if self._sender is not None:
+            self._sender.close(5)
         self._proc.join(timeout)
         if self._proc.is_alive():
             self._proc.kill()
@@ -399,23 +534,45 @@ class ProcessStoreWriter:
         The acknowledgements of one commit arrive together; their futures are resolved by
         one hop to the loop instead of one thread-safe call per request, which is most of
         what a request cost the event loop beyond its own work."""
-        fut = asyncio.get_running_loop().create_future()
-        self._enqueue_write(request, events, fut)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._enqueue_write(request, events, fut, loop=loop)
         return fut
 
     async def submit_async_sliced(
         self, request: RequestRecord, events: list[EventRecord]
     ) -> asyncio.Future[tuple[int, list[int]]]:
-        """`submit_async` for a big batch: its events are encoded a few milliseconds at a
-        time with the event loop free in between (slicing.py)."""
+        """`submit_async` for a big batch: its events are encoded and sent to the store
+        process a slice at a time, with the event loop free in between (slicing.py). As one
+        message, 10,000 realistic events held the loop ~80 ms (pickling 26 MB, writing it)."""
         from mpsandbox.slicing import map_in_slices
 
-        rows = await map_in_slices(
-            len(events),
-            lambda start, end: self._encode(lambda: [encode_event(e) for e in events[start:end]]),
-        )
-        fut = asyncio.get_running_loop().create_future()
-        self._enqueue_write(request, events, fut, rows)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        n = len(events)
+        request_row = self._encode(lambda: encode_request(request, n))
+        token, generation = self._reserve(fut, n)
+
+        def send(start: int, end: int) -> list[Any]:
+            rows = self._encode(lambda: [encode_event(e) for e in events[start:end]])
+            with self._lock:
+                if generation != self._generation or token not in self._pending:
+                    raise self._dead or self._died("it was replaced", generation)
+                sender = self._sender
+            if sender is not None:
+                sender.send(_frame([("p", token, rows)]))
+            return []
+
+        try:
+            await map_in_slices(n, send)
+        except BaseException:
+            self._abandon(token)
+            self._send(("drop", token))
+            raise
+        with self._lock:  # a process that died meanwhile failed the future already
+            current = generation == self._generation and token in self._pending
+        if current:
+            self._send(("w", token, request_row, _PARTS), token, loop)
         return fut
 
     def _encode(self, encode: Callable[[], T]) -> T:
@@ -437,11 +594,17 @@ class ProcessStoreWriter:
         events: list[EventRecord],
         fut: Future | asyncio.Future,
         event_rows: list[Any] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         n = len(events)
         request_row = self._encode(lambda: encode_request(request, n))
         if event_rows is None:
             event_rows = self._encode(lambda: [encode_event(e) for e in events])
+        token, _ = self._reserve(fut, n)
+        self._send(("w", token, request_row, event_rows), token, loop)
+
+    def _reserve(self, fut: Future | asyncio.Future, n: int) -> tuple[int, int]:
+        """Room for ``n`` events in the backlog: (token, generation), or BacklogFull."""
         with self._lock:
             self._check_open()
             if self._pending_events + n > self.max_backlog_events:
@@ -452,7 +615,14 @@ class ProcessStoreWriter:
             token = next(self._tokens)
             self._pending[token] = (fut, n, "write")
             self._pending_events += n
-        self._send(("w", token, request_row, event_rows), token)
+            return token, self._generation
+
+    def _abandon(self, token: int) -> None:
+        """Give back a reservation whose write was never completed (nothing to answer)."""
+        with self._lock:
+            entry = self._pending.pop(token, None)
+            if entry is not None:
+                self._pending_events -= entry[1]
 
     def submit_unbounded_note(self, request: RequestRecord) -> Future:
         row = encode_request(request, 0)
@@ -539,18 +709,58 @@ class ProcessStoreWriter:
         if self._closing:
             raise StoreError(f"The writer for {self.path} is closed", path=self.path, kind="closed")
 
-    def _send(self, msg: tuple, token: int | None = None) -> None:
-        if self._outbox is None:
+    def _send(
+        self, msg: tuple, token: int | None = None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Queue ``msg`` for the store process and write it: at once, or, for a caller on
+        ``loop`` (which awaits its answer, so nobody blocks the loop waiting for it), once
+        the loop has run every callback ready now, together with the writes those queued:
+        one pickle and one write per loop iteration instead of one per request."""
+        with self._lock:
+            running = self._sender is not None
+            if running:
+                self._queued.append(msg)
+                due, self._flush_due = self._flush_due, self._flush_due or loop is not None
+        if not running:
             if token is not None:
                 self._finish(token, self._died("it is not running"))
-            return
-        self._outbox.put(msg)
+        elif loop is None:
+            self._flush()
+        elif not due:
+            loop.call_soon(self._flush)
 
-    def _send_failed(self, exc: BaseException, items: list[tuple], generation: int) -> None:
-        err = self._died(f"could not reach it ({exc})", generation)
-        for msg in items:
-            if len(msg) > 1 and isinstance(msg[1], int):
-                self._finish(msg[1], err)
+    def _flush(self) -> None:
+        """Write everything queued, in order, as one message."""
+        with self._flushing:
+            with self._lock:
+                items, self._queued = self._queued, []
+                self._flush_due = False
+                sender = self._sender
+            if not items or sender is None:
+                return
+            try:
+                frame = _frame(items)
+            except Exception:  # something unpicklable (a run_in_writer fn): that item alone
+                for msg in items:
+                    try:
+                        sender.send(_frame([msg]))
+                    except Exception as exc:
+                        if len(msg) > 1 and isinstance(msg[1], int):
+                            self._finish(
+                                msg[1],
+                                StoreError(
+                                    f"Could not send this to the store process: {exc}",
+                                    path=self.path,
+                                    kind="data",
+                                ),
+                            )
+                return
+            sender.send(frame)
+
+    def _send_failed(self, exc: BaseException, generation: int) -> None:
+        """The pipe broke (the store process is gone): fail what waits; the reader thread
+        sees the end of the pipe and starts a new process."""
+        self._died(f"could not reach it ({exc})", generation)
 
     def _finish(self, token: int, outcome: Any) -> None:
         settled = self._settle(token, outcome)

@@ -669,6 +669,8 @@ class StoreWriter:
         self._cond = threading.Condition()
         self._queue: deque[_Write | _Call] = deque()
         self._thread: threading.Thread | None = None
+        #: Driven by the thread that called start_inline(), not by a thread of its own.
+        self._inline = False
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._closing = False
@@ -766,12 +768,103 @@ class StoreWriter:
 
     @property
     def running(self) -> bool:
+        if self._inline:
+            return self._conn is not None and not self._closing
         return self._thread is not None and self._thread.is_alive() and not self._closing
 
     @property
     def state(self) -> str:
         """ "ok" or "closed" (see ProcessStoreWriter.state)."""
         return "ok" if self.running else "closed"
+
+    # -- driven by its caller (the store process) -------------------------------------------
+
+    def start_inline(self) -> None:
+        """Open (and migrate) the database in the calling thread, which then drives the
+        writer itself: it queues with `submit_rows`, then calls `work_inline`.
+
+        For the store process, whose only job is this writer: there a thread of its own
+        meant a hand-off per request (a condition variable's notify, the wait for the
+        interpreter lock) for nothing. Raises StoreError as `start` does."""
+        _install_fast_binding()
+        with self._cond:
+            if self._thread is not None or self._inline or self._closing:
+                raise StoreError(
+                    f"The writer for {self.path} was started or closed already",
+                    path=self.path,
+                    kind="closed",
+                )
+            self._inline = True
+        try:
+            self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
+            probe_write(self._conn, self.path)
+        except BaseException as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._start_error = explain_error(exc, self.path, "open")
+            with self._cond:
+                self._closing = True
+            self._ready.set()
+            raise self._start_error from exc
+        self._next_retention = time.monotonic() + self.retention_interval
+        self._ready.set()
+
+    def work_inline(self) -> None:
+        """Write everything queued (group commits, as the writer thread does), then apply
+        retention if it is due."""
+        while True:
+            with self._cond:
+                if not self._queue:
+                    break
+                work = self._take()
+            if isinstance(work, _Call):
+                self._run_call(work)
+            else:
+                self._write_batch(work)
+        if not self._closing and self._retention_due():
+            self._periodic_retention()
+
+    def inline_wait(self) -> float | None:
+        """Seconds the driver may wait for work before retention is due (None: forever)."""
+        if self.retention is None:
+            return None
+        if self._retention_more:
+            return 0.0
+        return max(0.0, self._next_retention - time.monotonic())
+
+    def inline_linger(self) -> float:
+        """Seconds the driver may wait for more writes before committing what it has: the
+        writer thread's `linger`, under the same conditions (busy, a small batch so far)."""
+        with self._cond:
+            if (
+                not self.linger
+                or time.monotonic() - self._last_commit > LINGER_BUSY
+                or self._pending_events >= self.linger_events
+                or not self._queue
+                or not isinstance(self._queue[0], _Write)
+            ):
+                return 0.0
+        return self.linger
+
+    @property
+    def queued_events(self) -> int:
+        with self._cond:
+            return self._pending_events
+
+    def close_inline(self) -> None:
+        """Write what is queued, then close the connection."""
+        with self._cond:
+            self._closing = True
+        try:
+            if self._conn is not None:
+                self.work_inline()
+        finally:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA optimize")
+                conn.close()
 
     # -- submitting ------------------------------------------------------------------------
 
