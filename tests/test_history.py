@@ -191,3 +191,16 @@ def test_a_late_step_that_fills_a_gap_retracts_it():
     assert kinds(h.observe(step(6, 9, token="t3"), received_at=4, ref="six")) == ["funnel.gap"]
     h.observe(step(2, 1, token="t3"), received_at=5, ref="x")
     assert h.take_retractions() == []
+
+
+def test_a_funnel_repeated_without_end_keeps_a_bounded_number_of_steps():
+    """A client replaying one body (a load generator) repeats one entry token forever:
+    the funnel is still judged, and remembers at most MAX_FUNNEL_STEPS steps."""
+    from mpsandbox.platform.history import MAX_FUNNEL_STEPS
+
+    h = History()
+    assert h.observe(step(1, 1), received_at=0) == []
+    for i in range(3 * MAX_FUNNEL_STEPS):
+        assert kinds(h.observe(step(1, 1), received_at=i + 1)) == ["funnel.repeat"]
+    assert [len(steps) for steps in h._funnels.values()] == [MAX_FUNNEL_STEPS]
+    assert kinds(h.observe(step(3, 2), received_at=10_000)) == ["funnel.gap"]

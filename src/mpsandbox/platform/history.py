@@ -67,10 +67,21 @@ class FunnelStep:
     gap: bool = False
 
 
+#: Steps remembered per funnel: a real funnel has a handful; a client that repeats one
+#: entry token forever (a load generator replaying one body) must not grow one without end.
+MAX_FUNNEL_STEPS = 256
+
+
+def _step_key(step: FunnelStep) -> tuple[float, int]:
+    return step.dt, step.position
+
+
 def _insert(steps: list[FunnelStep], step: FunnelStep) -> int:
-    """Put a step in a funnel's steps (ordered by dt, then position); its index."""
-    keys = [(s.dt, s.position) for s in steps]
-    index = bisect.bisect_right(keys, (step.dt, step.position))
+    """Put a step in a funnel's steps (ordered by dt, then position), forgetting the
+    earliest beyond MAX_FUNNEL_STEPS; its index."""
+    if len(steps) >= MAX_FUNNEL_STEPS:
+        del steps[0]
+    index = bisect.bisect_right(steps, _step_key(step), key=_step_key)
     steps.insert(index, step)
     return index
 
