@@ -918,3 +918,24 @@ def test_declares_follows_properties() -> None:
     )
     assert legacy_like.declares(("meta", "id"))
     assert not legacy_like.declares(("meta", "dt"))
+
+
+def test_without_fill_ins_an_event_is_copied_only_when_its_schema_writes_defaults() -> None:
+    """Judged without a working copy (no fill-ins: the intake parses each body once), the
+    event as received stays as received, and a schema's default is still a fill."""
+    from mpsandbox.config import Settings
+    from mpsandbox.pipeline import Pipeline, RequestContext
+    from mpsandbox.sandbox import build_registry
+
+    registry = build_registry(Settings(schema_dirs=[EVENTGATE_TEST_SCHEMAS], offline=True))
+    pipeline = Pipeline(registry, fill_ins=False)
+    event = {
+        "$schema": "/test/0.0.1",
+        "meta": {"stream": "test.event", "id": "12345678-1234-5678-1234-567812345678"},
+    }
+    sent = copy.deepcopy(event)
+    [record] = pipeline.judge_batch([event], RequestContext(), None)
+    assert record.verdict == "valid"
+    assert record.received == sent and "test_default" not in event
+    assert record.fills == {"test_default": {"value": "default_value", "by": "default"}}
+    assert registry.resolve("/test/0.0.1").compiled.may_write_defaults

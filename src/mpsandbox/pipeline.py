@@ -266,13 +266,16 @@ class Pipeline:
             record.message = resolution.message
             return record
         compiled = resolution.compiled
-        if working is None or working is event:
-            working = _clone(event)
         fills: dict[str, dict[str, Any]] = {}
         plan = memo.get("fill_plan")
         if plan is None:
             plan = memo["fill_plan"] = FillPlan.for_schema(compiled, resolution.title)
-        if self.fill_ins and not plan.empty:
+        fill = self.fill_ins and not plan.empty
+        if working is None or working is event:
+            # The event as received is stored as such: a copy only when something will be
+            # written into it (a fill-in or a schema default); else it is judged as it is.
+            working = _clone(event) if fill or compiled.may_write_defaults else event
+        if fill:
             planned = plan_fills(
                 plan,
                 working,

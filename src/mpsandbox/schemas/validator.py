@@ -125,6 +125,11 @@ class CompiledSchema:
         self._declares = lru_cache(maxsize=256)(self._declares_uncached)
 
     # -- the three views -------------------------------------------------------------------
+    @property
+    def may_write_defaults(self) -> bool:
+        """Whether :meth:`apply_defaults` can write anything into an event of this schema."""
+        return self._root.may_write
+
     def apply_defaults(self, event: Any) -> list[tuple[tuple[str, ...], object]]:
         """Write schema defaults into ``event`` where AJV's ``useDefaults`` would; return
         ``(path, value)`` pairs in the order written (array indices appear as strings)."""
