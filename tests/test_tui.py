@@ -166,6 +166,8 @@ async def test_open_detail_shows_errors_by_field_and_copies_a_working_curl(setti
             await pilot.press("down")
         await pilot.press("enter")
         await until(pilot, lambda: shown_detail(app), what="the event's detail")
+        # Read once it is drawn: the detail's data arrives before its lines are laid out.
+        await until(pilot, lambda: '"action": 42' in screen_text(app), what="the event's lines")
         text = screen_text(app)
         # Each error sits on the line of its field, with expected and actual values.
         action_line = next(line for line in text.splitlines() if '"action": 42' in line)
