@@ -1,5 +1,5 @@
 """The store's bytes on disk: packed event JSON and bodies, explanations stored once, and
-migration 0009 converting a store written by the release before it (see docs/storage.md)."""
+migration 0010 converting a store written by the release before it (see docs/storage.md)."""
 
 from __future__ import annotations
 
@@ -199,7 +199,7 @@ def test_event_json_written_before_packing_still_reads(tmp_path: Path) -> None:
     writer.start()
     try:
         submit(writer, 0, 2)
-        # As migration 0009 leaves a row it was not given (and as the release before it
+        # As migration 0010 leaves a row it was not given (and as the release before it
         # wrote every row): plain JSON text.
         writer.run_in_writer(
             lambda c: c.execute(

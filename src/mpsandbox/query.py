@@ -332,7 +332,7 @@ class Term:
             if value == "finding":
                 return "problems > 0", []
             if value == "fill":
-                # The writer stores no fills as NULL (migration 0009 made '' and '{}' NULL).
+                # The writer stores no fills as NULL (migration 0010 made '' and '{}' NULL).
                 return "fills IS NOT NULL", []
             if value == "flip":
                 return "id IN (SELECT event_id FROM flips)", []

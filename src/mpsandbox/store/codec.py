@@ -16,7 +16,7 @@ A packed value is a BLOB whose first byte says how the rest is stored:
 Event and findings JSON written before packing existed is TEXT and reads as it is (so does
 findings JSON rewritten by a retraction), so a value's type tells packed from plain for
 those columns. Request bodies were BLOBs already, so migration
-0009 packs every stored body: from then on every non-NULL body is packed.
+0010 packs every stored body: from then on every non-NULL body is packed.
 
 Dictionaries are never changed or deleted once written (a reset keeps them), so a reader
 may cache one by id for as long as its connection lives. :func:`unpack` is the one decode

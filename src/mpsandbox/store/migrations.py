@@ -198,7 +198,7 @@ def apply_migrations(conn: Any, migrations: Iterable[Migration] | None = None) -
 #: (``required`` and ``additionalProperties`` report the parent object's dataPath, so without
 #: it every missing field of an event would share one group and one sample message).
 GROUP_DETAIL_PARAMS = {"required": "missingProperty", "additionalProperties": "additionalProperty"}
-#: Events whose findings migration 0010 converts at a time (bounded memory at any size).
+#: Events whose findings migration 0009 converts at a time (bounded memory at any size).
 FINDINGS_CHUNK = 2000
 #: Keyword of the groups formed by events with verdict "error" (no AJV errors).
 ERROR_VERDICT_KEYWORD = "(error)"
@@ -539,7 +539,7 @@ def _legacy_indexed_columns(conn: sqlite3.Connection) -> None:
         _summarise_sessions(conn, batch, problems)
 
 
-#: Rows packed per statement by migration 0009.
+#: Rows packed per statement by migration 0010.
 @migration("0009_compact_findings")
 def _compact_findings(conn: sqlite3.Connection) -> None:
     # Findings are stored as kind + facts (platform/findings.py): the severity comes from the
@@ -627,7 +627,7 @@ def _lean_events(conn: sqlite3.Connection) -> None:
     # them itself, by kind and event id range on the primary key (see retention.py).
     conn.execute(
         """
-        CREATE TABLE event_findings_0009 (
+        CREATE TABLE event_findings_0010 (
             kind TEXT NOT NULL,
             event_id INTEGER NOT NULL,
             severity TEXT NOT NULL,
@@ -636,10 +636,10 @@ def _lean_events(conn: sqlite3.Connection) -> None:
         """
     )
     conn.execute(
-        "INSERT INTO event_findings_0009 SELECT kind, event_id, severity FROM event_findings"
+        "INSERT INTO event_findings_0010 SELECT kind, event_id, severity FROM event_findings"
     )
     conn.execute("DROP TABLE event_findings")
-    conn.execute("ALTER TABLE event_findings_0009 RENAME TO event_findings")
+    conn.execute("ALTER TABLE event_findings_0010 RENAME TO event_findings")
     _pack_column(conn, "events", "event", Packer("events.event"), text=True)
     _pack_column(conn, "events", "findings", Packer("events.findings"), text=True)
     conn.execute("UPDATE events SET fills = NULL WHERE fills IN ('', '{}')")  # has:fill
