@@ -14,7 +14,7 @@ import pytest
 
 from mpsandbox.query import parse_query
 from mpsandbox.records import EventRecord, RequestRecord
-from mpsandbox.store import EventFilter, StoreReader, StoreWriter, codec
+from mpsandbox.store import EventFilter, ProcessStoreWriter, StoreReader, StoreWriter, codec
 from tests.store_snapshot import store_snapshot
 
 DATA = Path(__file__).parent / "data" / "store"
@@ -103,7 +103,9 @@ def finding(i: int) -> list[dict]:
     ]
 
 
-def submit(writer: StoreWriter, start: int, n: int, explanation: dict | None = None) -> None:
+def submit(
+    writer: StoreWriter | ProcessStoreWriter, start: int, n: int, explanation: dict | None = None
+) -> None:
     received = [varied_event(i) for i in range(start, start + n)]
     body = json.dumps(received).encode()
     request = RequestRecord(
@@ -191,6 +193,33 @@ def test_writer_trains_dictionaries_then_packs_with_them(
         enrolment = reader.experiment_enrollment()["groups"]
         assert enrolment == [{"experiment": "toc-pinned", "group": "control", "events": 410}]
         assert [e["event"] for e in reader.iter_events()] == [varied_event(i) for i in range(410)]
+
+
+def test_the_store_process_packs_with_the_dictionaries_already_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store process opens its writer in its own thread (start_inline): it too must
+    pack with the dictionaries a previous run trained, not train new ones."""
+    monkeypatch.setattr(codec, "TRAIN_BYTES", 64 * 1024)
+    monkeypatch.setattr(codec, "TRAIN_MIN_SAMPLES", 32)
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        for start in range(0, 400, 10):
+            submit(writer, start, 10)
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        trained = dict(conn.execute("SELECT column_name, id FROM codec_dicts"))
+    writer = ProcessStoreWriter(db)
+    writer.start()
+    try:
+        submit(writer, 400, 10)
+    finally:
+        writer.close()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert dict(conn.execute("SELECT column_name, id FROM codec_dicts")) == trained
+        (event,) = conn.execute("SELECT event FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    assert event[0] == codec.ZSTD_DICT and event[1] == trained["events.event"]
+    with StoreReader(db) as reader:
+        assert reader.get_event(reader.max_event_id())["event"] == varied_event(409)
 
 
 def test_event_json_written_before_packing_still_reads(tmp_path: Path) -> None:

@@ -795,20 +795,7 @@ class StoreWriter:
                     kind="closed",
                 )
             self._inline = True
-        try:
-            self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
-            probe_write(self._conn, self.path)
-        except BaseException as exc:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-            self._start_error = explain_error(exc, self.path, "open")
-            with self._cond:
-                self._closing = True
-            self._ready.set()
-            raise self._start_error from exc
-        self._next_retention = time.monotonic() + self.retention_interval
-        self._ready.set()
+        self._open()
 
     def work_inline(self) -> None:
         """Write everything queued (group commits, as the writer thread does), then apply
@@ -1063,7 +1050,10 @@ class StoreWriter:
             kind="closed",
         )
 
-    def _run(self) -> None:
+    def _open(self) -> None:
+        """Open (and migrate) the database, prove it writable and take up the stored
+        dictionaries, in whichever thread drives the writer (its own, or the store
+        process's); on failure, close, remember and raise the StoreError."""
         try:
             self._conn = connect(self.path, busy_timeout=self.busy_timeout, pragmas=self.pragmas)
             probe_write(self._conn, self.path)
@@ -1077,10 +1067,16 @@ class StoreWriter:
             with self._cond:
                 self._closing = True
             self._ready.set()
-            self._fail_queued(self._start_error)
-            return
+            raise self._start_error from exc
         self._next_retention = time.monotonic() + self.retention_interval
         self._ready.set()
+
+    def _run(self) -> None:
+        try:
+            self._open()
+        except StoreError as exc:
+            self._fail_queued(exc)
+            return
         try:
             self._loop()
         except BaseException as exc:  # a bug: never leave callers waiting forever
