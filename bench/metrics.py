@@ -90,10 +90,8 @@ def seed_events(n: int, rng: random.Random) -> list[dict]:
 
 
 def build(db: Path, total: int, seed: int) -> float:
-    from mpsandbox import jsonio
+    from direct_write import judge_and_submit
     from mpsandbox.config import Settings
-    from mpsandbox.pipeline import RequestContext
-    from mpsandbox.records import RequestRecord
     from mpsandbox.sandbox import Sandbox
 
     started = time.perf_counter()
@@ -113,22 +111,9 @@ def build(db: Path, total: int, seed: int) -> float:
     try:
         for i in range(0, len(events), 500):
             batch = events[i : i + 500]
-            ctx = RequestContext(received_at=time.time(), request_id=f"bench-{i}", headers={})
-            records = sandbox.pipeline.judge_batch(batch, ctx)
-            request = RequestRecord(
-                received_at=ctx.received_at,
-                method="POST",
-                path="/v1/events",
-                query="",
-                headers=[],
-                body=jsonio.dumps(batch),
-                remote="127.0.0.1",
-                request_id=ctx.request_id,
-                status=201,
-                reason="Created",
-                event_count=len(records),
-            )
-            sandbox.writer.submit(request, records).result(120)
+            judge_and_submit(
+                sandbox, batch, received_at=time.time(), request_id=f"bench-{i}"
+            ).result(120)
     finally:
         sandbox.writer.close()
         if sandbox.reader is not None:

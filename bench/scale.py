@@ -77,10 +77,8 @@ def timed(fn: Callable[[], Any], runs: int = 3) -> tuple[float, Any]:
 
 
 def build(db: Path, total: int) -> None:
-    from mpsandbox import jsonio
+    from direct_write import judge_and_submit
     from mpsandbox.config import Settings
-    from mpsandbox.pipeline import RequestContext
-    from mpsandbox.records import RequestRecord
     from mpsandbox.sandbox import Sandbox
     from realistic import web_base_events
 
@@ -103,23 +101,11 @@ def build(db: Path, total: int) -> None:
     try:
         while done < total:
             batch = [next(events) for _ in range(min(PER_REQUEST, total - done))]
-            received = base + done / 2000
-            ctx = RequestContext(received_at=received, request_id=f"scale-{done}", headers={})
-            records = sandbox.pipeline.judge_batch(batch, ctx)
-            request = RequestRecord(
-                received_at=received,
-                method="POST",
-                path="/v1/events",
-                query="",
-                headers=[],
-                body=jsonio.dumps(batch),
-                remote="127.0.0.1",
-                request_id=ctx.request_id,
-                status=201,
-                reason="Created",
-                event_count=len(records),
+            pending.append(
+                judge_and_submit(
+                    sandbox, batch, received_at=base + done / 2000, request_id=f"scale-{done}"
+                )
             )
-            pending.append(sandbox.writer.submit(request, records))
             done += len(batch)
             if len(pending) >= IN_FLIGHT:
                 for fut in pending:
