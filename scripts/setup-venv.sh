@@ -12,6 +12,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  # A first setup cut short (Ctrl-C while the venv was made) leaves one without pip.
+  .venv/bin/python -m pip --version >/dev/null 2>&1 || "$py" -m venv --clear .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   if [ -n "$extras" ]; then
     .venv/bin/python -m pip install --quiet -e ".[$extras]"
