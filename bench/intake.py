@@ -220,6 +220,20 @@ def start(
     return proc, time.perf_counter() - t0
 
 
+def serve_command(port: int, db: Path, *, fill_ins: bool) -> list[str]:
+    """``mpsandbox serve`` as every intake benchmark runs it: headless, offline, the test
+    schemas, nothing printed but the ready line."""
+    cmd = [
+        *[sys.executable, "-m", "mpsandbox", "serve", "--port", str(port)],
+        *["--db", str(db), "--output", "none", "--no-watch", "--offline"],
+    ]
+    if not fill_ins:
+        cmd.append("--no-fill-ins")
+    for s in SCHEMAS:
+        cmd += ["--schemas", str(s)]
+    return cmd
+
+
 def stored_events(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/stats", timeout=30) as resp:
         return json.loads(resp.read())["events"]
@@ -309,14 +323,7 @@ def main() -> None:
 
     port = free_port()
     db = tmp / "bench.db"
-    cmd = [
-        *[sys.executable, "-m", "mpsandbox", "serve", "--port", str(port)],
-        *["--db", str(db), "--output", "none", "--no-watch", "--offline"],
-    ]
-    if args.no_fill_ins:
-        cmd.append("--no-fill-ins")
-    for s in SCHEMAS:
-        cmd += ["--schemas", str(s)]
+    cmd = serve_command(port, db, fill_ins=not args.no_fill_ins)
     sandbox, ready_s = start(cmd, "ready", server_cpu)
     peak = Peak(sandbox.pid)
     cpu_one: list[tuple[float, float]] = []  # CPU us per request: (intake, store process)
