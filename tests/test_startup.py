@@ -75,8 +75,6 @@ def _roots(names: set[str]) -> set[str]:
     ],
 )
 def test_serve_is_ready_before_importing_what_can_wait(tmp_path, schemas):
-    names = _imported_when_ready(
-        tmp_path, "--output", "jsonl", "--no-watch", "--offline", *schemas
-    )
+    names = _imported_when_ready(tmp_path, "--output", "jsonl", "--no-watch", "--offline", *schemas)
     early = _roots(names)
     assert not early, {n: NOT_AT_START[n] for n in early}
