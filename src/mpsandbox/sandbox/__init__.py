@@ -132,6 +132,12 @@ class Sandbox(StoreHealth, LocalSettings, StreamConfigsInForce, Revalidating, Ju
         self._store_task: asyncio.Task | None = None
         self._store_stop: asyncio.Event | None = None
 
+    def begin_start(self) -> None:
+        """Let a store process open (and migrate) the database while the caller goes on;
+        start() waits for it (a writer thread is started by start() alone)."""
+        if isinstance(self.writer, ProcessStoreWriter):
+            self.writer.begin_start()
+
     def start(self) -> None:
         """Open the store (creating and migrating it); raises StoreError with a clear message."""
         self.writer.start()
