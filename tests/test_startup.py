@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 
+import psutil
 import pytest
 
+from mpsandbox.config import Settings, settings_to_json
 from tests.conftest import PRIMARY, SECONDARY
 
 #: Modules the ready line must not wait for, and why each can wait.
@@ -37,19 +39,23 @@ NOT_AT_START = {
 }
 
 
-def _imported_when_ready(tmp_path, *extra: str) -> set[str]:
-    """The modules `python -m mpsandbox serve` (as the benchmark starts it) has imported
-    when it prints its ready line: -X importtime names each import on stderr as it happens;
-    the process is killed (no shutdown imports) once the ready line is read."""
-    port_db = ["--port", "0", "--db", str(tmp_path / "start.db")]
+def _imported_when_ready(argv: list[str], settings: Settings | None = None) -> set[str]:
+    """The modules ``python -m <argv>`` has imported when it prints its ready line: -X
+    importtime names each import on stderr as it happens; the process is killed (no
+    shutdown imports) once the ready line is read. ``settings`` go first on its stdin (the
+    TUI's intake child)."""
     proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "mpsandbox", "serve", *port_db, *extra],
+        [sys.executable, "-X", "importtime", "-m", *argv],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     try:
+        if settings is not None:
+            proc.stdin.write(json.dumps(settings_to_json(settings)) + "\n")
+            proc.stdin.flush()
         line = proc.stdout.readline()
         assert json.loads(line)["ready"], line
     finally:
@@ -75,6 +81,50 @@ def _roots(names: set[str]) -> set[str]:
     ],
 )
 def test_serve_is_ready_before_importing_what_can_wait(tmp_path, schemas):
-    names = _imported_when_ready(tmp_path, "--output", "jsonl", "--no-watch", "--offline", *schemas)
+    """`mpsandbox serve` as the benchmark starts it (and as ./start does, on the built-in
+    schemas)."""
+    names = _imported_when_ready(
+        [
+            *("mpsandbox", "serve", "--port", "0", "--db", str(tmp_path / "start.db")),
+            *("--output", "jsonl", "--no-watch", "--offline", *schemas),
+        ]
+    )
     early = _roots(names)
     assert not early, {n: NOT_AT_START[n] for n in early}
+
+
+def test_the_tui_intake_is_ready_before_importing_what_can_wait(tmp_path):
+    """The TUI's intake child (intake/child.py) starts the same way."""
+    settings = Settings(
+        db=tmp_path / "start.db",
+        port=0,
+        offline=True,
+        watch_schemas=False,
+        schema_dirs=(SECONDARY,),
+    )
+    early = _roots(_imported_when_ready(["mpsandbox.intake.child"], settings))
+    assert not early, {n: NOT_AT_START[n] for n in early}
+
+
+def test_the_tui_intake_forks_its_store_process(tmp_path):
+    """The intake child reads its settings and forks the store process before any thread
+    of its own starts: a spawned store process would start a new interpreter and import
+    the store again (hundreds of milliseconds on two busy cores)."""
+    settings = Settings(db=tmp_path / "start.db", port=0, offline=True, watch_schemas=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mpsandbox.intake.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        proc.stdin.write(json.dumps(settings_to_json(settings)) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["ready"]
+        children = psutil.Process(proc.pid).children()
+        assert children, "no store process"
+        for child in children:
+            assert not any("spawn_main" in part for part in child.cmdline()), child.cmdline()
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0

@@ -28,17 +28,15 @@ from mpsandbox.errors import MpsandboxError
 )
 def serve(output: str | None = None, **opts: Any) -> None:
     """Run the intake headless, printing one line per stored event."""
-    from mpsandbox.platform.stream_configs import is_url
     from mpsandbox.sandbox import Sandbox
 
     settings = build_settings(**opts)
     check_stream_config(settings)
     check_experiments(settings)
     sandbox = Sandbox(settings)
-    if not is_url(settings.stream_config or ""):  # a URL is fetched before anything opens
-        # The store process opens (and migrates) the database while this process imports
-        # the intake and its server: together rather than one after the other.
-        sandbox.begin_start()
+    # The store process opens (and migrates) the database while this process imports the
+    # intake and its server: together rather than one after the other.
+    sandbox.begin_start()
     from mpsandbox.intake.server import PortBusy, serve_forever
 
     jsonl = None if output in (None, "none") else output == "jsonl"
