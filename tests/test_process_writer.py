@@ -173,3 +173,41 @@ async def test_a_big_batch_goes_in_slices_and_a_bad_one_leaves_nothing_behind(tm
     finally:
         w.close()
     assert count(db) == 1003
+
+
+def _migrated(db) -> bool:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("select count(*) from _migrations").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
+def test_a_begun_store_process_opens_the_database_before_start_waits(tmp_path):
+    """begin_start() returns at once and the store process opens and migrates the database
+    meanwhile (serve imports the intake in that time); start() then only waits."""
+    db = tmp_path / "p.db"
+    w = ProcessStoreWriter(db)
+    w.begin_start()
+    try:
+        deadline = time.monotonic() + 30
+        while not _migrated(db) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _migrated(db)
+        assert not w.running  # not wired up until start()
+        w.start()
+        assert w.submit(*request(3)).result(timeout=30)
+    finally:
+        w.close()
+    assert count(db) == 3
+
+
+def test_a_begun_store_process_never_waited_for_stops_on_close(tmp_path):
+    """A start abandoned between begin_start() and start() (the port was busy, the intake
+    failed to import) leaves no store process behind."""
+    import multiprocessing
+
+    w = ProcessStoreWriter(tmp_path / "p.db")
+    w.begin_start()
+    w.close(timeout=30)
+    assert not [p for p in multiprocessing.active_children() if p.name == "mpsandbox-store"]

@@ -25,8 +25,8 @@ from mpsandbox.platform.identifiers import platform_kind
 from mpsandbox.platform.rules import find
 from mpsandbox.platform.stream_configs import StreamConfigs
 from mpsandbox.records import ERROR, INVALID, VALID, EventRecord, field_at, join_path
+from mpsandbox.schemas.ajv_errors import errors_text
 from mpsandbox.schemas.registry import SchemaRegistry
-from mpsandbox.schemas.validator import errors_text
 
 log = logging.getLogger(__name__)
 

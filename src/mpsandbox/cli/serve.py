@@ -28,14 +28,22 @@ from mpsandbox.errors import MpsandboxError
 )
 def serve(output: str | None = None, **opts: Any) -> None:
     """Run the intake headless, printing one line per stored event."""
-    from mpsandbox.intake.server import PortBusy, serve_forever
+    from mpsandbox.sandbox import Sandbox
 
     settings = build_settings(**opts)
     check_stream_config(settings)
     check_experiments(settings)
+    sandbox = Sandbox(settings)
+    # The store process opens (and migrates) the database while this process imports the
+    # intake and its server: together rather than one after the other.
+    sandbox.begin_start()
+    from mpsandbox.intake.server import PortBusy, serve_forever
+
     jsonl = None if output in (None, "none") else output == "jsonl"
     try:
-        code = run_async(serve_forever(settings, jsonl=jsonl, quiet=output == "none"))
+        code = run_async(
+            serve_forever(settings, jsonl=jsonl, quiet=output == "none", sandbox=sandbox)
+        )
     except PortBusy as exc:
         raise MpsandboxError(str(exc)) from None
     except KeyboardInterrupt:

@@ -35,18 +35,20 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpsandbox import jsonio
 from mpsandbox.chaos import parse_spec
 from mpsandbox.config import settings_from_json
 from mpsandbox.errors import MpsandboxError
-from mpsandbox.intake.server import PortBusy, RunningServer, start_server
 from mpsandbox.platform.stream_configs import StreamConfigError
-from mpsandbox.sandbox import Committed
+from mpsandbox.sandbox import Committed, Sandbox
 from mpsandbox.schemas.catalog import describe_sources
 from mpsandbox.schemas.remote import HEALTH, unreachable_line
 from mpsandbox.store import StoreError
+
+if TYPE_CHECKING:
+    from mpsandbox.intake.server import RunningServer
 
 #: How much lower than the face the intake and its store process run (nice(2) steps).
 INTAKE_NICENESS = 5
@@ -114,7 +116,8 @@ async def _call(server: RunningServer, name: str, args: dict[str, Any]) -> Any:
     raise ValueError(f"unknown call {name!r}")
 
 
-async def _serve(out: _Out) -> int:
+async def _serve(out: _Out, first: bytes) -> int:
+    """Serve with the settings line ``first`` (read before any thread started)."""
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -123,15 +126,24 @@ async def _serve(out: _Out) -> int:
             loop.call_soon_threadsafe(lines.put_nowait, raw)
         loop.call_soon_threadsafe(lines.put_nowait, b"")
 
-    threading.Thread(target=read_stdin, name="mpsandbox-intake-stdin", daemon=True).start()
-    first = await lines.get()
     try:
         settings = settings_from_json(jsonio.loads(first))
     except (ValueError, TypeError) as exc:
         out.send({"failed": "settings", "message": f"bad settings: {exc}"})
         return 2
     try:
-        server = await start_server(settings)
+        sandbox = Sandbox(settings)
+        # Forked while this is the only thread (a spawned one imports everything again),
+        # the store process opens the database while the intake's server is imported.
+        sandbox.begin_start()
+    except OSError as exc:
+        out.send({"failed": "store", "message": str(exc)})
+        return 2
+    from mpsandbox.intake.server import PortBusy, start_server
+
+    threading.Thread(target=read_stdin, name="mpsandbox-intake-stdin", daemon=True).start()
+    try:
+        server = await start_server(settings, sandbox)
     except PortBusy as exc:
         out.send({"failed": "port_busy", "message": str(exc), "port": exc.port})
         return 2
@@ -200,12 +212,13 @@ def main() -> None:
         os.nice(INTAKE_NICENESS)
     sys.setswitchinterval(0.0005)
     out = _Out()
+    first = sys.stdin.buffer.readline()  # the settings, before any thread starts
     try:
         import uvloop
 
-        code = uvloop.run(_serve(out))
+        code = uvloop.run(_serve(out, first))
     except ImportError:
-        code = asyncio.run(_serve(out))
+        code = asyncio.run(_serve(out, first))
     sys.exit(code)
 
 

@@ -24,7 +24,6 @@ from mpsandbox.intake.eventgate_routes import SANDBOX_KEY
 from mpsandbox.intake.inspect_routes import in_thread, json_ok
 from mpsandbox.overrides import KINDS, OverrideError
 from mpsandbox.store import StoreError
-from mpsandbox.whatif import UNITS, sampling_whatif
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -139,6 +138,8 @@ def _rate(text: str) -> float:
 
 async def whatif_sampling(request: web.Request) -> web.Response:
     """How many captured ids would be in sample at a rate, by the web and app rules."""
+    from mpsandbox.whatif import UNITS, sampling_whatif  # this route's alone
+
     sandbox, _ = _overrides(request)
     await sandbox.refresh_overrides_async()
     q = request.query

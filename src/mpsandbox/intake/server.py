@@ -208,10 +208,11 @@ async def serve_forever(
     jsonl: bool | None = None,
     ready: Callable[[RunningServer], None] | None = None,
     quiet: bool = False,
+    sandbox: Sandbox | None = None,
 ) -> int:
     if jsonl is None:
         jsonl = not out.isatty()
-    server = await start_server(settings)
+    server = await start_server(settings, sandbox)
     server.pace_collections()
     if not quiet:
         server.sandbox.add_listener(make_printer(out, jsonl))

@@ -22,7 +22,7 @@ from mpsandbox.config import Settings
 from mpsandbox.overrides import Overrides
 from mpsandbox.pipeline import Pipeline
 from mpsandbox.platform.experiments import Experiments, load_experiments
-from mpsandbox.platform.stream_configs import StreamConfigSource
+from mpsandbox.platform.stream_configs import StreamConfigSource, is_url
 from mpsandbox.sandbox.judging import BIG_BODY, Judging
 from mpsandbox.sandbox.local_settings import ChaosListener, LocalSettings, _mtime
 from mpsandbox.sandbox.revalidating import REVALIDATION_CHUNK, Revalidating, RevalidationListener
@@ -131,6 +131,16 @@ class Sandbox(StoreHealth, LocalSettings, StreamConfigsInForce, Revalidating, Ju
         self._store_listeners: list[StoreListener] = []
         self._store_task: asyncio.Task | None = None
         self._store_stop: asyncio.Event | None = None
+
+    def begin_start(self) -> None:
+        """Let a store process open (and migrate) the database while the caller goes on
+        (importing the intake); start() waits for it. A writer thread is started by start()
+        alone, and so is the store with a stream config URL: that is fetched first, so a
+        bad one fails before anything opens."""
+        if isinstance(self.writer, ProcessStoreWriter) and not is_url(
+            self.settings.stream_config or ""
+        ):
+            self.writer.begin_start()
 
     def start(self) -> None:
         """Open the store (creating and migrating it); raises StoreError with a clear message."""

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpsandbox.schemas.configured import Source
 from mpsandbox.schemas.refs import RefError, inline_refs
@@ -38,7 +38,9 @@ from mpsandbox.schemas.sources import (
     has_protocol,
     title_and_version,
 )
-from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
+
+if TYPE_CHECKING:
+    from mpsandbox.schemas.validator import CompiledSchema
 
 #: Compiled schemas kept (least recently used dropped first).
 MAX_RESOLVED = 256
@@ -240,6 +242,10 @@ class SchemaRegistry:
             res.message = failed
             res.reason = f"{found.location} does not hold a JSON object"
             return res
+        # The validator (AJV's plan, jsonschema, jsonschema-rs: a tenth of a second to
+        # import) is imported by the first compile, not by the intake's start.
+        from mpsandbox.schemas.validator import CompiledSchema, SchemaCompileError
+
         ref_attempts: list[Attempt] = []
         try:
             schema = inline_refs(found.schema, lambda ref: self._load_ref(ref, ref_attempts))

@@ -14,11 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 EXTENSIONS = (".yaml", ".json")
-#: libyaml's safe loader when present: ten times faster on big schema repositories.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 VERSION_RE = _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 _LINK_TARGET_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 #: Git checkouts made without symlink support store a link as a tiny file holding its target.
@@ -189,8 +186,11 @@ def parse_schema_text(text: str | bytes, location: str) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass  # may still be YAML flow style; let YAML report the real problem
+    import yaml  # imported by the first YAML file read, not by the intake's start
+
     try:
-        return yaml.load(text, Loader=_YAML_LOADER)
+        # libyaml's safe loader when present: ten times faster on big schema repositories.
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

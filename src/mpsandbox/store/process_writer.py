@@ -400,14 +400,29 @@ class ProcessStoreWriter:
         #: until mpsandbox is restarted. ``on_fatal(error)`` is called once, from a thread.
         self.fatal: StoreError | None = None
         self.on_fatal: Any = None
+        #: A store process begun (begin_start) that start() has not yet waited for.
+        self._spawned: tuple[Any, Any, Any] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._launch()
+        """Start the store process and wait until it has opened (and migrated) the
+        database; after begin_start(), only wait."""
+        spawned, self._spawned = self._spawned, None
+        self._wire(*(spawned or self._spawn()))
+
+    def begin_start(self) -> None:
+        """Start the store process and return at once: it opens and migrates the database
+        while the caller goes on (`serve` imports the intake meanwhile); start() waits."""
+        if self._spawned is None:
+            self._spawned = self._spawn()
 
     def _launch(self) -> None:
         """Start a store process on the database and wire it up; raise StoreError."""
+        self._wire(*self._spawn())
+
+    def _spawn(self) -> tuple[Any, Any, Any]:
+        """The store process, started: (process, the end it answers on, the end to it)."""
         # fork is instant and safe while this is the only thread; otherwise spawn.
         method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
         ctx = multiprocessing.get_context(method)
@@ -425,6 +440,10 @@ class ProcessStoreWriter:
             proc.start()
         child_in.close()
         child_out.close()
+        return proc, parent, to_child
+
+    def _wire(self, proc: Any, parent: Any, to_child: Any) -> None:
+        """Wait for a started store process's first word and wire it up; raise StoreError."""
         if not parent.poll(60):
             proc.kill()
             to_child.close()
@@ -477,6 +496,12 @@ class ProcessStoreWriter:
             restarting = self._restarter
         if restarting is not None:
             restarting.join(timeout)
+        if self._spawned is not None:  # begun, never waited for: the end of input stops it
+            proc, parent, to_child = self._spawned
+            self._spawned = None
+            to_child.close()
+            proc.join(timeout)
+            parent.close()
         if self._proc is None:
             return
         if not already and self._dead is None:
