@@ -248,6 +248,10 @@ def _child_main(
                     deadline = 0.0
             writer.work_inline()
             answer()
+            # Behind the answers: the free-text index, a chunk at a time while the pipe
+            # stays empty (or, under a load that never lets up, once too much waits).
+            while writer.index_behind(busy=conn.poll(0)):
+                pass
     except (EOFError, OSError):
         pass  # the parent is gone: write what is queued and stop
     finally:

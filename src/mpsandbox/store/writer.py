@@ -16,6 +16,7 @@ writing this one (see :func:`insert_rows` for why it inserts with multi-row stat
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import itertools
@@ -517,12 +518,11 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
                 )
 
 
-def _index_text(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """Feed the indexes read from the text as received the events just inserted (ids
-    assigned): free text (text_index) and the metrics' experiment events (metric_index)."""
-    texts = [(row[0], row[_EVENT]) for row in rows]
-    text_index.feed(conn, texts)
-    metric_index.feed(conn, texts)
+def _index_experiments(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Note the events just inserted (ids assigned) that the metrics of an experiment read
+    (metric_index), from their text as received. (The free-text index follows behind the
+    commits: see StoreWriter.index_behind.)"""
+    metric_index.feed(conn, [(row[0], row[_EVENT]) for row in rows])
 
 
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
@@ -699,6 +699,15 @@ class StoreWriter:
         self._explanations: dict[str, int] = {}
         #: ... and those the open transaction inserted (kept once it commits).
         self._new_explanations: dict[str, int] = {}
+        #: (id, text as received) of the events committed since the free-text index was
+        #: last known to be complete up to a point, ascending, for index_behind: every
+        #: stored event from the first id on (emptied whenever something else may have
+        #: deleted events: a call, retention). Writer thread only.
+        self._behind: list[tuple[int, str]] = []
+        #: The index's ``upto`` as last read or written; None: read it again.
+        self._indexed_upto: int | None = None
+        #: No indexing before this time (monotonic) after the index failed.
+        self._index_retry_at = 0.0
         #: Packers of the large columns (see codec.py), writer thread only.
         self._event_packer = Packer("events.event")
         self._findings_packer = Packer("events.findings")
@@ -839,6 +848,52 @@ class StoreWriter:
         with self._cond:
             return self._pending_events
 
+    def index_behind(self, busy: bool = False) -> bool:
+        """Index the free text of events already committed, in a transaction of its own;
+        True when it indexed something (call again while it does and the writer is idle).
+
+        The acknowledgement of a write does not wait for this (see text_index): the driver
+        calls it between rounds. An idle writer indexes once FEED_EVERY events wait, a
+        chunk of them per call; a ``busy`` one (more writes waiting) only once MAX_BEHIND
+        wait, and then enough to be FEED_EVERY below it, so under any load readers never
+        scan much more than MAX_BEHIND unindexed events. A failure is logged and retried
+        later: readers find the events by the scan meanwhile."""
+        conn = self._conn
+        behind = self._behind
+        if conn is None or not behind or time.monotonic() < self._index_retry_at:
+            return False
+        step = text_index.FEED_EVERY
+        try:
+            if self._indexed_upto is None:
+                self._indexed_upto = text_index.indexed_upto(conn)
+            start = self._indexed_upto
+            waiting = behind[-1][0] + 1 - start
+            if busy:
+                if waiting < text_index.MAX_BEHIND:
+                    return False
+                step = waiting - text_index.MAX_BEHIND + step
+            elif waiting < step:
+                return False
+            conn.execute("BEGIN IMMEDIATE")
+            upto = text_index.index_upto(conn, min(start + step, behind[-1][0] + 1), behind)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback()
+            log.warning("indexing the free text of %s failed (%s); retrying later", self.path, exc)
+            self._index_retry_at = time.monotonic() + 5.0
+            self._forget_behind()
+            return False
+        self._indexed_upto = upto
+        done = bisect.bisect_left(behind, upto, key=lambda item: item[0])
+        del behind[:done]
+        return upto > start
+
+    def _forget_behind(self) -> None:
+        """Forget the texts held for the index (events may have been deleted meanwhile):
+        it reads what it needs from the table."""
+        self._behind = []
+        self._indexed_upto = None
+
     def close_inline(self) -> None:
         """Write what is queued, then close the connection."""
         with self._cond:
@@ -846,6 +901,8 @@ class StoreWriter:
         try:
             if self._conn is not None:
                 self.work_inline()
+                while self.index_behind():
+                    pass
         finally:
             conn, self._conn = self._conn, None
             if conn is not None:
@@ -1144,6 +1201,8 @@ class StoreWriter:
                 self._run_call(work)
             elif work:
                 self._write_batch(work)
+            while self.index_behind(busy=bool(self._queue)):
+                pass
             if not self._closing and self._retention_due():
                 self._periodic_retention()
 
@@ -1253,7 +1312,7 @@ class StoreWriter:
             )
             if links:
                 insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
-            _index_text(conn, event_rows)
+            _index_experiments(conn, event_rows)
             for packer in self._packers:
                 packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
@@ -1271,6 +1330,11 @@ class StoreWriter:
             packer.committed()
         self._explanations.update(self._new_explanations)
         self._new_explanations = {}
+        behind = self._behind
+        behind.extend([(row[0], row[_EVENT]) for row in event_rows])
+        held = 2 * text_index.MAX_BEHIND + self.batch_events
+        if len(behind) > held:  # nobody indexes (a driver that never calls index_behind)
+            del behind[: len(behind) - held]
         return results, event_ids, new_groups
 
     def _after_rollback(self) -> None:
@@ -1390,8 +1454,9 @@ class StoreWriter:
     def _run_call(self, call: _Call) -> None:
         conn = self._conn
         assert conn is not None
-        # A call may delete explanations (reset, retention): look them up afresh.
+        # A call may delete explanations and events (reset, retention): look them up afresh.
         self._explanations.clear()
+        self._forget_behind()
         try:
             result = call.fn(conn)
         except Exception as exc:
@@ -1417,6 +1482,7 @@ class StoreWriter:
         max_events, max_age_s = self.retention
         self._events_since_retention = 0
         self._explanations.clear()  # retention may delete explanations no event uses
+        self._forget_behind()  # ... and events the texts held for the index name
         self._next_retention = time.monotonic() + self.retention_interval
         try:
             result = apply_retention(
