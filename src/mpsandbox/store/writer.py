@@ -394,6 +394,17 @@ def _reject(fut: Future, exc: BaseException) -> None:
 _FINDING_COLUMNS = "kind, event_id, severity"
 
 
+#: kind -> (kind and severity as stored, whether a problem) of the findings stored as
+#: ``[kind, facts]``, whose severity is their kind's: what _finding_links asks per finding.
+_KIND_LINKS: dict[str, tuple[str, str, bool]] = {}
+_KIND_LINKS_MAX = 1024
+
+
+def _kind_link(entry: Any, kind: str) -> tuple[str, str, bool]:
+    severity = severity_of(entry)
+    return storable(kind), storable(severity), severity != "info"
+
+
 def _finding_links(rows: list[list[Any]]) -> tuple[list[list[Any]], dict[int, int], dict[int, int]]:
     """One event_findings row per (kind, event), so finding filters read an index.
 
@@ -404,23 +415,38 @@ def _finding_links(rows: list[list[Any]]) -> tuple[list[list[Any]], dict[int, in
     links: list[list[Any]] = []
     problems: dict[int, int] = {}
     flagged: dict[int, int] = {}
+    memo = _KIND_LINKS
     for row in rows:
         text = row[_FINDINGS]
         if text is None:
             continue
+        event_id = row[0]
         seen: set[str] = set()
+        n_problems = n_flagged = 0
         for f in loads(text, []):
-            kind = kind_of(f)
-            if kind is None:
-                continue
-            severity = severity_of(f)
-            if severity != "info":
-                problems[row[0]] = problems.get(row[0], 0) + 1
+            if type(f) is list and len(f) == 2 and type(f[0]) is str:
+                kind = f[0]
+                link = memo.get(kind)
+                if link is None:
+                    if len(memo) >= _KIND_LINKS_MAX:
+                        memo.clear()
+                    link = memo[kind] = _kind_link(f, kind)
+            else:
+                kind = kind_of(f)
+                if kind is None:
+                    continue
+                link = _kind_link(f, kind)
+            if link[2]:
+                n_problems += 1
             if kind not in seen:
                 seen.add(kind)
-                links.append([storable(kind), row[0], storable(severity)])
-                if severity != "info":
-                    flagged[row[0]] = flagged.get(row[0], 0) + 1
+                links.append([link[0], event_id, link[1]])
+                if link[2]:
+                    n_flagged += 1
+        if n_problems:
+            problems[event_id] = n_problems
+        if n_flagged:
+            flagged[event_id] = n_flagged
     return links, problems, flagged
 
 
