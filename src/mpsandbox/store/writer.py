@@ -1373,7 +1373,7 @@ class StoreWriter:
         """The requests row as stored: a copy with the headers and body packed (the item
         keeps the plain row, so a batch retried item by item packs again from it)."""
         stored = row.copy()
-        stored[_HEADERS] = self._headers_packer.pack(row[_HEADERS].encode("utf-8"))
+        stored[_HEADERS] = self._headers_packer.pack_text(row[_HEADERS])
         if row[_BODY] is not None:
             stored[_BODY] = self._body_packer.pack(row[_BODY])
         return stored
