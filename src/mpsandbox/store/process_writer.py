@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import gc
 import itertools
 import logging
@@ -208,14 +209,17 @@ def _child_main(
     send(("ready", os.getpid()))
     answer()
 
-    def reply(token: int, fut: Future) -> None:
-        exc = fut.exception()
+    def done(token: int, result: Any, exc: BaseException | None) -> None:
         if exc is None:
-            send(("ok", token, fut.result()))
+            send(("ok", token, result))
         elif isinstance(exc, StoreError):
             send(("err", token, str(exc), exc.kind))
         else:
             send(("err", token, f"{type(exc).__name__}: {exc}", "other"))
+
+    def reply(token: int, fut: Future) -> None:
+        exc = fut.exception()
+        done(token, None if exc is not None else fut.result(), exc)
 
     calls = {
         "reset": writer.reset,
@@ -228,7 +232,7 @@ def _child_main(
     parts: dict[int, list] = {}
 
     def take(batch: list[tuple]) -> bool:
-        return any(_handle(msg, writer, calls, send, reply, parts) for msg in batch)
+        return any(_handle(msg, writer, calls, send, reply, done, parts) for msg in batch)
 
     stop = False
     try:
@@ -263,7 +267,7 @@ def _child_main(
 
 
 def _handle(
-    msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any, parts: dict
+    msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any, done: Any, parts: dict
 ) -> bool:
     """Act on one message from the intake process; True when told to stop. ``parts``
     holds the rows of big writes sent in slices ("p"), until their "w" (or "drop")."""
@@ -276,9 +280,7 @@ def _handle(
         _, token, request_row, event_rows = msg
         if event_rows == _PARTS:
             event_rows = parts.pop(token, [])
-        writer.submit_rows(request_row, event_rows).add_done_callback(
-            lambda f, t=token: reply(t, f)
-        )
+        writer.submit_rows_then(request_row, event_rows, functools.partial(done, token))
     elif kind in calls:
         token, args = msg[1], msg[2:]
         try:

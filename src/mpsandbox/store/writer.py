@@ -359,17 +359,38 @@ class BacklogFull(Exception):
     """The writer holds as many uncommitted events as allowed; answer 503 and retry later."""
 
 
+class _Done:
+    """A future's two setters, calling ``fn(result, exception)`` at once: what the store
+    process gives a write whose answer it only forwards (a Future's lock, condition and
+    callback list cost more than the rest of a 1-event request's bookkeeping)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any, BaseException | None], Any]) -> None:
+        self.fn = fn
+
+    def set_result(self, result: Any) -> None:
+        self.fn(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.fn(None, exc)
+
+
 class _Write:
     __slots__ = ("event_rows", "future", "note_bytes", "request_row")
 
     def __init__(
-        self, request_row: list[Any], event_rows: list[list[Any]], note_bytes: int | None
+        self,
+        request_row: list[Any],
+        event_rows: list[list[Any]],
+        note_bytes: int | None,
+        future: Future | _Done | None = None,
     ) -> None:
         self.request_row = request_row
         self.event_rows = event_rows
         #: None for ordinary writes; body bytes held for a note (to release its budget).
         self.note_bytes = note_bytes
-        self.future: Future = Future()
+        self.future: Any = Future() if future is None else future
 
 
 class _Call:
@@ -961,10 +982,24 @@ class StoreWriter:
         return self.submit_rows(request_row, event_rows)
 
     def submit_rows(self, request_row: list[Any], event_rows: list[list[Any]]) -> Future:
-        """`submit` for rows already encoded (by `encode_request`/`encode_event`), as the
-        store process receives them from the intake process."""
-        n = len(event_rows)
+        """`submit` for rows already encoded (by `encode_request`/`encode_event`)."""
         item = _Write(request_row, event_rows, None)
+        self._queue_write(item)
+        return item.future
+
+    def submit_rows_then(
+        self,
+        request_row: list[Any],
+        event_rows: list[list[Any]],
+        on_done: Callable[[Any, BaseException | None], Any],
+    ) -> None:
+        """`submit_rows` as the store process submits the rows the intake process sent:
+        ``on_done(result, None)`` or ``on_done(None, exception)`` is called (from whoever
+        drives the writer) instead of resolving a future."""
+        self._queue_write(_Write(request_row, event_rows, None, _Done(on_done)))
+
+    def _queue_write(self, item: _Write) -> None:
+        n = len(item.event_rows)
         with self._cond:
             if self._closing or self._pending_events + n > self.max_backlog_events:
                 self._raise_refusal(n)
@@ -972,7 +1007,6 @@ class StoreWriter:
             self._pending_requests += 1
             self._queue.append(item)
             self._cond.notify()
-        return item.future
 
     def _malformed(self, exc: BaseException) -> StoreError:
         return StoreError(
