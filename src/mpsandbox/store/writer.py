@@ -572,6 +572,10 @@ def _index_experiments(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     metric_index.feed(conn, [(row[0], row[_EVENT]) for row in rows])
 
 
+def _nothing(conn: sqlite3.Connection) -> None:
+    """What a flush runs: a call that changes nothing (so the writer forgets nothing)."""
+
+
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -1114,7 +1118,7 @@ class StoreWriter:
 
     def flush(self) -> Future:
         """A future that resolves once everything submitted before it has been handled."""
-        return self.run_in_writer(lambda conn: None)
+        return self.run_in_writer(_nothing)
 
     def reset(self) -> Future:
         """Delete every request and event; resolves to the numbers deleted.
@@ -1515,8 +1519,9 @@ class StoreWriter:
         conn = self._conn
         assert conn is not None
         # A call may delete explanations and events (reset, retention): look them up afresh.
-        self._explanations.clear()
-        self._forget_behind()
+        if call.fn is not _nothing:
+            self._explanations.clear()
+            self._forget_behind()
         try:
             result = call.fn(conn)
         except Exception as exc:
