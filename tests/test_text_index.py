@@ -431,8 +431,11 @@ def test_a_tail_left_unindexed_by_a_kill_is_found_and_indexed_after(
     assert _upto(db) == 16  # ids 21..60 committed, not indexed
     _check_all(db)
     assert _found(db, _token(db, 45)) == {45}
+    with StoreWriter(db):  # the next writer indexes what was left, before any write
+        pass
+    assert _upto(db) == 48
     with StoreWriter(db) as writer:
-        _write(writer, 10, start=400)  # ids 61..70: the next writer indexes 16..63
+        _write(writer, 10, start=400)  # ids 61..70
     assert _upto(db) == 64
     assert _blocks(db, _token(db, 45)) == {45 // TEXT_BLOCK}
     _check_all(db)

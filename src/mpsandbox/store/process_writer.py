@@ -236,6 +236,8 @@ def _child_main(
 
     stop = False
     try:
+        while writer.index_behind(busy=conn.poll(0)):  # what a killed writer left
+            pass
         while not stop:
             if not conn.poll(writer.inline_wait()):
                 writer.work_inline()  # retention is due

@@ -757,6 +757,9 @@ class StoreWriter:
         self._behind: list[tuple[int, str]] = []
         #: The index's ``upto`` as last read or written; None: read it again.
         self._indexed_upto: int | None = None
+        #: An id past every event stored when the writer opened: what index_behind
+        #: indexes up to while it holds no texts (events a killed writer left unindexed).
+        self._stored_end = 0
         #: No indexing before this time (monotonic) after the index failed.
         self._index_retry_at = 0.0
         #: Packers of the large columns (see codec.py), writer thread only.
@@ -911,14 +914,15 @@ class StoreWriter:
         later: readers find the events by the scan meanwhile."""
         conn = self._conn
         behind = self._behind
-        if conn is None or not behind or time.monotonic() < self._index_retry_at:
+        if conn is None or time.monotonic() < self._index_retry_at:
             return False
+        end = behind[-1][0] + 1 if behind else self._stored_end
         step = text_index.FEED_EVERY
         try:
             if self._indexed_upto is None:
                 self._indexed_upto = text_index.indexed_upto(conn)
             start = self._indexed_upto
-            waiting = behind[-1][0] + 1 - start
+            waiting = end - start
             if busy:
                 if waiting < text_index.MAX_BEHIND:
                     return False
@@ -926,7 +930,7 @@ class StoreWriter:
             elif waiting < step:
                 return False
             conn.execute("BEGIN IMMEDIATE")
-            upto = text_index.index_upto(conn, min(start + step, behind[-1][0] + 1), behind)
+            upto = text_index.index_upto(conn, min(start + step, end), behind)
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
@@ -1180,6 +1184,8 @@ class StoreWriter:
             probe_write(self._conn, self.path)
             for packer in self._packers:
                 packer.load(self._conn)
+            top = self._conn.execute("SELECT max(id) FROM events").fetchone()[0]
+            self._stored_end = (top or 0) + 1
         except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -1243,6 +1249,8 @@ class StoreWriter:
         )
 
     def _loop(self) -> None:
+        while self.index_behind(busy=bool(self._queue)):  # what a killed writer left
+            pass
         while True:
             with self._cond:
                 while not self._queue and not self._closing:
