@@ -439,3 +439,34 @@ def test_a_tail_left_unindexed_by_a_kill_is_found_and_indexed_after(
     assert _upto(db) == 64
     assert _blocks(db, _token(db, 45)) == {45 // TEXT_BLOCK}
     _check_all(db)
+
+
+def test_the_store_process_indexes_once_the_writes_pause(tmp_path: Path) -> None:
+    """The store process acknowledges a burst without indexing it (below MAX_BEHIND), and
+    indexes it once no write came for a moment; its events are found all along."""
+    from mpsandbox.store import ProcessStoreWriter
+
+    db = tmp_path / "s.db"
+    writer = ProcessStoreWriter(db)
+    writer.start()
+    try:
+        futures = []
+        for start in range(0, 1100, 100):
+            when = time.time()
+            request = RequestRecord(
+                received_at=when, method="POST", path="/v1/events", query="", headers=[], body=b""
+            )
+            futures.append(
+                writer.submit(request, [_event(j, when) for j in range(start, start + 100)])
+            )
+        for fut in futures:
+            fut.result(30)
+        assert _found(db, _token(db, 5)) == {5}
+        deadline = time.monotonic() + 30
+        while _upto(db) < 1024 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _upto(db) == 1024
+        assert _blocks(db, _token(db, 5)) == {0}
+        _check_all(db)
+    finally:
+        writer.close()

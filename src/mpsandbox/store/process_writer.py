@@ -66,6 +66,10 @@ _HEADER = struct.Struct("!i")
 #: The rows of a write whose events came before it in slices ("p" messages).
 _PARTS = "parts"
 _BIG_HEADER = struct.Struct("!iQ")
+#: Seconds without a write after which the store process counts as idle and indexes the
+#: free text of what it committed (see StoreWriter.index_behind): a burst of writes is
+#: acknowledged without waiting for, or sharing its core with, the tokenizer.
+INDEX_IDLE = 0.1
 
 
 def _frame(items: list[tuple]) -> bytes:
@@ -236,11 +240,16 @@ def _child_main(
 
     stop = False
     try:
-        while writer.index_behind(busy=conn.poll(0)):  # what a killed writer left
-            pass
         while not stop:
-            if not conn.poll(writer.inline_wait()):
-                writer.work_inline()  # retention is due
+            wait = writer.inline_wait()
+            if writer.index_pending():
+                wait = INDEX_IDLE if wait is None else min(wait, INDEX_IDLE)
+            if not conn.poll(wait):
+                # Nothing came for a while: the free-text index catches up, a chunk at a
+                # time while nothing comes; then retention, if due.
+                while not conn.poll(0) and writer.index_behind():
+                    pass
+                writer.work_inline()
                 continue
             stop = take(conn.recv())
             # Whatever else is waiting joins this round's commits; a busy writer lingers
@@ -254,9 +263,8 @@ def _child_main(
                     deadline = 0.0
             writer.work_inline()
             answer()
-            # Behind the answers: the free-text index, a chunk at a time while the pipe
-            # stays empty (or, under a load that never lets up, once too much waits).
-            while writer.index_behind(busy=conn.poll(0)):
+            # Writes keep coming: the free-text index waits, unless MAX_BEHIND events do.
+            while writer.index_behind(busy=True):
                 pass
     except (EOFError, OSError):
         pass  # the parent is gone: write what is queued and stop

@@ -60,6 +60,10 @@ NOTE_BYTES_BUDGET = 32 * 1024 * 1024
 #: Seconds since the last commit within which the writer counts as busy and may linger.
 LINGER_BUSY = 0.05
 
+#: Texts of committed events the writer holds for the free-text index at most (~12 MB of
+#: realistic events); older ones that wait are read back from the table when indexed.
+HELD_TEXTS = 8192
+
 #: Writer connection tuning; user pragmas passed to StoreWriter override these.
 #: 16 MiB of page cache: enough for the upper levels of every index at a million events, and
 #: small enough that the whole sandbox stays well under 150 MB resident.
@@ -943,6 +947,18 @@ class StoreWriter:
         del behind[:done]
         return upto > start
 
+    def index_pending(self) -> bool:
+        """Would an idle `index_behind` index something (FEED_EVERY events wait)?"""
+        if self._conn is None or time.monotonic() < self._index_retry_at:
+            return False
+        end = self._behind[-1][0] + 1 if self._behind else self._stored_end
+        if self._indexed_upto is None:
+            try:
+                self._indexed_upto = text_index.indexed_upto(self._conn)
+            except sqlite3.Error:
+                return False
+        return end - self._indexed_upto >= text_index.FEED_EVERY
+
     def _forget_behind(self) -> None:
         """Forget the texts held for the index (events may have been deleted meanwhile):
         it reads what it needs from the table."""
@@ -955,9 +971,7 @@ class StoreWriter:
             self._closing = True
         try:
             if self._conn is not None:
-                self.work_inline()
-                while self.index_behind():
-                    pass
+                self.work_inline()  # (the index waits for the next start: a quick stop)
         finally:
             conn, self._conn = self._conn, None
             if conn is not None:
@@ -1404,9 +1418,8 @@ class StoreWriter:
         self._new_explanations = {}
         behind = self._behind
         behind.extend([(row[0], row[_EVENT]) for row in event_rows])
-        held = 2 * text_index.MAX_BEHIND + self.batch_events
-        if len(behind) > held:  # nobody indexes (a driver that never calls index_behind)
-            del behind[: len(behind) - held]
+        if len(behind) > HELD_TEXTS:  # the older ones are read back when indexed
+            del behind[: len(behind) - HELD_TEXTS]
         return results, event_ids, new_groups
 
     def _after_rollback(self) -> None:
