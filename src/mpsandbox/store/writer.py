@@ -971,7 +971,9 @@ class StoreWriter:
             self._closing = True
         try:
             if self._conn is not None:
-                self.work_inline()  # (the index waits for the next start: a quick stop)
+                self.work_inline()
+                while self.index_behind():  # a store left complete (as its size on disk)
+                    pass
         finally:
             conn, self._conn = self._conn, None
             if conn is not None:
