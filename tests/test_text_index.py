@@ -470,3 +470,23 @@ def test_the_store_process_indexes_once_the_writes_pause(tmp_path: Path) -> None
         _check_all(db)
     finally:
         writer.close()
+
+
+def test_a_closed_store_is_indexed(tmp_path: Path) -> None:
+    """Closing the store process indexes what waits: the store on disk is complete (the
+    disk figures count the index)."""
+    from mpsandbox.store import ProcessStoreWriter
+
+    db = tmp_path / "s.db"
+    writer = ProcessStoreWriter(db)
+    writer.start()
+    try:
+        when = time.time()
+        request = RequestRecord(
+            received_at=when, method="POST", path="/v1/events", query="", headers=[], body=b""
+        )
+        writer.submit(request, [_event(j, when) for j in range(1100)]).result(30)
+    finally:
+        writer.close()
+    assert _upto(db) == 1024
+    _check_all(db)
