@@ -490,3 +490,27 @@ def test_a_closed_store_is_indexed(tmp_path: Path) -> None:
         writer.close()
     assert _upto(db) == 1024
     _check_all(db)
+
+
+def test_texts_beyond_those_held_are_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_block: None
+) -> None:
+    """The writer holds the newest HELD_TEXTS texts; the index reads older ones back, and
+    every block comes out the same."""
+    from mpsandbox.store import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "HELD_TEXTS", 20)
+    db = tmp_path / "s.db"
+    writer = StoreWriter(db)
+    writer.start_inline()
+    try:
+        _write_inline(writer, 70)
+        assert len(writer._behind) <= 20 + 5
+        while writer.index_behind():
+            pass
+    finally:
+        writer.close_inline()
+    assert _upto(db) == 64
+    for event_id in (3, 20, 40, 63):
+        assert _blocks(db, _token(db, event_id)) == {event_id // TEXT_BLOCK}
+    _check_all(db)
