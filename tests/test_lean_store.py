@@ -272,3 +272,30 @@ def test_each_explanation_is_stored_once_and_goes_with_its_last_event(tmp_path: 
             assert reader.get_event(71)["explanation"] == EXPLANATION
     finally:
         writer.close()
+
+
+def test_repeated_headers_are_packed_once_and_again_with_a_new_dictionary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packer.pack_text remembers the last text: a repeat gives the same bytes, and once a
+    dictionary is taken up the same text is packed with it, not served stale."""
+    monkeypatch.setattr(codec, "TRAIN_BYTES", 16 * 1024)
+    monkeypatch.setattr(codec, "TRAIN_MIN_SAMPLES", 32)
+    conn = sqlite3.connect(tmp_path / "d.db")
+    conn.execute("CREATE TABLE codec_dicts (id INTEGER PRIMARY KEY, column_name, data)")
+    codec.register(conn)
+    packer = codec.Packer("requests.headers")
+    headers = json.dumps([["User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"]] * 3)
+    first = packer.pack_text(headers)
+    assert packer.pack_text(headers) is first
+    for i in range(300):
+        packer.pack(json.dumps([["User-Agent", f"agent {i} " * 8], ["X-N", str(i)]]).encode())
+    packer.train_if_ready(conn)
+    packer.committed()
+    again = packer.pack_text(headers)
+    assert again[0] == codec.ZSTD_DICT and first[0] != codec.ZSTD_DICT
+    dict_id = conn.execute("SELECT id FROM codec_dicts").fetchone()[0]
+    conn.execute("CREATE TABLE t (v)")
+    conn.execute("INSERT INTO t VALUES (?)", (again,))
+    assert conn.execute("SELECT unpack_text(v) FROM t").fetchone()[0] == headers
+    assert dict_id == 1

@@ -211,3 +211,33 @@ def test_a_begun_store_process_never_waited_for_stops_on_close(tmp_path):
     w.begin_start()
     w.close(timeout=30)
     assert not [p for p in multiprocessing.active_children() if p.name == "mpsandbox-store"]
+
+
+def test_rows_submitted_with_a_callback_answer_once_committed_or_failed(tmp_path):
+    """submit_rows_then, as the store process submits: the callback gets the ids after the
+    COMMIT, or the error of a write that failed, never both."""
+    from mpsandbox.store.writer import StoreWriter, encode_event, encode_request
+
+    writer = StoreWriter(tmp_path / "s.db")
+    writer.start_inline()
+    answers = []
+    try:
+        req, events = request(2)
+        writer.submit_rows_then(
+            encode_request(req, 2),
+            [encode_event(e) for e in events],
+            lambda result, exc: answers.append(("good", result, exc)),
+        )
+        bad = encode_request(req, 1)
+        bad[1] = None  # received_at is NOT NULL
+        writer.submit_rows_then(
+            bad, [encode_event(events[0])], lambda result, exc: answers.append(("bad", result, exc))
+        )
+        assert answers == []  # nothing answered before the writer ran
+        writer.work_inline()
+    finally:
+        writer.close_inline()
+    assert answers[0] == ("good", (1, [1, 2]), None)
+    assert answers[1][0] == "bad" and answers[1][1] is None
+    assert isinstance(answers[1][2], StoreError)
+    assert count(tmp_path / "s.db") == 2

@@ -295,3 +295,222 @@ def test_a_block_document_keeps_every_trigram_without_a_quote() -> None:
         for i in range(len(text) - 2):
             gram = text[i : i + 3]
             assert '"' in gram or gram in doc, gram
+
+
+def _write_inline(writer: StoreWriter, n: int, start: int = 0) -> None:
+    """``n`` events committed by a writer driven by this thread (as the store process
+    drives it), without the indexing it does between rounds."""
+    i = start
+    while i < start + n:
+        k = min(1 + i % 5, start + n - i)
+        when = time.time()
+        request = RequestRecord(
+            received_at=when, method="POST", path="/v1/events", query="", headers=[], body=b"[]"
+        )
+        fut = writer.submit(request, [_event(j, when) for j in range(i, i + k)])
+        writer.work_inline()
+        fut.result(0)
+        i += k
+
+
+def _upto(db: Path) -> int:
+    conn = connect(db, readonly=True)
+    try:
+        return text_index.indexed_upto(conn)
+    finally:
+        conn.close()
+
+
+def test_the_index_follows_the_commits_and_the_tail_is_found_meanwhile(
+    tmp_path: Path, every_block: None
+) -> None:
+    """A write is committed (and acknowledged) before its text is indexed, in a
+    transaction of its own; until then readers find it by the scan of the tail."""
+    db = tmp_path / "s.db"
+    writer = StoreWriter(db)
+    writer.start_inline()
+    try:
+        _write_inline(writer, 70)
+        assert _upto(db) == 0  # committed, not indexed
+        _check_all(db)
+        assert _found(db, _token(db, 3)) == {3}
+        while writer.index_behind():
+            pass
+        assert _upto(db) == 64
+        assert _blocks(db, _token(db, 3)) == {0}
+        assert _blocks(db, _token(db, 66)) == set()
+        _check_all(db)
+    finally:
+        writer.close_inline()
+
+
+def test_a_busy_writer_indexes_only_past_max_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_block: None
+) -> None:
+    """Under load the index waits until MAX_BEHIND events do, then catches up to
+    FEED_EVERY below it; idle, it indexes a chunk of FEED_EVERY per call."""
+    monkeypatch.setattr(text_index, "MAX_BEHIND", 4 * TEXT_BLOCK)
+    db = tmp_path / "s.db"
+    writer = StoreWriter(db)
+    writer.start_inline()
+    try:
+        _write_inline(writer, 60)  # ids 1..60: 61 - 0 waiting < 64
+        assert not writer.index_behind(busy=True)
+        _write_inline(writer, 40, start=60)  # ids 1..100
+        assert writer.index_behind(busy=True)
+        assert _upto(db) == 48  # 101 - 48 = 53 waiting: below 64
+        assert not writer.index_behind(busy=True)
+        steps = 0
+        while writer.index_behind():
+            steps += 1
+        assert steps == 3 and _upto(db) == 96
+        _check_all(db)
+    finally:
+        writer.close_inline()
+
+
+def test_the_held_texts_never_index_deleted_events(tmp_path: Path, every_block: None) -> None:
+    """Retention between a commit and its indexing: the index is built from what is
+    stored, so blocks deleted later are taken out of it exactly."""
+    db = tmp_path / "s.db"
+    writer = StoreWriter(db)
+    writer.start_inline()
+    try:
+        _write_inline(writer, 60)  # ids 1..60, not indexed
+        fut = writer.run_retention(max_events=30, max_age_s=None)  # deletes 1..30
+        writer.work_inline()
+        assert fut.result(0)["events"] == 30
+        _write_inline(writer, 20, start=60)  # ids 61..80
+        while writer.index_behind():
+            pass
+        assert _upto(db) == 80
+        assert _found(db, _token(db, 40)) == {40}
+        _check_all(db)
+        kept = _token(db, 50)
+    finally:
+        writer.close_inline()
+    conn = connect(db)
+    try:
+        apply_retention(conn, max_events=30)  # 31..50 go: block 2 (32..47) and part of 3
+    finally:
+        conn.close()
+    assert _blocks(db, kept) == set()
+    assert _blocks(db, _token(db, 55)) == {55 // TEXT_BLOCK}
+    _check_all(db)
+
+
+_KILLED = """
+import os, signal, sys, time
+sys.path[:0] = {paths!r}
+from mpsandbox.store import StoreWriter, text_index
+from test_text_index import _write_inline
+text_index.FEED_EVERY = 16
+writer = StoreWriter({db!r})
+writer.start_inline()
+_write_inline(writer, 40, start=300)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_tail_left_unindexed_by_a_kill_is_found_and_indexed_after(
+    tmp_path: Path, every_block: None
+) -> None:
+    """kill -9 between a commit and its indexing: the texts held are lost, the events are
+    not; the scan finds them, and the next writer indexes them from the table."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "s.db"
+    with StoreWriter(db) as writer:
+        _write(writer, 20)  # ids 1..20: block 0 indexed
+    assert _upto(db) == 16
+    paths = [str(Path(__file__).parent), *sys.path]
+    script = _KILLED.format(paths=paths, db=str(db))
+    proc = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert proc.returncode == -9
+    assert _upto(db) == 16  # ids 21..60 committed, not indexed
+    _check_all(db)
+    assert _found(db, _token(db, 45)) == {45}
+    with StoreWriter(db):  # the next writer indexes what was left, before any write
+        pass
+    assert _upto(db) == 48
+    with StoreWriter(db) as writer:
+        _write(writer, 10, start=400)  # ids 61..70
+    assert _upto(db) == 64
+    assert _blocks(db, _token(db, 45)) == {45 // TEXT_BLOCK}
+    _check_all(db)
+
+
+def test_the_store_process_indexes_once_the_writes_pause(tmp_path: Path) -> None:
+    """The store process acknowledges a burst without indexing it (below MAX_BEHIND), and
+    indexes it once no write came for a moment; its events are found all along."""
+    from mpsandbox.store import ProcessStoreWriter
+
+    db = tmp_path / "s.db"
+    writer = ProcessStoreWriter(db)
+    writer.start()
+    try:
+        futures = []
+        for start in range(0, 1100, 100):
+            when = time.time()
+            request = RequestRecord(
+                received_at=when, method="POST", path="/v1/events", query="", headers=[], body=b""
+            )
+            futures.append(
+                writer.submit(request, [_event(j, when) for j in range(start, start + 100)])
+            )
+        for fut in futures:
+            fut.result(30)
+        assert _found(db, _token(db, 5)) == {5}
+        deadline = time.monotonic() + 30
+        while _upto(db) < 1024 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _upto(db) == 1024
+        assert _blocks(db, _token(db, 5)) == {0}
+        _check_all(db)
+    finally:
+        writer.close()
+
+
+def test_a_closed_store_is_indexed(tmp_path: Path) -> None:
+    """Closing the store process indexes what waits: the store on disk is complete (the
+    disk figures count the index)."""
+    from mpsandbox.store import ProcessStoreWriter
+
+    db = tmp_path / "s.db"
+    writer = ProcessStoreWriter(db)
+    writer.start()
+    try:
+        when = time.time()
+        request = RequestRecord(
+            received_at=when, method="POST", path="/v1/events", query="", headers=[], body=b""
+        )
+        writer.submit(request, [_event(j, when) for j in range(1100)]).result(30)
+    finally:
+        writer.close()
+    assert _upto(db) == 1024
+    _check_all(db)
+
+
+def test_texts_beyond_those_held_are_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every_block: None
+) -> None:
+    """The writer holds the newest HELD_TEXTS texts; the index reads older ones back, and
+    every block comes out the same."""
+    from mpsandbox.store import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "HELD_TEXTS", 20)
+    db = tmp_path / "s.db"
+    writer = StoreWriter(db)
+    writer.start_inline()
+    try:
+        _write_inline(writer, 70)
+        assert len(writer._behind) <= 20 + 5
+        while writer.index_behind():
+            pass
+    finally:
+        writer.close_inline()
+    assert _upto(db) == 64
+    for event_id in (3, 20, 40, 63):
+        assert _blocks(db, _token(db, event_id)) == {event_id // TEXT_BLOCK}
+    _check_all(db)

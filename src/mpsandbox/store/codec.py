@@ -154,6 +154,10 @@ class Packer:
         self._samples: list[bytes] | None = []
         self._sample_bytes = 0
         self.pending: tuple[int, zstandard.ZstdCompressionDict] | None = None
+        #: pack_text's memo: the last text, the prefix (dictionary) it was packed with.
+        self._last_text: str | None = None
+        self._last_prefix = b""
+        self._last_packed = b""
 
     def load(self, conn: sqlite3.Connection) -> None:
         """Use the column's newest stored dictionary, if it has one."""
@@ -185,6 +189,16 @@ class Packer:
         if len(out) + len(self._prefix) >= len(data) + 1:
             return _RAW + data
         return self._prefix + out
+
+    def pack_text(self, text: str) -> bytes:
+        """:meth:`pack` of a text, remembering the last one: for a column whose values
+        repeat one after another (a client's request headers), a repeat costs a comparison
+        instead of an encode and a compression."""
+        if text == self._last_text and self._last_prefix is self._prefix:
+            return self._last_packed
+        packed = self.pack(text.encode("utf-8"))
+        self._last_text, self._last_prefix, self._last_packed = text, self._prefix, packed
+        return packed
 
     def train_if_ready(self, conn: sqlite3.Connection) -> None:
         """Inside the writer's transaction: train and insert the dictionary once enough

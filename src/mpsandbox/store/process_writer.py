@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import gc
 import itertools
 import logging
@@ -65,6 +66,10 @@ _HEADER = struct.Struct("!i")
 #: The rows of a write whose events came before it in slices ("p" messages).
 _PARTS = "parts"
 _BIG_HEADER = struct.Struct("!iQ")
+#: Seconds without a write after which the store process counts as idle and indexes the
+#: free text of what it committed (see StoreWriter.index_behind): a burst of writes is
+#: acknowledged without waiting for, or sharing its core with, the tokenizer.
+INDEX_IDLE = 0.1
 
 
 def _frame(items: list[tuple]) -> bytes:
@@ -208,14 +213,17 @@ def _child_main(
     send(("ready", os.getpid()))
     answer()
 
-    def reply(token: int, fut: Future) -> None:
-        exc = fut.exception()
+    def done(token: int, result: Any, exc: BaseException | None) -> None:
         if exc is None:
-            send(("ok", token, fut.result()))
+            send(("ok", token, result))
         elif isinstance(exc, StoreError):
             send(("err", token, str(exc), exc.kind))
         else:
             send(("err", token, f"{type(exc).__name__}: {exc}", "other"))
+
+    def reply(token: int, fut: Future) -> None:
+        exc = fut.exception()
+        done(token, None if exc is not None else fut.result(), exc)
 
     calls = {
         "reset": writer.reset,
@@ -228,13 +236,20 @@ def _child_main(
     parts: dict[int, list] = {}
 
     def take(batch: list[tuple]) -> bool:
-        return any(_handle(msg, writer, calls, send, reply, parts) for msg in batch)
+        return any(_handle(msg, writer, calls, send, reply, done, parts) for msg in batch)
 
     stop = False
     try:
         while not stop:
-            if not conn.poll(writer.inline_wait()):
-                writer.work_inline()  # retention is due
+            wait = writer.inline_wait()
+            if writer.index_pending():
+                wait = INDEX_IDLE if wait is None else min(wait, INDEX_IDLE)
+            if not conn.poll(wait):
+                # Nothing came for a while: the free-text index catches up, a chunk at a
+                # time while nothing comes; then retention, if due.
+                while not conn.poll(0) and writer.index_behind():
+                    pass
+                writer.work_inline()
                 continue
             stop = take(conn.recv())
             # Whatever else is waiting joins this round's commits; a busy writer lingers
@@ -248,6 +263,9 @@ def _child_main(
                     deadline = 0.0
             writer.work_inline()
             answer()
+            # Writes keep coming: the free-text index waits, unless MAX_BEHIND events do.
+            while writer.index_behind(busy=True):
+                pass
     except (EOFError, OSError):
         pass  # the parent is gone: write what is queued and stop
     finally:
@@ -259,7 +277,7 @@ def _child_main(
 
 
 def _handle(
-    msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any, parts: dict
+    msg: tuple, writer: StoreWriter, calls: dict, send: Any, reply: Any, done: Any, parts: dict
 ) -> bool:
     """Act on one message from the intake process; True when told to stop. ``parts``
     holds the rows of big writes sent in slices ("p"), until their "w" (or "drop")."""
@@ -272,9 +290,7 @@ def _handle(
         _, token, request_row, event_rows = msg
         if event_rows == _PARTS:
             event_rows = parts.pop(token, [])
-        writer.submit_rows(request_row, event_rows).add_done_callback(
-            lambda f, t=token: reply(t, f)
-        )
+        writer.submit_rows_then(request_row, event_rows, functools.partial(done, token))
     elif kind in calls:
         token, args = msg[1], msg[2:]
         try:

@@ -16,6 +16,7 @@ writing this one (see :func:`insert_rows` for why it inserts with multi-row stat
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import itertools
@@ -58,6 +59,11 @@ NOTE_BYTES_BUDGET = 32 * 1024 * 1024
 
 #: Seconds since the last commit within which the writer counts as busy and may linger.
 LINGER_BUSY = 0.05
+
+#: Texts of committed events the writer holds for the free-text index at most (~3 MB of
+#: realistic events: two of its chunks); older ones that wait are read back from the table
+#: when indexed (~3 us each, against ~40 us for indexing one; 8,192 held cost 12 MB of RSS).
+HELD_TEXTS = 2048
 
 #: Writer connection tuning; user pragmas passed to StoreWriter override these.
 #: 16 MiB of page cache: enough for the upper levels of every index at a million events, and
@@ -358,17 +364,38 @@ class BacklogFull(Exception):
     """The writer holds as many uncommitted events as allowed; answer 503 and retry later."""
 
 
+class _Done:
+    """A future's two setters, calling ``fn(result, exception)`` at once: what the store
+    process gives a write whose answer it only forwards (a Future's lock, condition and
+    callback list cost more than the rest of a 1-event request's bookkeeping)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any, BaseException | None], Any]) -> None:
+        self.fn = fn
+
+    def set_result(self, result: Any) -> None:
+        self.fn(result, None)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self.fn(None, exc)
+
+
 class _Write:
     __slots__ = ("event_rows", "future", "note_bytes", "request_row")
 
     def __init__(
-        self, request_row: list[Any], event_rows: list[list[Any]], note_bytes: int | None
+        self,
+        request_row: list[Any],
+        event_rows: list[list[Any]],
+        note_bytes: int | None,
+        future: Future | _Done | None = None,
     ) -> None:
         self.request_row = request_row
         self.event_rows = event_rows
         #: None for ordinary writes; body bytes held for a note (to release its budget).
         self.note_bytes = note_bytes
-        self.future: Future = Future()
+        self.future: Any = Future() if future is None else future
 
 
 class _Call:
@@ -393,6 +420,17 @@ def _reject(fut: Future, exc: BaseException) -> None:
 _FINDING_COLUMNS = "kind, event_id, severity"
 
 
+#: kind -> (kind and severity as stored, whether a problem) of the findings stored as
+#: ``[kind, facts]``, whose severity is their kind's: what _finding_links asks per finding.
+_KIND_LINKS: dict[str, tuple[str, str, bool]] = {}
+_KIND_LINKS_MAX = 1024
+
+
+def _kind_link(entry: Any, kind: str) -> tuple[str, str, bool]:
+    severity = severity_of(entry)
+    return storable(kind), storable(severity), severity != "info"
+
+
 def _finding_links(rows: list[list[Any]]) -> tuple[list[list[Any]], dict[int, int], dict[int, int]]:
     """One event_findings row per (kind, event), so finding filters read an index.
 
@@ -403,23 +441,38 @@ def _finding_links(rows: list[list[Any]]) -> tuple[list[list[Any]], dict[int, in
     links: list[list[Any]] = []
     problems: dict[int, int] = {}
     flagged: dict[int, int] = {}
+    memo = _KIND_LINKS
     for row in rows:
         text = row[_FINDINGS]
         if text is None:
             continue
+        event_id = row[0]
         seen: set[str] = set()
+        n_problems = n_flagged = 0
         for f in loads(text, []):
-            kind = kind_of(f)
-            if kind is None:
-                continue
-            severity = severity_of(f)
-            if severity != "info":
-                problems[row[0]] = problems.get(row[0], 0) + 1
+            if type(f) is list and len(f) == 2 and type(f[0]) is str:
+                kind = f[0]
+                link = memo.get(kind)
+                if link is None:
+                    if len(memo) >= _KIND_LINKS_MAX:
+                        memo.clear()
+                    link = memo[kind] = _kind_link(f, kind)
+            else:
+                kind = kind_of(f)
+                if kind is None:
+                    continue
+                link = _kind_link(f, kind)
+            if link[2]:
+                n_problems += 1
             if kind not in seen:
                 seen.add(kind)
-                links.append([storable(kind), row[0], storable(severity)])
-                if severity != "info":
-                    flagged[row[0]] = flagged.get(row[0], 0) + 1
+                links.append([link[0], event_id, link[1]])
+                if link[2]:
+                    n_flagged += 1
+        if n_problems:
+            problems[event_id] = n_problems
+        if n_flagged:
+            flagged[event_id] = n_flagged
     return links, problems, flagged
 
 
@@ -517,12 +570,15 @@ def _apply_retractions(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
                 )
 
 
-def _index_text(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
-    """Feed the indexes read from the text as received the events just inserted (ids
-    assigned): free text (text_index) and the metrics' experiment events (metric_index)."""
-    texts = [(row[0], row[_EVENT]) for row in rows]
-    text_index.feed(conn, texts)
-    metric_index.feed(conn, texts)
+def _index_experiments(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Note the events just inserted (ids assigned) that the metrics of an experiment read
+    (metric_index), from their text as received. (The free-text index follows behind the
+    commits: see StoreWriter.index_behind.)"""
+    metric_index.feed(conn, [(row[0], row[_EVENT]) for row in rows])
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    """What a flush runs: a call that changes nothing (so the writer forgets nothing)."""
 
 
 def _reset(conn: sqlite3.Connection) -> dict[str, int]:
@@ -699,6 +755,18 @@ class StoreWriter:
         self._explanations: dict[str, int] = {}
         #: ... and those the open transaction inserted (kept once it commits).
         self._new_explanations: dict[str, int] = {}
+        #: (id, text as received) of the events committed since the free-text index was
+        #: last known to be complete up to a point, ascending, for index_behind: every
+        #: stored event from the first id on (emptied whenever something else may have
+        #: deleted events: a call, retention). Writer thread only.
+        self._behind: list[tuple[int, str]] = []
+        #: The index's ``upto`` as last read or written; None: read it again.
+        self._indexed_upto: int | None = None
+        #: An id past every event stored when the writer opened: what index_behind
+        #: indexes up to while it holds no texts (events a killed writer left unindexed).
+        self._stored_end = 0
+        #: No indexing before this time (monotonic) after the index failed.
+        self._index_retry_at = 0.0
         #: Packers of the large columns (see codec.py), writer thread only.
         self._event_packer = Packer("events.event")
         self._findings_packer = Packer("events.findings")
@@ -839,6 +907,65 @@ class StoreWriter:
         with self._cond:
             return self._pending_events
 
+    def index_behind(self, busy: bool = False) -> bool:
+        """Index the free text of events already committed, in a transaction of its own;
+        True when it indexed something (call again while it does and the writer is idle).
+
+        The acknowledgement of a write does not wait for this (see text_index): the driver
+        calls it between rounds. An idle writer indexes once FEED_EVERY events wait, a
+        chunk of them per call; a ``busy`` one (more writes waiting) only once MAX_BEHIND
+        wait, and then enough to be FEED_EVERY below it, so under any load readers never
+        scan much more than MAX_BEHIND unindexed events. A failure is logged and retried
+        later: readers find the events by the scan meanwhile."""
+        conn = self._conn
+        behind = self._behind
+        if conn is None or time.monotonic() < self._index_retry_at:
+            return False
+        end = behind[-1][0] + 1 if behind else self._stored_end
+        step = text_index.FEED_EVERY
+        try:
+            if self._indexed_upto is None:
+                self._indexed_upto = text_index.indexed_upto(conn)
+            start = self._indexed_upto
+            waiting = end - start
+            if busy:
+                if waiting < text_index.MAX_BEHIND:
+                    return False
+                step = waiting - text_index.MAX_BEHIND + step
+            elif waiting < step:
+                return False
+            conn.execute("BEGIN IMMEDIATE")
+            upto = text_index.index_upto(conn, min(start + step, end), behind)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback()
+            log.warning("indexing the free text of %s failed (%s); retrying later", self.path, exc)
+            self._index_retry_at = time.monotonic() + 5.0
+            self._forget_behind()
+            return False
+        self._indexed_upto = upto
+        done = bisect.bisect_left(behind, upto, key=lambda item: item[0])
+        del behind[:done]
+        return upto > start
+
+    def index_pending(self) -> bool:
+        """Would an idle `index_behind` index something (FEED_EVERY events wait)?"""
+        if self._conn is None or time.monotonic() < self._index_retry_at:
+            return False
+        end = self._behind[-1][0] + 1 if self._behind else self._stored_end
+        if self._indexed_upto is None:
+            try:
+                self._indexed_upto = text_index.indexed_upto(self._conn)
+            except sqlite3.Error:
+                return False
+        return end - self._indexed_upto >= text_index.FEED_EVERY
+
+    def _forget_behind(self) -> None:
+        """Forget the texts held for the index (events may have been deleted meanwhile):
+        it reads what it needs from the table."""
+        self._behind = []
+        self._indexed_upto = None
+
     def close_inline(self) -> None:
         """Write what is queued, then close the connection."""
         with self._cond:
@@ -846,6 +973,8 @@ class StoreWriter:
         try:
             if self._conn is not None:
                 self.work_inline()
+                while self.index_behind():  # a store left complete (as its size on disk)
+                    pass
         finally:
             conn, self._conn = self._conn, None
             if conn is not None:
@@ -878,10 +1007,24 @@ class StoreWriter:
         return self.submit_rows(request_row, event_rows)
 
     def submit_rows(self, request_row: list[Any], event_rows: list[list[Any]]) -> Future:
-        """`submit` for rows already encoded (by `encode_request`/`encode_event`), as the
-        store process receives them from the intake process."""
-        n = len(event_rows)
+        """`submit` for rows already encoded (by `encode_request`/`encode_event`)."""
         item = _Write(request_row, event_rows, None)
+        self._queue_write(item)
+        return item.future
+
+    def submit_rows_then(
+        self,
+        request_row: list[Any],
+        event_rows: list[list[Any]],
+        on_done: Callable[[Any, BaseException | None], Any],
+    ) -> None:
+        """`submit_rows` as the store process submits the rows the intake process sent:
+        ``on_done(result, None)`` or ``on_done(None, exception)`` is called (from whoever
+        drives the writer) instead of resolving a future."""
+        self._queue_write(_Write(request_row, event_rows, None, _Done(on_done)))
+
+    def _queue_write(self, item: _Write) -> None:
+        n = len(item.event_rows)
         with self._cond:
             if self._closing or self._pending_events + n > self.max_backlog_events:
                 self._raise_refusal(n)
@@ -889,7 +1032,6 @@ class StoreWriter:
             self._pending_requests += 1
             self._queue.append(item)
             self._cond.notify()
-        return item.future
 
     def _malformed(self, exc: BaseException) -> StoreError:
         return StoreError(
@@ -997,7 +1139,7 @@ class StoreWriter:
 
     def flush(self) -> Future:
         """A future that resolves once everything submitted before it has been handled."""
-        return self.run_in_writer(lambda conn: None)
+        return self.run_in_writer(_nothing)
 
     def reset(self) -> Future:
         """Delete every request and event; resolves to the numbers deleted.
@@ -1059,6 +1201,8 @@ class StoreWriter:
             probe_write(self._conn, self.path)
             for packer in self._packers:
                 packer.load(self._conn)
+            top = self._conn.execute("SELECT max(id) FROM events").fetchone()[0]
+            self._stored_end = (top or 0) + 1
         except BaseException as exc:
             if self._conn is not None:
                 self._conn.close()
@@ -1122,6 +1266,8 @@ class StoreWriter:
         )
 
     def _loop(self) -> None:
+        while self.index_behind(busy=bool(self._queue)):  # what a killed writer left
+            pass
         while True:
             with self._cond:
                 while not self._queue and not self._closing:
@@ -1144,6 +1290,8 @@ class StoreWriter:
                 self._run_call(work)
             elif work:
                 self._write_batch(work)
+            while self.index_behind(busy=bool(self._queue)):
+                pass
             if not self._closing and self._retention_due():
                 self._periodic_retention()
 
@@ -1253,7 +1401,7 @@ class StoreWriter:
             )
             if links:
                 insert_rows(conn, "event_findings", _FINDING_COLUMNS, links)
-            _index_text(conn, event_rows)
+            _index_experiments(conn, event_rows)
             for packer in self._packers:
                 packer.train_if_ready(conn)
             # A legacy beacon is not validated: it has no errors to group.
@@ -1271,6 +1419,10 @@ class StoreWriter:
             packer.committed()
         self._explanations.update(self._new_explanations)
         self._new_explanations = {}
+        behind = self._behind
+        behind.extend([(row[0], row[_EVENT]) for row in event_rows])
+        if len(behind) > HELD_TEXTS:  # the older ones are read back when indexed
+            del behind[: len(behind) - HELD_TEXTS]
         return results, event_ids, new_groups
 
     def _after_rollback(self) -> None:
@@ -1283,7 +1435,7 @@ class StoreWriter:
         """The requests row as stored: a copy with the headers and body packed (the item
         keeps the plain row, so a batch retried item by item packs again from it)."""
         stored = row.copy()
-        stored[_HEADERS] = self._headers_packer.pack(row[_HEADERS].encode("utf-8"))
+        stored[_HEADERS] = self._headers_packer.pack_text(row[_HEADERS])
         if row[_BODY] is not None:
             stored[_BODY] = self._body_packer.pack(row[_BODY])
         return stored
@@ -1390,8 +1542,10 @@ class StoreWriter:
     def _run_call(self, call: _Call) -> None:
         conn = self._conn
         assert conn is not None
-        # A call may delete explanations (reset, retention): look them up afresh.
-        self._explanations.clear()
+        # A call may delete explanations and events (reset, retention): look them up afresh.
+        if call.fn is not _nothing:
+            self._explanations.clear()
+            self._forget_behind()
         try:
             result = call.fn(conn)
         except Exception as exc:
@@ -1417,6 +1571,7 @@ class StoreWriter:
         max_events, max_age_s = self.retention
         self._events_since_retention = 0
         self._explanations.clear()  # retention may delete explanations no event uses
+        self._forget_behind()  # ... and events the texts held for the index name
         self._next_retention = time.monotonic() + self.retention_interval
         try:
             result = apply_retention(
