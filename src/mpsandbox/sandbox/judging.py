@@ -48,7 +48,6 @@ class Judging:
         self,
         events: list[Any],
         ctx: Any,
-        working: list[Any] | None = None,
         *,
         sliced=False,
         skip: Collection[int] = (),
@@ -57,21 +56,16 @@ class Judging:
         (inside a ``judging_turn``). ``skip``: positions left unjudged (chaos fails them
         before judging); the result holds the others, in order, each at its position."""
         if not sliced and not skip:
-            return self.pipeline.judge_batch(events, ctx, working)
-        if working is not None and len(working) != len(events):
-            working = None
+            return self.pipeline.judge_batch(events, ctx)
 
         def work(start: int, end: int) -> list[EventRecord]:
             if skip:
                 return [
-                    self.pipeline.judge(
-                        events[i], ctx, i, working=None if working is None else working[i]
-                    )
+                    self.pipeline.judge(events[i], ctx, i)
                     for i in range(start, end)
                     if i not in skip
                 ]
-            part = working[start:end] if working is not None else None
-            return self.pipeline.judge_batch(events[start:end], ctx, part, start)
+            return self.pipeline.judge_batch(events[start:end], ctx, start)
 
         if not sliced:
             return work(0, len(events))
