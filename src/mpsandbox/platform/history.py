@@ -76,14 +76,31 @@ def _step_key(step: FunnelStep) -> tuple[float, int]:
     return step.dt, step.position
 
 
-def _insert(steps: list[FunnelStep], step: FunnelStep) -> int:
-    """Put a step in a funnel's steps (ordered by dt, then position), forgetting the
-    earliest beyond MAX_FUNNEL_STEPS; its index."""
-    if len(steps) >= MAX_FUNNEL_STEPS:
-        del steps[0]
-    index = bisect.bisect_right(steps, _step_key(step), key=_step_key)
-    steps.insert(index, step)
-    return index
+class _Funnel:
+    """One funnel's remembered steps, ordered by dt, then position, and how many of them
+    hold each position (a repeated step is found without walking the steps: a client
+    replaying one body repeats every step of its funnels, MAX_FUNNEL_STEPS deep)."""
+
+    __slots__ = ("positions", "steps")
+
+    def __init__(self, step: FunnelStep):
+        self.steps = [step]
+        self.positions = {step.position: 1}
+
+    def insert(self, step: FunnelStep) -> int:
+        """Put a step in, forgetting the earliest beyond MAX_FUNNEL_STEPS; its index."""
+        steps, positions = self.steps, self.positions
+        if len(steps) >= MAX_FUNNEL_STEPS:
+            dropped = steps.pop(0).position
+            left = positions[dropped] - 1
+            if left:
+                positions[dropped] = left
+            else:
+                del positions[dropped]
+        index = bisect.bisect_right(steps, _step_key(step), key=_step_key)
+        steps.insert(index, step)
+        positions[step.position] = positions.get(step.position, 0) + 1
+        return index
 
 
 def funnel_steps(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -197,10 +214,10 @@ class History:
         )
         step = FunnelStep(dt_facts(event.get("dt"))[2] or 0.0, pos, ref)
         funnels = self._funnels
-        steps = funnels.get(key)
-        if steps is None:
+        funnel = funnels.get(key)
+        if funnel is None:
             # A funnel's first step (every step, when each funnel is seen once).
-            funnels[key] = [step]
+            funnels[key] = _Funnel(step)
             if len(funnels) > funnels.limit:
                 funnels.popitem(last=False)
             if pos > 1:
@@ -208,12 +225,13 @@ class History:
                 # finding_forms.GAP_STORED: the missing steps are range(from, position).
                 return [("funnel.gap", [instrument, token, pos, 1])]
             return []
-        self._funnels.remember(key, steps)
+        self._funnels.remember(key, funnel)
         facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
-        if any(s.position == pos for s in steps):
-            _insert(steps, step)
+        if pos in funnel.positions:
+            funnel.insert(step)
             return [("funnel.repeat", facts)]
-        index = _insert(steps, step)
+        index = funnel.insert(step)
+        steps = funnel.steps
         self._retract_filled_gaps(steps)
         before = steps[index - 1] if index > 0 else None
         after = steps[index + 1] if index + 1 < len(steps) else None
