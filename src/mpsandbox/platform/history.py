@@ -97,8 +97,13 @@ class _Funnel:
                 positions[dropped] = left
             else:
                 del positions[dropped]
-        index = bisect.bisect_right(steps, _step_key(step), key=_step_key)
-        steps.insert(index, step)
+        key = _step_key(step)
+        if not steps or _step_key(steps[-1]) <= key:
+            index = len(steps)  # the usual case: steps arrive in dt order
+            steps.append(step)
+        else:
+            index = bisect.bisect_right(steps, key, key=_step_key)
+            steps.insert(index, step)
         positions[step.position] = positions.get(step.position, 0) + 1
         return index
 
