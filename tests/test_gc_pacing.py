@@ -37,3 +37,25 @@ async def test_pacing_collects_young_objects_rarely_and_never_in_full_by_itself(
         stop.set()
         await task
     assert gc.get_threshold() == before
+
+
+async def test_while_big_batches_are_judged_young_objects_are_collected_as_cpython_does():
+    """A big batch keeps everything it parsed alive: then CPython's own small thresholds
+    keep each collection short, and the intake's come back once the batches are done."""
+    before = gc.get_threshold()
+    busy = [False]
+    stop = asyncio.Event()
+    task = asyncio.create_task(gc_pacing.pace_collections(lambda: busy[0], stop))
+    try:
+        await asyncio.sleep(0.05)
+        assert gc.get_threshold()[:2] == (gc_pacing.YOUNG, gc_pacing.OLDER)
+        busy[0] = True
+        await asyncio.sleep(gc_pacing.TICK * 2)
+        assert gc.get_threshold() == (before[0], before[1], gc_pacing._NEVER)
+        busy[0] = False
+        await asyncio.sleep(gc_pacing.TICK * 2)
+        assert gc.get_threshold()[:2] == (gc_pacing.YOUNG, gc_pacing.OLDER)
+    finally:
+        stop.set()
+        await task
+    assert gc.get_threshold() == before

@@ -16,9 +16,9 @@ commit, so at 700 a collection ran every few events and traversed the whole requ
 of CPU per event of 10-event bodies, measured, plus the cache it evicted). A collection
 costs about what the young objects it walks cost, so fewer, larger ones cost less in all:
 at ``YOUNG`` a collection walks ~10,000 objects (~2 ms) and the objects of the requests in
-flight are mostly freed before the count reaches it. ``OLDER`` keeps the middle
-generation small (at most ``YOUNG * OLDER`` survivors, ~20 ms) while a big batch keeps
-everything it parsed alive.
+flight are mostly freed before the count reaches it. While big batches are judged
+(``busy()``, looked at every ``TICK`` seconds) CPython's own thresholds are back: such a
+batch keeps everything it parsed alive, and small collections keep each pause short.
 """
 
 from __future__ import annotations
@@ -35,21 +35,27 @@ MAX_GAP = 30.0
 _NEVER = 1_000_000_000
 #: Net allocations between young collections, and young collections per middle one.
 YOUNG, OLDER = 10_000, 5
+#: Seconds between looks at ``busy()``.
+TICK = 0.25
 
 
 async def pace_collections(busy: Callable[[], bool], stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; ``busy()`` says a big batch is being judged now."""
     before = gc.get_threshold()
+    many_small = (YOUNG, OLDER, _NEVER)
+    big_batches = (before[0], before[1], _NEVER)
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG, OLDER, _NEVER)
+    gc.set_threshold(*many_small)
     last = time.monotonic()
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+                await asyncio.wait_for(stop.wait(), TICK)
+            is_busy = busy()
+            gc.set_threshold(*(big_batches if is_busy else many_small))
             gap = time.monotonic() - last
-            if gap >= MAX_GAP or (gap >= IDLE_EVERY and not busy()):
+            if gap >= MAX_GAP or (gap >= IDLE_EVERY and not is_busy):
                 gc.collect()
                 last = time.monotonic()
     finally:

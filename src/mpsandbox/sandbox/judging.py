@@ -21,11 +21,23 @@ log = logging.getLogger(__name__)
 BIG_BODY = 64 * 1024
 
 
+class _AtOnce(contextlib.AbstractAsyncContextManager):
+    """The turn of a small request while no big one is judged: now, not in slices."""
+
+    async def __aenter__(self) -> bool:
+        return False
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_AT_ONCE = _AtOnce()
+
+
 class Judging:
     """Takes requests in turn and judges big ones in slices (slicing.py)."""
 
-    @contextlib.asynccontextmanager
-    async def judging_turn(self, body_bytes: int) -> AsyncIterator[bool]:
+    def judging_turn(self, body_bytes: int) -> contextlib.AbstractAsyncContextManager[bool]:
         """A request's turn to parse and judge; yields whether to judge it in slices.
 
         A big body (over ``BIG_BODY`` bytes) takes its turn behind the others, and its
@@ -35,8 +47,11 @@ class Judging:
         waits its turn: requests are judged one after another in the order they got here,
         so the findings that depend on earlier events come out as before."""
         if body_bytes <= BIG_BODY and not self._judging.locked():
-            yield False
-            return
+            return _AT_ONCE  # every request but a few: no generator-based context
+        return self._waited_turn(body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def _waited_turn(self, body_bytes: int) -> AsyncIterator[bool]:
         async with self._judging:
             self._last_big = time.monotonic()
             try:
