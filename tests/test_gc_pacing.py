@@ -59,3 +59,30 @@ async def test_while_big_batches_are_judged_young_objects_are_collected_as_cpyth
         stop.set()
         await task
     assert gc.get_threshold() == before
+
+
+async def test_a_big_batch_gets_cpythons_thresholds_as_it_takes_its_turn(tmp_path):
+    """Before its body is parsed (a 10,000-event body makes ~300,000 objects in one call):
+    the pacer would only notice at its next look."""
+    from mpsandbox.config import Settings
+    from mpsandbox.sandbox import BIG_BODY, Sandbox
+
+    sandbox = Sandbox(Settings(db=tmp_path / "never-opened.db", offline=True))
+    sandbox.on_big_turn = gc_pacing.big_batch_turn
+    before = gc.get_threshold()
+    stop = asyncio.Event()
+    task = asyncio.create_task(gc_pacing.pace_collections(lambda: False, stop))
+    try:
+        await asyncio.sleep(0.05)
+        async with sandbox.judging_turn(BIG_BODY) as sliced:  # small enough: judged at once
+            assert not sliced
+            assert gc.get_threshold()[:2] == (gc_pacing.YOUNG, gc_pacing.OLDER)
+        async with sandbox.judging_turn(BIG_BODY + 1) as sliced:
+            assert sliced
+            assert gc.get_threshold() == (before[0], before[1], gc_pacing._NEVER)
+    finally:
+        stop.set()
+        await task
+    assert gc.get_threshold() == before
+    gc_pacing.big_batch_turn()  # not paced: changes nothing
+    assert gc.get_threshold() == before

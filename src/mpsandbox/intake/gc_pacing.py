@@ -17,8 +17,10 @@ of CPU per event of 10-event bodies, measured, plus the cache it evicted). A col
 costs about what the young objects it walks cost, so fewer, larger ones cost less in all:
 at ``YOUNG`` a collection walks ~10,000 objects (~2 ms) and the objects of the requests in
 flight are mostly freed before the count reaches it. While big batches are judged
-(``busy()``, looked at every ``TICK`` seconds) CPython's own thresholds are back: such a
-batch keeps everything it parsed alive, and small collections keep each pause short.
+CPython's own thresholds are back (:func:`big_batch_turn`, as a batch takes its turn,
+before it is parsed; the intake's again once ``busy()`` is over, looked at every ``TICK``
+seconds): such a batch keeps everything it parsed alive, and small collections keep each
+pause short.
 """
 
 from __future__ import annotations
@@ -39,11 +41,23 @@ YOUNG, OLDER = 10_000, 5
 TICK = 0.25
 
 
+#: The thresholds for big batches while collections are paced, else None.
+_big_batches: tuple[int, int, int] | None = None
+
+
+def big_batch_turn() -> None:
+    """A big batch takes its turn: CPython's own young thresholds from now on, while the
+    collections are paced (the pacer puts the intake's back when the batches are done)."""
+    if _big_batches is not None:
+        gc.set_threshold(*_big_batches)
+
+
 async def pace_collections(busy: Callable[[], bool], stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; ``busy()`` says a big batch is being judged now."""
+    global _big_batches
     before = gc.get_threshold()
     many_small = (YOUNG, OLDER, _NEVER)
-    big_batches = (before[0], before[1], _NEVER)
+    big_batches = _big_batches = (before[0], before[1], _NEVER)
     gc.collect()
     gc.freeze()
     gc.set_threshold(*many_small)
@@ -59,5 +73,6 @@ async def pace_collections(busy: Callable[[], bool], stop: asyncio.Event) -> Non
                 gc.collect()
                 last = time.monotonic()
     finally:
+        _big_batches = None
         gc.set_threshold(*before)
         gc.unfreeze()

@@ -54,6 +54,8 @@ class Judging:
     async def _waited_turn(self, body_bytes: int) -> AsyncIterator[bool]:
         async with self._judging:
             self._last_big = time.monotonic()
+            if self.on_big_turn is not None and body_bytes > BIG_BODY:
+                self.on_big_turn()
             try:
                 yield body_bytes > BIG_BODY
             finally:
