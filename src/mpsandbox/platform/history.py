@@ -76,35 +76,53 @@ def _step_key(step: FunnelStep) -> tuple[float, int]:
     return step.dt, step.position
 
 
-class _Funnel:
-    """One funnel's remembered steps, ordered by dt, then position, and how many of them
-    hold each position (a repeated step is found without walking the steps: a client
-    replaying one body repeats every step of its funnels, MAX_FUNNEL_STEPS deep)."""
+#: Up to this many steps, a funnel finds a repeated position by looking at each step.
+_FEW_STEPS = 16
 
-    __slots__ = ("positions", "steps")
 
-    def __init__(self, step: FunnelStep):
-        self.steps = [step]
-        self.positions = {step.position: 1}
+class _Steps(list):
+    """One funnel's remembered steps, ordered by dt, then position. Past ``_FEW_STEPS``
+    steps it also counts the steps at each position, so a repeated step is found without
+    walking them all (a client replaying one body fills every funnel MAX_FUNNEL_STEPS
+    deep); a real funnel has a handful of steps and no counts (50,000 funnels are kept)."""
 
-    def insert(self, step: FunnelStep) -> int:
+    __slots__ = ("positions",)
+
+    def __init__(self, first: FunnelStep):
+        super().__init__((first,))
+        self.positions: dict[int, int] | None = None
+
+    def holds(self, position: int) -> bool:
+        """Whether a remembered step has this position."""
+        positions = self.positions
+        if positions is None:
+            if len(self) <= _FEW_STEPS:
+                return any(s.position == position for s in self)
+            positions = self.positions = {}
+            for s in self:
+                positions[s.position] = positions.get(s.position, 0) + 1
+        return position in positions
+
+    def add(self, step: FunnelStep) -> int:
         """Put a step in, forgetting the earliest beyond MAX_FUNNEL_STEPS; its index."""
-        steps, positions = self.steps, self.positions
-        if len(steps) >= MAX_FUNNEL_STEPS:
-            dropped = steps.pop(0).position
-            left = positions[dropped] - 1
-            if left:
-                positions[dropped] = left
-            else:
-                del positions[dropped]
+        positions = self.positions
+        if len(self) >= MAX_FUNNEL_STEPS:
+            dropped = self.pop(0).position
+            if positions is not None:
+                left = positions[dropped] - 1
+                if left:
+                    positions[dropped] = left
+                else:
+                    del positions[dropped]
         key = _step_key(step)
-        if not steps or _step_key(steps[-1]) <= key:
-            index = len(steps)  # the usual case: steps arrive in dt order
-            steps.append(step)
+        if not self or _step_key(self[-1]) <= key:
+            index = len(self)  # the usual case: steps arrive in dt order
+            self.append(step)
         else:
-            index = bisect.bisect_right(steps, key, key=_step_key)
-            steps.insert(index, step)
-        positions[step.position] = positions.get(step.position, 0) + 1
+            index = bisect.bisect_right(self, key, key=_step_key)
+            self.insert(index, step)
+        if positions is not None:
+            positions[step.position] = positions.get(step.position, 0) + 1
         return index
 
 
@@ -219,10 +237,10 @@ class History:
         )
         step = FunnelStep(dt_facts(event.get("dt"))[2] or 0.0, pos, ref)
         funnels = self._funnels
-        funnel = funnels.get(key)
-        if funnel is None:
+        steps = funnels.get(key)
+        if steps is None:
             # A funnel's first step (every step, when each funnel is seen once).
-            funnels[key] = _Funnel(step)
+            funnels[key] = _Steps(step)
             if len(funnels) > funnels.limit:
                 funnels.popitem(last=False)
             if pos > 1:
@@ -230,13 +248,12 @@ class History:
                 # finding_forms.GAP_STORED: the missing steps are range(from, position).
                 return [("funnel.gap", [instrument, token, pos, 1])]
             return []
-        self._funnels.remember(key, funnel)
+        self._funnels.remember(key, steps)
         facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
-        if pos in funnel.positions:
-            funnel.insert(step)
+        if steps.holds(pos):
+            steps.add(step)
             return [("funnel.repeat", facts)]
-        index = funnel.insert(step)
-        steps = funnel.steps
+        index = steps.add(step)
         self._retract_filled_gaps(steps)
         before = steps[index - 1] if index > 0 else None
         after = steps[index + 1] if index + 1 < len(steps) else None
