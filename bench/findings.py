@@ -86,7 +86,7 @@ def whole_us(
         stored = 0
         start = time.process_time()
         for body in bodies:
-            records = pipeline.judge_batch(orjson.loads(body), RequestContext(), orjson.loads(body))
+            records = pipeline.judge_batch(orjson.loads(body), RequestContext())
             rows = [encode_event(e) for e in records]
             pickle.dumps(rows, protocol=5)
             stored += sum(len((row[20] or "").encode()) for row in rows)

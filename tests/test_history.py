@@ -204,3 +204,16 @@ def test_a_funnel_repeated_without_end_keeps_a_bounded_number_of_steps():
         assert "funnel.repeat" in kinds(h.observe(step(1, 1), received_at=i + 1))
     assert [len(steps) for steps in h._funnels.values()] == [MAX_FUNNEL_STEPS]
     assert kinds(h.observe(step(3, 2), received_at=10_000)) == ["funnel.gap"]
+
+
+def test_a_step_forgotten_beyond_the_bound_no_longer_makes_its_position_a_repeat():
+    """The earliest step (by dt) is forgotten once a funnel holds MAX_FUNNEL_STEPS: its
+    position, held by no other step, is then a new step again, not a repeat."""
+    from mpsandbox.platform.history import MAX_FUNNEL_STEPS
+
+    for extra, expected in ((0, ["funnel.repeat"]), (1, [])):
+        h = History()
+        assert kinds(h.observe(step(2, 0), received_at=0)) == ["funnel.gap"]
+        for i in range(MAX_FUNNEL_STEPS - 1 + extra):  # the last one forgets step 2
+            h.observe(step(1, 1), received_at=i + 1)
+        assert kinds(h.observe(step(2, 5), received_at=1_000)) == expected

@@ -934,7 +934,7 @@ def test_without_fill_ins_an_event_is_copied_only_when_its_schema_writes_default
         "meta": {"stream": "test.event", "id": "12345678-1234-5678-1234-567812345678"},
     }
     sent = copy.deepcopy(event)
-    [record] = pipeline.judge_batch([event], RequestContext(), None)
+    [record] = pipeline.judge_batch([event], RequestContext())
     assert record.verdict == "valid"
     assert record.received == sent and "test_default" not in event
     assert record.fills == {"test_default": {"value": "default_value", "by": "default"}}

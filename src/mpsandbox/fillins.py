@@ -160,13 +160,42 @@ def plan_fills(
     return fills
 
 
-def write_fills(event: dict[str, Any], fills: list[tuple[tuple[str, ...], Any]]) -> None:
+#: What a key held before a fill-in was written there: nothing.
+_MISSING = object()
+
+#: (object, key, what it held before: a value or _MISSING), one per write, in order.
+Undo = list[tuple[dict[str, Any], str, Any]]
+
+
+def write_fills(event: dict[str, Any], fills: list[tuple[tuple[str, ...], Any]]) -> Undo:
+    """Write the planned fill-ins into ``event``; returns how to take them out again.
+
+    The intake judges an event in the very dict it parsed (a second parse or a copy per
+    event cost more than the judging) and stores it as received, so every write here is
+    logged for :func:`undo_fills`: a key that was added is removed, a ``null`` parent that
+    was replaced by an object is put back."""
+    undo: Undo = []
     for path, value in fills:
         node = event
         for part in path[:-1]:
-            child = node.get(part)
+            child = node.get(part, _MISSING)
             if not isinstance(child, dict):
+                undo.append((node, part, child))
                 child = {}
                 node[part] = child
             node = child
-        node.setdefault(path[-1], value)
+        leaf = path[-1]
+        if leaf not in node:
+            node[leaf] = value
+            undo.append((node, leaf, _MISSING))
+    return undo
+
+
+def undo_fills(undo: Undo) -> None:
+    """Take written fill-ins out again (see :func:`write_fills`): the event is what was
+    received, key for key and in the same order."""
+    for node, key, before in reversed(undo):
+        if before is _MISSING:
+            del node[key]
+        else:
+            node[key] = before

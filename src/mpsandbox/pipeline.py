@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from mpsandbox import jsonio
-from mpsandbox.fillins import FillPlan, plan_fills, write_fills
+from mpsandbox.fillins import FillPlan, plan_fills, undo_fills, write_fills
 from mpsandbox.platform.experiments import Experiments
 from mpsandbox.platform.findings import pack
 from mpsandbox.platform.history import History
@@ -127,28 +127,16 @@ class Pipeline:
         self._overridden: dict[tuple[int, float], tuple[dict, dict]] = {}
 
     def judge_batch(
-        self,
-        events: list[Any],
-        ctx: RequestContext,
-        working: list[Any] | None = None,
-        start: int = 0,
+        self, events: list[Any], ctx: RequestContext, start: int = 0
     ) -> list[EventRecord]:
-        """Judge a request's events. `working`, when given, is a second, independent parse
-        of the same events (cheaper than copying each one) that the pipeline may modify.
-        `start`: the position of ``events[0]`` in its request, when judged in slices."""
-        if working is None or len(working) != len(events):
-            return [self.judge(event, ctx, start + i) for i, event in enumerate(events)]
-        return [
-            self.judge(event, ctx, start + i, working=w)
-            for i, (event, w) in enumerate(zip(events, working, strict=True))
-        ]
+        """Judge a request's events. `start`: the position of ``events[0]`` in its request,
+        when judged in slices."""
+        return [self.judge(event, ctx, start + i) for i, event in enumerate(events)]
 
-    def judge(
-        self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None
-    ) -> EventRecord:
+    def judge(self, event: Any, ctx: RequestContext, index: int = 0) -> EventRecord:
         """Judge one event: schema, fill-ins, stream rules, validation, then the platform
         rules' findings (which never change the verdict: production does not apply them)."""
-        record = self._judge(event, ctx, index, working=working)
+        record = self._judge(event, ctx, index)
         if isinstance(event, dict):
             record.findings = self._findings(record, ctx, index)
         return record
@@ -231,9 +219,7 @@ class Pipeline:
             has = resolution.memo["declares_dt"] = resolution.compiled.declares(("dt",))
         return has
 
-    def _judge(
-        self, event: Any, ctx: RequestContext, index: int = 0, *, working: Any = None
-    ) -> EventRecord:
+    def _judge(self, event: Any, ctx: RequestContext, index: int = 0) -> EventRecord:
         stream = field_at(event, "meta", "stream")
         record = EventRecord(
             index=index,
@@ -271,10 +257,12 @@ class Pipeline:
         if plan is None:
             plan = memo["fill_plan"] = FillPlan.for_schema(compiled, resolution.title)
         fill = self.fill_ins and not plan.empty
-        if working is None or working is event:
-            # The event as received is stored as such: a copy only when something will be
-            # written into it (a fill-in or a schema default); else it is judged as it is.
-            working = _clone(event) if fill or compiled.may_write_defaults else event
+        # The event is stored as received. A schema that writes defaults gets a copy to
+        # write them into; fill-ins alone are written into the event itself and taken out
+        # again before it is returned (a copy of each event, or a second parse of the
+        # body, cost more than judging it).
+        working = _clone(event) if compiled.may_write_defaults else event
+        undo = None
         if fill:
             planned = plan_fills(
                 plan,
@@ -283,9 +271,29 @@ class Pipeline:
                 request_id=ctx.request_id,
                 headers=ctx.headers,
             )
-            write_fills(working, planned)
-            for path, value in planned:
-                fills[join_path(path)] = {"value": value, "by": "fill"}
+            if planned:
+                written = write_fills(working, planned)
+                if working is event:
+                    undo = written
+                for path, value in planned:
+                    fills[join_path(path)] = {"value": value, "by": "fill"}
+        try:
+            return self._validate(record, working, compiled, uri, memo, fills)
+        finally:
+            if undo:
+                undo_fills(undo)
+
+    def _validate(
+        self,
+        record: EventRecord,
+        working: Any,
+        compiled: Any,
+        uri: str,
+        memo: dict,
+        fills: dict[str, dict[str, Any]],
+    ) -> EventRecord:
+        """The stream's rules, the schema's defaults and validation, on the event with its
+        fill-ins written in."""
         configs = self.stream_configs
         if configs is not None and not self._allowed_in_stream(
             record, configs, working, compiled.schema, uri, memo

@@ -85,13 +85,16 @@ async def _read_body(request: web.Request, limit: int) -> tuple[bytes, bool]:
     chunks = []
     size = 0
     cap = limit + 1
+    content = request.content
     while size < cap:
-        chunk = await request.content.read(min(65536, cap - size))
+        chunk = await content.read(min(65536, cap - size))
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
-    body = b"".join(chunks)
+        if content.at_eof():  # the whole body came with the headers: no empty read
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     encoding = (request.headers.get("content-encoding") or "identity").lower()
     too_large = size > limit and encoding in ("identity", "")
     if size >= cap and encoding not in ("identity", ""):

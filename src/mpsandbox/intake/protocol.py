@@ -98,9 +98,8 @@ def read_body(
     """Turn raw request bytes into EventGate's idea of the body, and the JSON bytes parsed.
 
     The body is `{}` for anything the body parser skips (other content types, no body), which
-    EventGate then answers as empty; BodyError is raised for what it rejects. The bytes (None
-    when nothing was parsed) let the caller parse a second, independent copy more cheaply
-    than by deep-copying."""
+    EventGate then answers as empty; BodyError is raised for what it rejects. The bytes are
+    None when nothing was parsed (fixtures keep them as the JSON that was read)."""
     mtype, params = media_type(content_type)
     if mtype not in PARSED_TYPES:
         return {}, None

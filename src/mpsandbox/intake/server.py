@@ -59,8 +59,9 @@ class RunningServer:
     def pace_collections(self) -> None:
         """Own this process's full garbage collections (gc_pacing.py): for a process that
         is only this intake (serve, the TUI's intake child), never for a library user."""
-        from mpsandbox.intake.gc_pacing import pace_collections
+        from mpsandbox.intake.gc_pacing import big_batch_turn, pace_collections
 
+        self.sandbox.on_big_turn = big_batch_turn
         self._gc_stop = asyncio.Event()
         self._gc_task = asyncio.create_task(
             pace_collections(lambda: self.sandbox.busy_with_big_batches, self._gc_stop),

@@ -9,7 +9,6 @@ only adds reading the body off the socket and writing the answer back.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -176,7 +175,7 @@ async def handle_post(
         return await answer_problem(sandbox, record, err, uri)
     async with sandbox.judging_turn(len(req.body)) as sliced:
         try:
-            body, data = protocol.read_body(
+            body, _ = protocol.read_body(
                 req.headers.get("content-type"),
                 req.headers.get("content-encoding"),
                 req.body,
@@ -199,15 +198,8 @@ async def handle_post(
             return await answer_and_store(sandbox, record, status, reason, answer_body, [], headers)
         if not sandbox.reserve(len(events)):
             return refuse_backlog(sandbox, record)
-        working = None
-        if data is not None and sandbox.pipeline.fill_ins:
-            # A second parse is the cheapest working copy to write fill-ins into; without
-            # fill-ins, the rare event whose schema writes defaults is copied alone.
-            if sliced:
-                await asyncio.sleep(0)  # between the two parses of a big body
-            working = protocol.as_events(jsonio.loads(data))
         failed_at = chaos.failed_at(len(events)) if chaos is not None else frozenset()
-        judged = await sandbox.judge(events, context(req), working, sliced=sliced, skip=failed_at)
+        judged = await sandbox.judge(events, context(req), sliced=sliced, skip=failed_at)
         hasty = protocol.is_hasty(hasty_value(req.query))
         answered = judged
         if chaos is not None:

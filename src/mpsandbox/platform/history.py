@@ -76,14 +76,54 @@ def _step_key(step: FunnelStep) -> tuple[float, int]:
     return step.dt, step.position
 
 
-def _insert(steps: list[FunnelStep], step: FunnelStep) -> int:
-    """Put a step in a funnel's steps (ordered by dt, then position), forgetting the
-    earliest beyond MAX_FUNNEL_STEPS; its index."""
-    if len(steps) >= MAX_FUNNEL_STEPS:
-        del steps[0]
-    index = bisect.bisect_right(steps, _step_key(step), key=_step_key)
-    steps.insert(index, step)
-    return index
+#: Up to this many steps, a funnel finds a repeated position by looking at each step.
+_FEW_STEPS = 16
+
+
+class _Steps(list):
+    """One funnel's remembered steps, ordered by dt, then position. Past ``_FEW_STEPS``
+    steps it also counts the steps at each position, so a repeated step is found without
+    walking them all (a client replaying one body fills every funnel MAX_FUNNEL_STEPS
+    deep); a real funnel has a handful of steps and no counts (50,000 funnels are kept)."""
+
+    __slots__ = ("positions",)
+
+    def __init__(self, first: FunnelStep):
+        super().__init__((first,))
+        self.positions: dict[int, int] | None = None
+
+    def holds(self, position: int) -> bool:
+        """Whether a remembered step has this position."""
+        positions = self.positions
+        if positions is None:
+            if len(self) <= _FEW_STEPS:
+                return any(s.position == position for s in self)
+            positions = self.positions = {}
+            for s in self:
+                positions[s.position] = positions.get(s.position, 0) + 1
+        return position in positions
+
+    def add(self, step: FunnelStep) -> int:
+        """Put a step in, forgetting the earliest beyond MAX_FUNNEL_STEPS; its index."""
+        positions = self.positions
+        if len(self) >= MAX_FUNNEL_STEPS:
+            dropped = self.pop(0).position
+            if positions is not None:
+                left = positions[dropped] - 1
+                if left:
+                    positions[dropped] = left
+                else:
+                    del positions[dropped]
+        key = _step_key(step)
+        if not self or _step_key(self[-1]) <= key:
+            index = len(self)  # the usual case: steps arrive in dt order
+            self.append(step)
+        else:
+            index = bisect.bisect_right(self, key, key=_step_key)
+            self.insert(index, step)
+        if positions is not None:
+            positions[step.position] = positions.get(step.position, 0) + 1
+        return index
 
 
 def funnel_steps(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -200,7 +240,7 @@ class History:
         steps = funnels.get(key)
         if steps is None:
             # A funnel's first step (every step, when each funnel is seen once).
-            funnels[key] = [step]
+            funnels[key] = _Steps(step)
             if len(funnels) > funnels.limit:
                 funnels.popitem(last=False)
             if pos > 1:
@@ -210,10 +250,10 @@ class History:
             return []
         self._funnels.remember(key, steps)
         facts = {"instrument": instrument, "funnel_entry_token": token, "position": pos}
-        if any(s.position == pos for s in steps):
-            _insert(steps, step)
+        if steps.holds(pos):
+            steps.add(step)
             return [("funnel.repeat", facts)]
-        index = _insert(steps, step)
+        index = steps.add(step)
         self._retract_filled_gaps(steps)
         before = steps[index - 1] if index > 0 else None
         after = steps[index + 1] if index + 1 < len(steps) else None

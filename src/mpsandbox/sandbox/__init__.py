@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from mpsandbox.chaos import Chaos, ChaosState, ChaosStore, parse_spec
@@ -114,6 +115,9 @@ class Sandbox(StoreHealth, LocalSettings, StreamConfigsInForce, Revalidating, Ju
         #: Held while a request's events are judged in slices (see judge()).
         self._judging = asyncio.Lock()
         self._last_big = 0.0
+        #: Called as a big batch takes its turn, before it is parsed (the served intake's
+        #: garbage collection pacing: intake/gc_pacing.py).
+        self.on_big_turn: Callable[[], None] | None = None
         self.waits = SharedWaits(self._count_in_thread, key=_filter_key)
         self._watch_stop: asyncio.Event | None = None
         self._watch_task: asyncio.Task | None = None

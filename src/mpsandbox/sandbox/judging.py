@@ -21,11 +21,23 @@ log = logging.getLogger(__name__)
 BIG_BODY = 64 * 1024
 
 
+class _AtOnce(contextlib.AbstractAsyncContextManager):
+    """The turn of a small request while no big one is judged: now, not in slices."""
+
+    async def __aenter__(self) -> bool:
+        return False
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_AT_ONCE = _AtOnce()
+
+
 class Judging:
     """Takes requests in turn and judges big ones in slices (slicing.py)."""
 
-    @contextlib.asynccontextmanager
-    async def judging_turn(self, body_bytes: int) -> AsyncIterator[bool]:
+    def judging_turn(self, body_bytes: int) -> contextlib.AbstractAsyncContextManager[bool]:
         """A request's turn to parse and judge; yields whether to judge it in slices.
 
         A big body (over ``BIG_BODY`` bytes) takes its turn behind the others, and its
@@ -35,10 +47,15 @@ class Judging:
         waits its turn: requests are judged one after another in the order they got here,
         so the findings that depend on earlier events come out as before."""
         if body_bytes <= BIG_BODY and not self._judging.locked():
-            yield False
-            return
+            return _AT_ONCE  # every request but a few: no generator-based context
+        return self._waited_turn(body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def _waited_turn(self, body_bytes: int) -> AsyncIterator[bool]:
         async with self._judging:
             self._last_big = time.monotonic()
+            if self.on_big_turn is not None and body_bytes > BIG_BODY:
+                self.on_big_turn()
             try:
                 yield body_bytes > BIG_BODY
             finally:
@@ -48,7 +65,6 @@ class Judging:
         self,
         events: list[Any],
         ctx: Any,
-        working: list[Any] | None = None,
         *,
         sliced=False,
         skip: Collection[int] = (),
@@ -57,21 +73,16 @@ class Judging:
         (inside a ``judging_turn``). ``skip``: positions left unjudged (chaos fails them
         before judging); the result holds the others, in order, each at its position."""
         if not sliced and not skip:
-            return self.pipeline.judge_batch(events, ctx, working)
-        if working is not None and len(working) != len(events):
-            working = None
+            return self.pipeline.judge_batch(events, ctx)
 
         def work(start: int, end: int) -> list[EventRecord]:
             if skip:
                 return [
-                    self.pipeline.judge(
-                        events[i], ctx, i, working=None if working is None else working[i]
-                    )
+                    self.pipeline.judge(events[i], ctx, i)
                     for i in range(start, end)
                     if i not in skip
                 ]
-            part = working[start:end] if working is not None else None
-            return self.pipeline.judge_batch(events[start:end], ctx, part, start)
+            return self.pipeline.judge_batch(events[start:end], ctx, start)
 
         if not sliced:
             return work(0, len(events))

@@ -145,7 +145,7 @@ def dumps(value: Any) -> str:
 def _storable_row(row: list[Any]) -> list[Any]:
     """Make every text value of an encoded row storable (see :func:`storable`)."""
     for i, value in enumerate(row):
-        if type(value) is str and not value.isascii():
+        if value.__class__ is str and not value.isascii():
             row[i] = storable(value)
     return row
 
@@ -242,16 +242,25 @@ def encode_event(e: EventRecord) -> list[Any]:
     fills = e.fills
     action, session_id, pageview_id, platform, meta_id, dt = fieldmap.indexed(e.received, fills)
     errors = e.errors
+    # _opt_str spelled out: these are strings or None but for a caller's bug.
+    stream, uri, title, version, errors_text, message = (
+        e.stream,
+        e.schema_uri,
+        e.schema_title,
+        e.schema_version,
+        e.errors_text,
+        e.message,
+    )
     row = [
         None,
         None,
         int(e.index),
         float(e.received_at),
         verdict,
-        _opt_str(e.stream),
-        _opt_str(e.schema_uri),
-        _opt_str(e.schema_title),
-        _opt_str(e.schema_version),
+        stream if stream is None or stream.__class__ is str else _opt_str(stream),
+        uri if uri is None or uri.__class__ is str else _opt_str(uri),
+        title if title is None or title.__class__ is str else _opt_str(title),
+        version if version is None or version.__class__ is str else _opt_str(version),
         action,
         session_id,
         pageview_id,
@@ -260,8 +269,10 @@ def encode_event(e: EventRecord) -> list[Any]:
         dumps(e.received),
         dumps(fills) if fills else None,
         dumps(errors) if errors else None,
-        _opt_str(e.errors_text),
-        _opt_str(e.message),
+        errors_text
+        if errors_text is None or errors_text.__class__ is str
+        else _opt_str(errors_text),
+        message if message is None or message.__class__ is str else _opt_str(message),
         _explanation_text(e.explanation),
         dumps(storable_findings(e.findings)) if e.findings else None,
         platform,
