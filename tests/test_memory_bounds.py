@@ -7,6 +7,7 @@ measurement found big, by what they hold, never by a process's resident size.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 from mpsandbox.schemas.ajv_regex import _canonical_table, compile_js_regex
@@ -36,3 +37,11 @@ def test_case_folding_still_follows_javascript():
     assert not compile_js_regex("^k$", True).search("\u212a")  # Kelvin sign
     assert compile_js_regex("^[^a]$", True).search("b")
     assert not compile_js_regex("^[^a]$", True).search("A")
+
+
+def test_tui_process_loads_no_http_server():
+    """The TUI's process renders and reads; its intake child serves. aiohttp (and what it
+    pulls in: yarl, multidict, ssl's uses) added ~12 MB to the TUI's resident memory."""
+    code = "import sys, mpsandbox.tui.app; print(sorted(m for m in sys.modules if m == 'aiohttp'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
