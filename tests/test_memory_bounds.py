@@ -7,11 +7,20 @@ measurement found big, by what they hold, never by a process's resident size.
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
+from mpsandbox import jsonio
+from mpsandbox.config import Settings
+from mpsandbox.pipeline import RequestContext
+from mpsandbox.records import RequestRecord
+from mpsandbox.sandbox import Sandbox
 from mpsandbox.schemas.ajv_regex import _canonical_table, compile_js_regex
 from mpsandbox.store import StoreWriter
+from mpsandbox.tui.app import MpSandboxApp
+from mpsandbox.tui.widgets.event_table import EventTable
+from tests.tui_fixture import REQ, START, ensure_schema_copies
 
 
 def _deep_size(obj: object) -> int:
@@ -64,3 +73,78 @@ def test_writer_page_cache_is_bounded(tmp_path):
         writer.close()
     held = -cache * 1024 if cache < 0 else cache * page
     assert 0 < held <= 4 * 2**20, held
+
+
+def _store_of_long_actions(path, events: int, action_chars: int) -> Settings:
+    """``events`` web/base events whose action is ``action_chars`` long (a client may send
+    any string), written through the real pipeline and writer."""
+    schema_dirs = ensure_schema_copies()
+    settings = Settings(
+        host="127.0.0.1",
+        port=0,
+        db=path,
+        schema_dirs=tuple(schema_dirs),
+        cache_dir=path.parent / "cache",
+        watch_schemas=False,
+        writer_process=False,
+    )
+    valid = jsonio.loads((REQ / "valid_web_base.json").read_bytes())
+    sandbox = Sandbox(settings)
+    sandbox.start()
+    try:
+        for start in range(0, events, 10):
+            batch = []
+            for n in range(start, start + 10):
+                event = copy.deepcopy(valid)
+                event["action"] = f"{n:06d}" + "x" * (action_chars - 6)
+                event.setdefault("meta", {})["id"] = f"00000000-0000-7000-8000-{n:012d}"
+                batch.append(event)
+            ctx = RequestContext(received_at=START + start, request_id=f"long-{start}")
+            records = sandbox.pipeline.judge_batch(batch, ctx)
+            request = RequestRecord(
+                received_at=START + start,
+                method="POST",
+                path="/v1/events",
+                query="",
+                headers=[("Content-Type", "application/json")],
+                body=jsonio.dumps(batch),
+                request_id=ctx.request_id,
+                event_count=len(records),
+            )
+            sandbox.writer.submit(request, records).result(30)
+    finally:
+        sandbox.writer.close()
+        if sandbox.reader is not None:
+            sandbox.reader.close()
+    return settings
+
+
+async def test_event_table_keeps_rows_by_their_size_not_only_their_number(tmp_path):
+    """Paging through 400 events of 20 kB actions (8 MB of text) keeps about a window of
+    them, not every row read (the 3,000-row bound alone kept all 400)."""
+    settings = _store_of_long_actions(tmp_path / "long.db", 400, 20_000)
+    app = MpSandboxApp(settings, listen=False, keymap={})
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.screen.query_one(EventTable)
+        for _ in range(200):
+            if table.total == 400 and table.row_at(0) is not None:
+                break
+            await pilot.pause(0.05)
+        assert table.total == 400
+        table.focus()
+        for _ in range(40):
+            await pilot.press("pagedown")
+            for _ in range(100):
+                top = int(table.scroll_y)
+                if table.row_at(min(top, 399)) is not None:
+                    break
+                await pilot.pause(0.05)
+        assert table.row_at(399) is not None  # paged to the end, every page read
+        held = sum(
+            len(v)
+            for i in range(400)
+            if (row := table.row_at(i)) is not None
+            for v in row.values()
+            if isinstance(v, str)
+        )
+        assert held <= 4_000_000, held
