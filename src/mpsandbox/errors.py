@@ -22,6 +22,19 @@ class MpsandboxError(Exception):
             self.exit_code = exit_code
 
 
+class PortBusy(Exception):
+    """The intake's port is taken. Here, not beside the server that raises it, because the
+    faces catch it (the TUI, through its intake child): importing the server for it loaded
+    aiohttp into the TUI's process (~12 MB resident) that never serves."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(
+            f"port {port} on {host} is already in use (another mpsandbox, or the EventGate "
+            f"devserver?). Stop it, or choose another port with --port {port + 1}."
+        )
+        self.host, self.port = host, port
+
+
 def describe_network_failure(exc: BaseException, timeout: float | None = None) -> str:
     """A failed connection in a user's words ("could not connect to example.org:443:
     connection refused"), not a library's ("Cannot connect to host example.org:443

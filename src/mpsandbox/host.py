@@ -27,8 +27,7 @@ from typing import Any
 
 from mpsandbox import jsonio
 from mpsandbox.config import Settings, settings_to_json
-from mpsandbox.errors import MpsandboxError
-from mpsandbox.intake.server import PortBusy
+from mpsandbox.errors import MpsandboxError, PortBusy
 from mpsandbox.store import StoreError
 
 log = logging.getLogger(__name__)

@@ -20,20 +20,12 @@ from aiohttp import web
 from mpsandbox import fieldmap, jsonio
 from mpsandbox.chaos import ChaosState, warning_line
 from mpsandbox.config import Settings
+from mpsandbox.errors import PortBusy  # here too: where the intake's callers look for it
 from mpsandbox.intake.app import make_app
 from mpsandbox.records import INVALID, LEGACY, VALID
 from mpsandbox.sandbox import Committed, Sandbox
 from mpsandbox.schemas.remote import HEALTH, unreachable_line
 from mpsandbox.store.health import Health
-
-
-class PortBusy(Exception):
-    def __init__(self, host: str, port: int):
-        super().__init__(
-            f"port {port} on {host} is already in use (another mpsandbox, or the EventGate "
-            f"devserver?). Stop it, or choose another port with --port {port + 1}."
-        )
-        self.host, self.port = host, port
 
 
 class RunningServer:

@@ -12,8 +12,8 @@ import asyncio
 
 from textual import work
 
+from mpsandbox.errors import PortBusy
 from mpsandbox.host import Batch, IntakeError, IntakeHost
-from mpsandbox.intake.server import PortBusy
 from mpsandbox.store import StoreError
 from mpsandbox.tui.messages import ChaosChanged, Revalidated, StoreHealthChanged
 

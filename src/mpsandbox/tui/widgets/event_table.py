@@ -36,6 +36,10 @@ from mpsandbox.tui.timefmt import clock_ms
 _MARGIN_PAGES = 1
 #: Past this many cached rows, rows far from the viewport are forgotten.
 _CACHE_LIMIT = 3_000
+#: ... and past this many characters of text in them: a row's stream, action, session id
+#: are whatever a client sent, so 3,000 rows of a client sending 100 kB actions would hold
+#: 300 MB. Rows of ordinary events hold ~300 characters; the window just read always stays.
+_CACHE_CHARS = 2_000_000
 #: Rendered rows kept (a few screens' worth); the cache starts over beyond this.
 _STRIP_CACHE_LIMIT = 300
 #: A table that follows new events adds the matches among them to its last exact count
@@ -50,6 +54,10 @@ BADGES = {
     ERROR: (" error ", "bold #000000 on #d29922"),
     LEGACY: ("legacy ", "bold #000000 on #58a6ff"),
 }
+
+
+def _row_chars(row: dict[str, Any]) -> int:
+    return sum(len(v) for v in row.values() if isinstance(v, str))
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +268,8 @@ class EventTable(ScrollView, can_focus=True):
         self._total = 0
         self._waiting = 0
         self._rows: dict[int, dict[str, Any]] = {}
+        #: Characters of text in ``_rows`` (see _CACHE_CHARS).
+        self._rows_chars = 0
         self._strips: dict[tuple[Any, ...], Strip] = {}
         self._frame: tuple[int, Style, Style] | None = None
         #: The generation of the snapshot being read, if any; new events that arrive
@@ -446,6 +456,7 @@ class EventTable(ScrollView, can_focus=True):
         self._anchor = new_anchor
         self._waiting = 0
         self._rows = {start + i: row for i, row in enumerate(rows)}
+        self._rows_chars = sum(map(_row_chars, rows))
         self._measure(rows)
         recount = False
         if total is None:
@@ -568,9 +579,18 @@ class EventTable(ScrollView, can_focus=True):
         if generation != self._generation:
             self.call_later(self._ensure_rows)  # for the snapshot now shown, if still needed
             return
-        if len(self._rows) > _CACHE_LIMIT:
+        incoming = sum(map(_row_chars, rows))
+        if len(self._rows) > _CACHE_LIMIT or self._rows_chars + incoming > _CACHE_CHARS:
             self._rows = {k: v for k, v in self._rows.items() if abs(k - start) < limit * 2}
-        self._rows.update((start + i, row) for i, row in enumerate(rows))
+            self._rows_chars = sum(map(_row_chars, self._rows.values()))
+            if self._rows_chars + incoming > _CACHE_CHARS:
+                self._rows, self._rows_chars = {}, 0
+        for i, row in enumerate(rows):
+            old = self._rows.get(start + i)
+            if old is not None:
+                self._rows_chars -= _row_chars(old)
+            self._rows[start + i] = row
+        self._rows_chars += incoming
         self._measure(rows)
         self.refresh()
 
