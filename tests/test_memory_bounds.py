@@ -20,7 +20,7 @@ from mpsandbox.schemas.ajv_regex import _canonical_table, compile_js_regex
 from mpsandbox.store import StoreWriter
 from mpsandbox.tui.app import MpSandboxApp
 from mpsandbox.tui.widgets.event_table import EventTable
-from tests.tui_fixture import REQ, START, ensure_schema_copies
+from tests.tui_fixture import REQ, START, store_settings
 
 
 def _deep_size(obj: object) -> int:
@@ -78,16 +78,7 @@ def test_writer_page_cache_is_bounded(tmp_path):
 def _store_of_long_actions(path, events: int, action_chars: int) -> Settings:
     """``events`` web/base events whose action is ``action_chars`` long (a client may send
     any string), written through the real pipeline and writer."""
-    schema_dirs = ensure_schema_copies()
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        db=path,
-        schema_dirs=tuple(schema_dirs),
-        cache_dir=path.parent / "cache",
-        watch_schemas=False,
-        writer_process=False,
-    )
+    settings = store_settings(path)
     valid = jsonio.loads((REQ / "valid_web_base.json").read_bytes())
     sandbox = Sandbox(settings)
     sandbox.start()

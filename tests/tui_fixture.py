@@ -275,21 +275,25 @@ def _add_revalidation(sandbox: Sandbox, settings: Settings, workdir: Path) -> No
     sandbox.writer.run_in_writer(store_call(report)).result(30)
 
 
+def store_settings(path: Path, schema_dirs=None) -> Settings:
+    """Settings for a store the test fills itself (in-process writer, the schema copies)."""
+    return Settings(
+        host="127.0.0.1",
+        port=0,
+        db=path,
+        schema_dirs=tuple(schema_dirs or ensure_schema_copies()),
+        cache_dir=path.parent / "cache",
+        watch_schemas=False,
+        writer_process=False,
+    )
+
+
 def build_fixture_db(path: Path, *, schema_dirs=None, platform: bool = False) -> Settings:
     """Write the fixture into a new database at ``path``; returns matching settings.
 
     ``platform``: judged with the fixture's stream configs and experiments, with the
     platform screens' session, funnel and experiment events appended."""
-    schema_dirs = schema_dirs or ensure_schema_copies()
-    settings = Settings(
-        host="127.0.0.1",
-        port=0,
-        db=path,
-        schema_dirs=tuple(schema_dirs),
-        cache_dir=path.parent / "cache",
-        watch_schemas=False,
-        writer_process=False,
-    )
+    settings = store_settings(path, schema_dirs)
     requests = fixture_requests()
     if platform:
         settings = platform_settings(settings)
