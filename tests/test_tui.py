@@ -79,6 +79,37 @@ async def post(url: str, body) -> int:
             return resp.status
 
 
+async def select_event(pilot, table, event_id: int, presses: int = 200) -> None:
+    """Put the list's cursor on ``event_id`` with the arrow keys, as a user would, looking
+    again after every press: rows read in the background may move it between presses."""
+    for _ in range(presses):
+        if table.selected_id == event_id:
+            return
+        index = next(
+            (i for i in range(table.total) if (table.row_at(i) or {}).get("id") == event_id),
+            None,
+        )
+        await pilot.press("up" if index is not None and index < table.cursor else "down")
+        await pilot.pause(0.02)
+    raise AssertionError(f"could not put the cursor on event {event_id}")
+
+
+async def scroll_to_text(pilot, app, wanted: str, timeout: float = 10.0) -> str:
+    """The screen's text once it shows ``wanted``, scrolling the open detail down a few
+    lines at a time until it does (or it reaches its end and ``timeout`` passes)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        text = screen_text(app)
+        if wanted in text:
+            return text
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {wanted!r} in the detail")
+        detail = shown_detail(app)
+        if detail is not None and detail.scroll_y < detail.max_scroll_y:
+            detail.scroll_relative(y=4, animate=False)
+        await pilot.pause(0.05)
+
+
 def screen_text(app) -> str:
     """What the terminal shows, as plain text (from the exported SVG)."""
     svg = app.export_screenshot()
@@ -161,14 +192,16 @@ async def test_filter_bar_narrows_and_reports_bad_queries(settings):
 async def test_open_detail_shows_errors_by_field_and_copies_a_working_curl(settings):
     async with running(settings) as (app, pilot):
         table = app.screen.query_one(EventTable)
-        index = next(i for i in range(table.total) if table.row_at(i)["id"] == 6)
-        for _ in range(index):
-            await pilot.press("down")
+        await select_event(pilot, table, 6)
         await pilot.press("enter")
-        await until(pilot, lambda: shown_detail(app), what="the event's detail")
-        # Read once it is drawn: the detail's data arrives before its lines are laid out.
-        await until(pilot, lambda: '"action": 42' in screen_text(app), what="the event's lines")
-        text = screen_text(app)
+        await until(
+            pilot,
+            lambda: (d := shown_detail(app)) is not None and d.event_id == 6,
+            what="event 6's detail",
+        )
+        # Read once it is drawn (the detail's data arrives before its lines are laid out),
+        # scrolling down to the line as a user would if the sections above it fill the screen.
+        text = await scroll_to_text(pilot, app, '"action": 42')
         # Each error sits on the line of its field, with expected and actual values.
         action_line = next(line for line in text.splitlines() if '"action": 42' in line)
         assert "should be string" in action_line and "expected type string" in action_line
