@@ -86,6 +86,9 @@ def _found(db: Path, query: str) -> set[int]:
         flt = EventFilter(query=parse_query(query))
         rows = reader.list_events(flt, limit=10_000)
         assert reader.count_events(flt) == len(rows)
+        # What instrument checks read pages the same events (newest first, as listed).
+        bodies = reader.event_bodies(flt, limit=10_000, newest_first=True)
+        assert [b["id"] for b in bodies] == [r["id"] for r in rows]
     return {r["id"] for r in rows}
 
 

@@ -312,6 +312,24 @@ class StoreReader:
             plan[value] = None if len(blocks) >= TEXT_SCAN_BLOCKS else TextBlocks(upto, blocks)
         return replace(flt, query=flt.query.planned(plan))
 
+    def _page_where(
+        self,
+        conn: sqlite3.Connection,
+        flt: EventFilter | None,
+        before_id: int | None,
+        after_id: int | None,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause and parameters of a page of events by id: the filter, its
+        free text planned on the index (:meth:`_planned`), then the id cursor."""
+        where, params = self._planned(conn, flt).where()
+        if before_id is not None:
+            where += " AND id < ?"
+            params.append(int(before_id))
+        if after_id is not None:
+            where += " AND id > ?"
+            params.append(int(after_id))
+        return where, params
+
     def list_events(
         self,
         filter: EventFilter | None = None,
@@ -334,13 +352,7 @@ class StoreReader:
         it counts from the cursor.
         """
         with self._read() as conn:
-            where, params = self._planned(conn, filter).where()
-            if before_id is not None:
-                where += " AND id < ?"
-                params.append(int(before_id))
-            if after_id is not None:
-                where += " AND id > ?"
-                params.append(int(after_id))
+            where, params = self._page_where(conn, filter, before_id, after_id)
             order = "DESC" if newest_first else "ASC"
             params.append(max(0, min(int(limit), MAX_LIMIT)))
             params.append(max(0, int(offset)))
@@ -464,23 +476,17 @@ class StoreReader:
         """Matching events with their JSON, paged by id like :meth:`list_events`: each has
         the summary columns, ``event`` (as received), ``fills``, ``accepted`` (with the
         fills), ``errors`` and ``message``. What instrument checks judge."""
-        where, params = (filter or EventFilter()).where()
-        if before_id is not None:
-            where += " AND id < ?"
-            params.append(int(before_id))
-        if after_id is not None:
-            where += " AND id > ?"
-            params.append(int(after_id))
-        params.append(max(0, min(int(limit), MAX_LIMIT)))
-        order = "DESC" if newest_first else "ASC"
-        sql = f"""
-            SELECT id, received_at, verdict, stream, schema_title, schema_version, action,
-                   session_id, pageview_id, dt, unpack_text(event) AS event,
-                   unpack_text(fills) AS fills, errors,
-                   message
-            FROM events WHERE {where} ORDER BY id {order} LIMIT ?
-        """
         with self._read() as conn:
+            where, params = self._page_where(conn, filter, before_id, after_id)
+            params.append(max(0, min(int(limit), MAX_LIMIT)))
+            order = "DESC" if newest_first else "ASC"
+            sql = f"""
+                SELECT id, received_at, verdict, stream, schema_title, schema_version,
+                       action, session_id, pageview_id, dt, unpack_text(event) AS event,
+                       unpack_text(fills) AS fills, errors,
+                       message
+                FROM events WHERE {where} ORDER BY id {order} LIMIT ?
+            """
             rows = [dict(r) for r in conn.execute(sql, params)]
         for r in rows:
             r["event"] = loads(r["event"])
