@@ -244,25 +244,16 @@ def encode_event(e: EventRecord) -> list[Any]:
     fills = e.fills
     action, session_id, pageview_id, platform, meta_id, dt = fieldmap.indexed(e.received, fills)
     errors = e.errors
-    # _opt_str spelled out: these are strings or None but for a caller's bug.
-    stream, uri, title, version, errors_text, message = (
-        e.stream,
-        e.schema_uri,
-        e.schema_title,
-        e.schema_version,
-        e.errors_text,
-        e.message,
-    )
     row = [
         None,
         None,
         int(e.index),
         float(e.received_at),
         verdict,
-        stream if stream is None or stream.__class__ is str else _opt_str(stream),
-        uri if uri is None or uri.__class__ is str else _opt_str(uri),
-        title if title is None or title.__class__ is str else _opt_str(title),
-        version if version is None or version.__class__ is str else _opt_str(version),
+        _opt_str(e.stream),
+        _opt_str(e.schema_uri),
+        _opt_str(e.schema_title),
+        _opt_str(e.schema_version),
         action,
         session_id,
         pageview_id,
@@ -271,10 +262,8 @@ def encode_event(e: EventRecord) -> list[Any]:
         dumps(e.received),
         dumps(fills) if fills else None,
         dumps(errors) if errors else None,
-        errors_text
-        if errors_text is None or errors_text.__class__ is str
-        else _opt_str(errors_text),
-        message if message is None or message.__class__ is str else _opt_str(message),
+        _opt_str(e.errors_text),
+        _opt_str(e.message),
         _explanation_text(e.explanation),
         dumps(storable_findings(e.findings)) if e.findings else None,
         platform,
@@ -934,12 +923,9 @@ class StoreWriter:
         behind = self._behind
         if conn is None or time.monotonic() < self._index_retry_at:
             return False
-        end = behind[-1][0] + 1 if behind else self._stored_end
         step = text_index.FEED_EVERY
         try:
-            if self._indexed_upto is None:
-                self._indexed_upto = text_index.indexed_upto(conn)
-            start = self._indexed_upto
+            start, end = self._unindexed()
             waiting = end - start
             if busy:
                 if waiting < text_index.MAX_BEHIND:
@@ -965,13 +951,20 @@ class StoreWriter:
         """Would an idle `index_behind` index something (FEED_EVERY events wait)?"""
         if self._conn is None or time.monotonic() < self._index_retry_at:
             return False
-        end = self._behind[-1][0] + 1 if self._behind else self._stored_end
+        try:
+            start, end = self._unindexed()
+        except sqlite3.Error:
+            return False
+        return end - start >= text_index.FEED_EVERY
+
+    def _unindexed(self) -> tuple[int, int]:
+        """(start, end): the ids of the stored events the free-text index lacks, from the
+        index's ``upto`` (read again after it was forgotten) to past the newest held text
+        (or, holding none, past what was stored when the writer opened)."""
         if self._indexed_upto is None:
-            try:
-                self._indexed_upto = text_index.indexed_upto(self._conn)
-            except sqlite3.Error:
-                return False
-        return end - self._indexed_upto >= text_index.FEED_EVERY
+            self._indexed_upto = text_index.indexed_upto(self._conn)
+        behind = self._behind
+        return self._indexed_upto, behind[-1][0] + 1 if behind else self._stored_end
 
     def _forget_behind(self) -> None:
         """Forget the texts held for the index (events may have been deleted meanwhile):
