@@ -402,6 +402,27 @@ def test_the_held_texts_never_index_deleted_events(tmp_path: Path, every_block: 
     _check_all(db)
 
 
+def test_what_was_committed_before_a_retention_is_indexed_without_a_later_write(
+    tmp_path: Path, every_block: None
+) -> None:
+    """Retention makes the writer forget the texts it held; what it had committed is
+    still indexed when it next indexes, without waiting for another write."""
+    db = tmp_path / "s.db"
+    writer = StoreWriter(db)
+    writer.start_inline()
+    try:
+        _write_inline(writer, 60)  # ids 1..60, not indexed
+        fut = writer.run_retention(max_events=50, max_age_s=None)  # deletes 1..10
+        writer.work_inline()
+        assert fut.result(0)["events"] == 10
+        while writer.index_behind():
+            pass
+        assert _upto(db) == 60 // TEXT_BLOCK * TEXT_BLOCK
+        _check_all(db)
+    finally:
+        writer.close_inline()
+
+
 _KILLED = """
 import os, signal, sys, time
 sys.path[:0] = {paths!r}

@@ -764,8 +764,8 @@ class StoreWriter:
         self._behind: list[tuple[int, str]] = []
         #: The index's ``upto`` as last read or written; None: read it again.
         self._indexed_upto: int | None = None
-        #: An id past every event stored when the writer opened: what index_behind
-        #: indexes up to while it holds no texts (events a killed writer left unindexed).
+        #: An id past every event stored (read when the writer opens, moved by each
+        #: commit): what index_behind indexes up to. Ids are never reused (AUTOINCREMENT).
         self._stored_end = 0
         #: No indexing before this time (monotonic) after the index failed.
         self._index_retry_at = 0.0
@@ -959,12 +959,10 @@ class StoreWriter:
 
     def _unindexed(self) -> tuple[int, int]:
         """(start, end): the ids of the stored events the free-text index lacks, from the
-        index's ``upto`` (read again after it was forgotten) to past the newest held text
-        (or, holding none, past what was stored when the writer opened)."""
+        index's ``upto`` (read again after it was forgotten) to past the newest stored."""
         if self._indexed_upto is None:
             self._indexed_upto = text_index.indexed_upto(self._conn)
-        behind = self._behind
-        return self._indexed_upto, behind[-1][0] + 1 if behind else self._stored_end
+        return self._indexed_upto, self._stored_end
 
     def _forget_behind(self) -> None:
         """Forget the texts held for the index (events may have been deleted meanwhile):
@@ -1425,6 +1423,8 @@ class StoreWriter:
             packer.committed()
         self._explanations.update(self._new_explanations)
         self._new_explanations = {}
+        if event_rows:
+            self._stored_end = event_rows[-1][0] + 1
         behind = self._behind
         behind.extend([(row[0], row[_EVENT]) for row in event_rows])
         if len(behind) > HELD_TEXTS:  # the older ones are read back when indexed
